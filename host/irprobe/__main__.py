@@ -1,0 +1,5 @@
+import sys
+
+from irprobe.cli import main
+
+sys.exit(main())
