@@ -1,0 +1,33 @@
+"""irprobe show: the latest stored reading of every meter, as a table."""
+
+
+def add_arguments(p):
+    p.add_argument("--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)")
+
+
+def run(args):
+    from rich.console import Console
+    from rich.table import Table
+    from rich.markup import escape
+
+    from irprobe.db import iso, open_store
+
+    store = open_store(args.db)
+    try:
+        latest = store.latest()
+    finally:
+        store.close()
+    con = Console()
+    if not latest:
+        con.print("no readings stored yet: run `irprobe sync` first")
+        return 0
+    for meter_id, taken_at, values in latest:
+        # Meter ids and values come from the device: escape them so they cannot inject markup.
+        t = Table(title="meter %s, read %s" % (escape(meter_id), iso(taken_at) or "at an unknown time"))
+        t.add_column("OBIS")
+        t.add_column("value", justify="right")
+        t.add_column("unit")
+        for v in values:
+            t.add_row(escape(v["obis"] or ""), escape(v["value"] or ""), escape(v["unit"] or ""))
+        con.print(t)
+    return 0
