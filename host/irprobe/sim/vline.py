@@ -10,7 +10,7 @@
 #   8N1 sent, 7E1 read  -> bit 7 is taken as parity and stripped
 #   baud mismatch       -> framing garbage, a different number of bytes
 # Faults (meter unpowered, echo, bit errors, drops, duplicates, bursts) are data in Faults.
-from meterproto.line import FMT_7E1, bits_per_char, even_parity_bit
+from meterproto.line import FMT_7E1, FMT_8N1, bits_per_char, even_parity_bit
 from meterproto.machine import A_SEND, A_SET_LINE
 from meterproto.errors import LocalProtocolError
 from irprobe.sim.rng import Rng
@@ -24,7 +24,7 @@ class Faults:
 
     def __init__(self, unpowered=False, echo=False, echo_bit7=False, byte_error_ppm=0,
                  drop_ppm=0, dup_ppm=0, burst_every_ms=0, burst_len=0, stop_after=0,
-                 seed=1):
+                 client_8n1=False, seed=1):
         self.unpowered = unpowered      # the meter hears nothing and says nothing
         self.echo = echo                # our own light comes back to our receiver
         self.echo_bit7 = echo_bit7      # ... seen with bit 7 set on parity-odd bytes
@@ -34,6 +34,7 @@ class Faults:
         self.burst_every_ms = burst_every_ms  # noise burst period on the meter->client path
         self.burst_len = burst_len
         self.stop_after = stop_after    # the meter falls silent after this many bytes sent
+        self.client_8n1 = client_8n1    # our adapter cannot do 7 bits: it always reads 8N1
         self.rng = Rng(seed)
 
 
@@ -170,7 +171,10 @@ class VirtualLine:
                 self._meter_actions()
         elif kind == "c":  # a byte reaches the client
             b, tx_baud, tx_fmt = ev[3]
-            got = self._through(b, tx_baud, tx_fmt, self.client)
+            end = self.client
+            if self.faults.client_8n1:
+                end = _End(end.baud, FMT_8N1)
+            got = self._through(b, tx_baud, tx_fmt, end)
             got = self._line_faults(got)
             self.bytes_to_client += len(got)
             self._rx.extend(got)

@@ -1,0 +1,445 @@
+# meterproto.apdu_acse: association APDUs AARQ/AARE/RLRQ/RLRE (BER, IEC 62056-5-3 clause 9
+# and the ACSE of ISO 8650) with the xDLMS InitiateRequest/Response inside (core).
+# Both directions: the client builds AARQ and parses AARE, the meter simulator the reverse.
+from meterproto.errors import DecodeError, LocalProtocolError, Refused
+
+# Object identifiers 2.16.756.5.8.x.y (joint-iso-ccitt country CH, dlms-ua), BER encoded.
+_CONTEXT_PREFIX = b"\x60\x85\x74\x05\x08\x01"  # application-context-name, last byte 1..4
+_MECH_PREFIX = b"\x60\x85\x74\x05\x08\x02"  # authentication mechanism name, last byte 0..7
+
+CONTEXT_LN = 1
+CONTEXT_SN = 2
+CONTEXT_LN_CIPHERED = 3
+CONTEXT_SN_CIPHERED = 4
+
+MECHANISMS = {0: "lowest (none)", 1: "low (password)", 2: "high (manufacturer)", 3: "high MD5",
+              4: "high SHA-1", 5: "high GMAC", 6: "high SHA-256", 7: "high ECDSA"}
+
+# Conformance block bits, numbered from the most significant bit of the 24 (clause 8.4).
+CONFORMANCE_BITS = {
+    1: "general-protection", 2: "general-block-transfer", 3: "read", 4: "write",
+    5: "unconfirmed-write", 8: "attribute0-supported-with-set", 9: "priority-mgmt-supported",
+    10: "attribute0-supported-with-get", 11: "block-transfer-with-get-or-read",
+    12: "block-transfer-with-set-or-write", 13: "block-transfer-with-action",
+    14: "multiple-references", 15: "information-report", 16: "data-notification",
+    17: "access", 18: "parameterized-access", 19: "get", 20: "set",
+    21: "selective-access", 22: "event-notification", 23: "action",
+}
+
+ASSOCIATION_RESULTS = {0: "accepted", 1: "rejected (permanent)", 2: "rejected (transient)"}
+
+# acse-service-user diagnostics, with the advice a user needs.
+USER_DIAGNOSTICS = {
+    0: "no problem", 1: "no reason given",
+    2: "application context not supported (try LN instead of SN, or without ciphering)",
+    11: "authentication mechanism not recognised",
+    12: "authentication mechanism required (this client needs a password or key)",
+    13: "authentication failure (wrong password or key)",
+    14: "authentication required (this client needs a password or key)",
+}
+PROVIDER_DIAGNOSTICS = {0: "no problem", 1: "no reason given", 2: "no common ACSE version"}
+
+# xDLMS initiate errors (ServiceError "initiate" inside a confirmedServiceError).
+INITIATE_ERRORS = {0: "other", 1: "DLMS version too low", 2: "incompatible conformance",
+                   3: "PDU size too short", 4: "refused by the VDE handler"}
+
+
+def conformance_names(conformance):
+    """24-bit conformance block -> list of the names of the bits that are set."""
+    out = []
+    for bit in range(24):
+        if conformance & (1 << (23 - bit)):
+            out.append(CONFORMANCE_BITS.get(bit, "reserved-%d" % bit))
+    return out
+
+
+# ---- BER primitives (single-byte tags are all ACSE needs) ----
+
+def _len(n):
+    if n < 0x80:
+        return bytes((n,))
+    if n < 0x100:
+        return bytes((0x81, n))
+    return bytes((0x82, n >> 8, n & 0xFF))
+
+
+def _tlv(tag, content):
+    return bytes((tag,)) + _len(len(content)) + content
+
+
+def _read_tlv(buf, pos, end):
+    """-> (tag, content_start, content_end)."""
+    if pos + 2 > end:
+        raise DecodeError("association APDU ends inside a field header")
+    tag = buf[pos]
+    n = buf[pos + 1]
+    pos += 2
+    if n >= 0x80:
+        k = n & 0x7F
+        if k == 0 or k > 2 or pos + k > end:
+            raise DecodeError("bad BER length in field 0x%02X" % tag)
+        n = 0
+        for i in range(k):
+            n = (n << 8) | buf[pos + i]
+        pos += k
+    if pos + n > end:
+        raise DecodeError("field 0x%02X claims %d bytes, only %d left" % (tag, n, end - pos))
+    return tag, pos, pos + n
+
+
+def _fields(buf, outer_tag, what):
+    """Top-level APDU -> dict tag -> content bytes."""
+    buf = bytes(buf)
+    if not buf or buf[0] != outer_tag:
+        raise DecodeError("not an %s (first byte %s)" % (what, ("0x%02X" % buf[0]) if buf else "missing"))
+    tag, start, end = _read_tlv(buf, 0, len(buf))
+    if end != len(buf):
+        raise DecodeError("%s length does not match its %d bytes" % (what, len(buf)))
+    out = {}
+    pos = start
+    while pos < end:
+        tag, s, e = _read_tlv(buf, pos, end)
+        out[tag] = buf[s:e]
+        pos = e
+    return out
+
+
+def _oid_last(content, prefix, what):
+    # Context/mechanism names arrive either bare (89/8B) or wrapped in an OID TLV (A1).
+    if content[:1] == b"\x06":
+        t, s, e = _read_tlv(content, 0, len(content))
+        content = content[s:e]
+    if len(content) != len(prefix) + 1 or content[:len(prefix)] != prefix:
+        raise DecodeError("unknown %s name" % what)
+    return content[-1]
+
+
+def _small_int(content, what):
+    # A2/A3 results: "02 01 vv" INTEGER (A3 adds one more [1]/[2] wrapper, handled by caller).
+    t, s, e = _read_tlv(content, 0, len(content))
+    if t != 0x02 or e - s < 1 or e - s > 2:
+        raise DecodeError("bad %s" % what)
+    v = 0
+    for b in content[s:e]:
+        v = (v << 8) | b
+    return v
+
+
+def _octets_in(content, inner, what):
+    t, s, e = _read_tlv(content, 0, len(content))
+    if t != inner:
+        raise DecodeError("bad %s" % what)
+    return content[s:e]
+
+
+# ---- xDLMS InitiateRequest / InitiateResponse (A-XDR inside user-information) ----
+
+def build_initiate_request(conformance=0x001E1D, max_pdu=0xFFFF, dedicated_key=None, version=6):
+    out = bytearray(b"\x01")
+    if dedicated_key:
+        out += bytes((1, len(dedicated_key))) + bytes(dedicated_key)
+    else:
+        out.append(0)
+    out += bytes((0, 0, version))  # response-allowed default (true), no quality of service
+    out += b"\x5f\x1f\x04\x00" + conformance.to_bytes(3, "big") + max_pdu.to_bytes(2, "big")
+    return bytes(out)
+
+
+def build_initiate_response(conformance=0x001E1D, max_pdu=0x04C8, vaa=0x0007, version=6):
+    return (bytes((0x08, 0, version)) + b"\x5f\x1f\x04\x00" + conformance.to_bytes(3, "big")
+            + max_pdu.to_bytes(2, "big") + vaa.to_bytes(2, "big"))
+
+
+def build_initiate_error(error):
+    # confirmedServiceError [14], initiateError [1], ServiceError initiate [6], the enum.
+    return bytes((0x0E, 0x01, 0x06, error))
+
+
+class Initiate:
+    """Decoded InitiateRequest/Response/error: conformance, max_pdu, version, vaa, error."""
+
+    def __init__(self):
+        self.kind = None  # "request", "response", "error" or "ciphered"
+        self.conformance = None
+        self.max_pdu = None
+        self.version = None
+        self.vaa = None
+        self.dedicated_key = None
+        self.error = None
+        self.raw = b""
+
+
+def _conformance_tail(b, p):
+    if b[p:p + 4] != b"\x5f\x1f\x04\x00" or len(b) < p + 9:
+        raise DecodeError("bad conformance block in the initiate message")
+    return (b[p + 4] << 16) | (b[p + 5] << 8) | b[p + 6], (b[p + 7] << 8) | b[p + 8], p + 9
+
+
+def parse_initiate(b):
+    b = bytes(b)
+    ini = Initiate()
+    ini.raw = b
+    if not b:
+        raise DecodeError("empty xDLMS initiate message")
+    tag = b[0]
+    try:
+        if tag == 0x01:
+            ini.kind = "request"
+            p = 1
+            if b[p]:
+                n = b[p + 1]
+                ini.dedicated_key = b[p + 2:p + 2 + n]
+                if len(ini.dedicated_key) != n:
+                    raise DecodeError("initiate request ends inside the dedicated key")
+                p += 2 + n
+            else:
+                p += 1
+            # response-allowed and quality-of-service are optional: 00 = absent/default
+            for _ in range(2):
+                if b[p]:
+                    p += 2
+                else:
+                    p += 1
+            ini.version = b[p]
+            ini.conformance, ini.max_pdu, p = _conformance_tail(b, p + 1)
+        elif tag == 0x08:
+            ini.kind = "response"
+            p = 2 if b[1] == 0 else 3  # optional negotiated quality of service
+            ini.version = b[p]
+            ini.conformance, ini.max_pdu, p = _conformance_tail(b, p + 1)
+            if len(b) < p + 2:
+                raise DecodeError("initiate response ends before the VAA name")
+            ini.vaa = (b[p] << 8) | b[p + 1]
+            p += 2
+        elif tag == 0x0E:
+            ini.kind = "error"
+            p = 4
+            if len(b) < 4:
+                raise DecodeError("confirmed service error is too short")
+            ini.error = b[3]
+        elif tag in (0x21, 0x28, 0x41, 0x48):
+            ini.kind = "ciphered"  # glo-/ded-initiate: the caller deciphers .raw
+            return ini
+        else:
+            raise DecodeError("unknown xDLMS initiate message 0x%02X" % tag)
+    except IndexError:
+        raise DecodeError("xDLMS initiate message is too short")
+    if p != len(b):
+        raise DecodeError("%d unexpected byte(s) after the initiate message" % (len(b) - p))
+    return ini
+
+
+# ---- AARQ ----
+
+def build_aarq(mechanism=0, password=None, conformance=0x001E1D, max_pdu=0xFFFF, ciphered=False,
+               system_title=None, challenge=None, dedicated_key=None, sn=False, user_info=None):
+    """AARQ (tag 0x60). mechanism 0 lowest, 1 low (password bytes), 2..7 high (challenge).
+
+    ciphered=True selects the ciphered application context; then user_info must be the
+    glo-initiateRequest made with security.cipher_apdu(0x21, ...) from build_initiate_request().
+    """
+    context = (CONTEXT_SN if sn else CONTEXT_LN) + (2 if ciphered else 0)
+    out = bytearray(_tlv(0xA1, _tlv(0x06, _CONTEXT_PREFIX + bytes((context,)))))
+    if ciphered or mechanism >= 2:
+        if not system_title or len(system_title) != 8:
+            raise LocalProtocolError("ciphering and high-level authentication need an 8-byte client system title")
+        out += _tlv(0xA6, _tlv(0x04, bytes(system_title)))
+    if mechanism:
+        if mechanism not in MECHANISMS:
+            raise LocalProtocolError("unknown authentication mechanism %r" % mechanism)
+        secret = password if mechanism == 1 else challenge
+        if not secret:
+            raise LocalProtocolError("mechanism %d needs a %s" % (mechanism, "password" if mechanism == 1 else "challenge"))
+        if isinstance(secret, str):
+            secret = secret.encode()
+        out += b"\x8a\x02\x07\x80"  # sender-acse-requirements: authentication
+        out += _tlv(0x8B, _MECH_PREFIX + bytes((mechanism,)))
+        out += _tlv(0xAC, _tlv(0x80, bytes(secret)))
+    if user_info is None:
+        if ciphered:
+            raise LocalProtocolError("a ciphered AARQ needs the ciphered initiate request as user_info")
+        user_info = build_initiate_request(conformance, max_pdu, dedicated_key)
+    out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
+    return _tlv(0x60, bytes(out))
+
+
+class Aarq:
+    """Server view of an AARQ."""
+
+    def __init__(self):
+        self.context = None
+        self.mechanism = 0
+        self.secret = None  # password (mechanism 1) or client-to-server challenge
+        self.system_title = None
+        self.initiate = None  # Initiate; kind "ciphered" when it must be deciphered first
+        self.user_info = b""
+
+    @property
+    def ciphered(self):
+        return self.context in (CONTEXT_LN_CIPHERED, CONTEXT_SN_CIPHERED)
+
+    @property
+    def sn(self):
+        return self.context in (CONTEXT_SN, CONTEXT_SN_CIPHERED)
+
+    @property
+    def conformance(self):
+        return self.initiate.conformance if self.initiate else None
+
+    @property
+    def max_pdu(self):
+        return self.initiate.max_pdu if self.initiate else None
+
+
+def parse_aarq(apdu):
+    f = _fields(apdu, 0x60, "AARQ")
+    q = Aarq()
+    if 0xA1 not in f:
+        raise DecodeError("AARQ without application context name")
+    q.context = _oid_last(f[0xA1], _CONTEXT_PREFIX, "application context")
+    if 0xA6 in f:
+        q.system_title = _octets_in(f[0xA6], 0x04, "calling AP title")
+    if 0x8B in f:
+        q.mechanism = _oid_last(f[0x8B], _MECH_PREFIX, "authentication mechanism")
+    if 0xAC in f:
+        q.secret = _octets_in(f[0xAC], 0x80, "authentication value")
+    if 0xBE in f:
+        q.user_info = _octets_in(f[0xBE], 0x04, "user information")
+        q.initiate = parse_initiate(q.user_info)
+    return q
+
+
+# ---- AARE ----
+
+def build_aare(result=0, diagnostic=0, conformance=0x001E1D, max_pdu=0x04C8, context=CONTEXT_LN,
+               mechanism=0, system_title=None, challenge=None, vaa=0x0007, user_info=None,
+               initiate_error=None, provider=False):
+    """AARE (tag 0x61). result 0/1/2, diagnostic from USER_DIAGNOSTICS (PROVIDER_ if provider)."""
+    out = bytearray(_tlv(0xA1, _tlv(0x06, _CONTEXT_PREFIX + bytes((context,)))))
+    out += _tlv(0xA2, _tlv(0x02, bytes((result,))))
+    out += _tlv(0xA3, _tlv(0xA2 if provider else 0xA1, _tlv(0x02, bytes((diagnostic,)))))
+    if system_title:
+        out += _tlv(0xA4, _tlv(0x04, bytes(system_title)))
+    if mechanism >= 2:
+        out += b"\x88\x02\x07\x80"  # responder-acse-requirements: authentication
+        out += _tlv(0x89, _MECH_PREFIX + bytes((mechanism,)))
+        if challenge:
+            out += _tlv(0xAA, _tlv(0x80, bytes(challenge)))
+    if user_info is None:
+        if initiate_error is not None:
+            user_info = build_initiate_error(initiate_error)
+        elif result == 0:
+            user_info = build_initiate_response(conformance, max_pdu, vaa)
+    if user_info is not None:
+        out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
+    return _tlv(0x61, bytes(out))
+
+
+class Aare:
+    """Client view of an AARE. check() raises Refused with plain words when rejected."""
+
+    def __init__(self):
+        self.context = None
+        self.result = None
+        self.diagnostic = None
+        self.provider = False  # diagnostic from the ACSE service provider, not the user
+        self.server_system_title = None
+        self.mechanism = 0
+        self.challenge = None  # server-to-client challenge (HLS)
+        self.initiate = None
+        self.user_info = b""
+
+    @property
+    def accepted(self):
+        return self.result == 0
+
+    @property
+    def conformance(self):
+        return self.initiate.conformance if self.initiate else None
+
+    @property
+    def max_pdu(self):
+        return self.initiate.max_pdu if self.initiate else None
+
+    @property
+    def diagnostic_text(self):
+        table = PROVIDER_DIAGNOSTICS if self.provider else USER_DIAGNOSTICS
+        text = table.get(self.diagnostic, "diagnostic %s" % self.diagnostic)
+        if self.initiate is not None and self.initiate.kind == "error":
+            text += "; xDLMS initiate refused: %s (%d)" % (
+                INITIATE_ERRORS.get(self.initiate.error, "unknown"), self.initiate.error)
+        return text
+
+    def check(self):
+        if not self.accepted or (self.initiate is not None and self.initiate.kind == "error"):
+            raise Refused("meter refused the association: %s, %s (%s)" % (
+                ASSOCIATION_RESULTS.get(self.result, "result %s" % self.result),
+                self.diagnostic_text, self.diagnostic))
+        return self
+
+
+def parse_aare(apdu):
+    f = _fields(apdu, 0x61, "AARE")
+    r = Aare()
+    if 0xA2 not in f or 0xA3 not in f:
+        raise DecodeError("AARE without association result or diagnostic")
+    if 0xA1 in f:
+        r.context = _oid_last(f[0xA1], _CONTEXT_PREFIX, "application context")
+    r.result = _small_int(f[0xA2], "association result")
+    t, s, e = _read_tlv(f[0xA3], 0, len(f[0xA3]))
+    if t not in (0xA1, 0xA2):
+        raise DecodeError("bad result source diagnostic")
+    r.provider = t == 0xA2
+    r.diagnostic = _small_int(f[0xA3][s:e], "result source diagnostic")
+    if 0xA4 in f:
+        r.server_system_title = _octets_in(f[0xA4], 0x04, "responding AP title")
+    if 0x89 in f:
+        r.mechanism = _oid_last(f[0x89], _MECH_PREFIX, "authentication mechanism")
+    if 0xAA in f:
+        r.challenge = _octets_in(f[0xAA], 0x80, "responding authentication value")
+    if 0xBE in f:
+        r.user_info = _octets_in(f[0xBE], 0x04, "user information")
+        r.initiate = parse_initiate(r.user_info)
+    return r
+
+
+# ---- release ----
+
+def build_rlrq(reason=0, user_info=None):
+    out = _tlv(0x80, bytes((reason,)))
+    if user_info is not None:
+        out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
+    return _tlv(0x62, out)
+
+
+def build_rlre(reason=0, user_info=None):
+    out = _tlv(0x80, bytes((reason,)))
+    if user_info is not None:
+        out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
+    return _tlv(0x63, out)
+
+
+class Release:
+    def __init__(self, reason, user_info):
+        self.reason = reason  # 0 normal, 1 urgent / not-finished, 30 user-defined
+        self.user_info = user_info
+        self.initiate = parse_initiate(user_info) if user_info else None
+
+
+def _parse_release(apdu, tag, what):
+    f = _fields(apdu, tag, what)
+    reason = None
+    if 0x80 in f:
+        if len(f[0x80]) != 1:
+            raise DecodeError("bad %s reason" % what)
+        reason = f[0x80][0]
+    ui = _octets_in(f[0xBE], 0x04, "user information") if 0xBE in f else b""
+    return Release(reason, ui)
+
+
+def parse_rlrq(apdu):
+    return _parse_release(apdu, 0x62, "RLRQ")
+
+
+def parse_rlre(apdu):
+    return _parse_release(apdu, 0x63, "RLRE")

@@ -1,0 +1,241 @@
+# irprobe.sim.dlms_meter: a simulated DLMS/COSEM meter, the meter side of a session (host
+# sim, core subset). Opens with IEC 62056-21 mode E (clause 6.4.5: `\2` in the identification,
+# ACK 2 Z 2, then HDLC at Z baud 8N1) or speaks HDLC directly at 9600 8N1 (IEC 62056-46);
+# answers AARQ, GET normal/next/with-list, selective access and RLRQ (IEC 62056-5-3).
+from meterproto.compat import const, unhexlify
+from meterproto.line import FMT_7E1, FMT_8N1
+from meterproto.machine import Machine
+from meterproto import apdu_acse as acse
+from meterproto import apdu_get as get
+from meterproto.obis import from_bytes
+from meterproto import hdlc_server
+from irprobe.sim.dlms_model import CosemModel, ASSOCIATION_LN
+
+_IEC_WAIT = const(0)  # mode E: waiting for the sign-on request at 300 baud
+_IEC_IDENT = const(1)  # identification queued after the reaction time
+_IEC_ACK = const(2)  # waiting for the acknowledgement/option select message
+_HDLC = const(3)
+NAMES = ("iec-wait", "iec-ident", "iec-ack", "hdlc")
+
+_BAUD_CHARS = "012345"
+_BAUDS = (300, 600, 1200, 2400, 4800, 9600)
+_REACTION_MS = const(200)  # IEC 62056-21 6.3.14: tr between 200 ms and 1500 ms
+_BLOCK_TRANSFER_GET = const(0x1000)  # conformance bit 11
+_MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14
+
+
+class DlmsMeter(Machine):
+    """A meter-side Machine serving one profile of irprobe.sim.dlms_profiles."""
+
+    def __init__(self, profile, reply_ms=5):
+        self.p = profile
+        if profile.get("opening") == "e":
+            Machine.__init__(self, 300, FMT_7E1)
+            self.state = _IEC_WAIT
+        else:
+            Machine.__init__(self, profile.get("baud", 9600), FMT_8N1)
+            self.state = _HDLC
+        self.model = CosemModel(profile)
+        self.reply_ms = reply_ms
+        self.link = None
+        self.buf = b""
+        self.log = []  # plain-words trace of what the meter did, for tests
+        self.requests = 0
+        self._reset_association()
+
+    def _reset_association(self):
+        self.associated = False
+        self.hls_pending = False
+        self.conformance = 0
+        self.client_pdu = 0xFFFF
+        self.blocks = None  # (invoke_id, [raw chunks], index of the next block to send)
+        self.hls = None
+
+    # -- Machine inputs ------------------------------------------------------------------
+    def start(self, now_ms):
+        if self.state == _HDLC:
+            self._open_link()
+        self._deadline = None
+
+    def receive(self, data, now_ms):
+        if self.state == _HDLC:
+            self.link.receive(data, now_ms)
+            self._pump(now_ms)
+            return
+        self.buf += data
+        if len(self.buf) > 256:
+            self.buf = self.buf[-64:]
+        if self.state == _IEC_WAIT:
+            i = self.buf.find(b"/?")
+            if i >= 0 and self.buf.find(b"!\r\n", i) > 0:
+                self.buf = b""
+                self.state = _IEC_IDENT
+                self._deadline = now_ms + _REACTION_MS
+        elif self.state == _IEC_ACK and self.buf.endswith(b"\r\n"):
+            msg = self.buf
+            self.buf = b""
+            i = msg.find(b"\x06")
+            if i >= 0 and len(msg) - i == 6 and msg[i + 1:i + 2] == b"2":
+                z = chr(msg[i + 2])
+                self.log.append("mode E acknowledged at baud char " + z)
+                baud = _BAUDS[_BAUD_CHARS.index(z)] if z in _BAUD_CHARS else 300
+                self._set_line(baud, FMT_8N1)
+                self.state = _HDLC
+                self._open_link()
+            else:
+                self.log.append("unsupported option select %r" % msg)
+                self.state = _IEC_WAIT
+
+    def timeout(self, now_ms):
+        if self.state == _IEC_IDENT:
+            ident = self.p["ident"].replace("\\2", "\\2").encode()
+            self._send(ident + b"\r\n", now_ms)
+            self.state = _IEC_ACK
+            self._deadline = None
+            return
+        if self.state == _HDLC:
+            self.link.timeout(now_ms)
+            self._pump(now_ms)
+            return
+        self._deadline = None
+
+    # -- HDLC ----------------------------------------------------------------------------
+    def _open_link(self):
+        p = self.p
+        self.link = hdlc_server.HdlcServerLink(
+            server_upper=p["server_upper"], server_lower=p["server_lower"],
+            max_info_tx=p["max_info_tx"], max_info_rx=p["max_info_rx"],
+            window_tx=p["window_tx"], window_rx=p["window_rx"],
+            baud=self.baud, fmt=self.fmt)
+
+    def _pump(self, now_ms):
+        link = self.link
+        while True:
+            ev = link.next_event()
+            if ev is None:
+                break
+            kind = ev[0]
+            if kind == hdlc_server.EV_APDU:
+                self.requests += 1
+                reply = self._answer(ev[1])
+                if reply is not None:
+                    link.send_apdu(reply, now_ms + self.reply_ms)
+            elif kind == hdlc_server.EV_CONNECTED:
+                self.log.append("HDLC connected")
+                self._reset_association()
+            elif kind == hdlc_server.EV_CLOSED:
+                self.log.append("HDLC disconnected")
+                self._reset_association()
+        out = link.pop_output()
+        if out:
+            self._send(out, now_ms + self.reply_ms)
+        self._deadline = link.deadline_ms()
+
+    # -- application layer ---------------------------------------------------------------
+    def _answer(self, apdu):
+        tag = apdu[0] if apdu else 0
+        try:
+            if tag == 0x60:
+                return self._aarq(apdu)
+            if tag == 0x62:
+                self.log.append("released")
+                self._reset_association()
+                return acse.build_rlre(0)
+            if not self.associated:
+                # IEC 62056-5-3 exception-response: service not allowed before association.
+                return get.build_exception_response(1, 2)
+            if tag == 0xC0:
+                return self._get(apdu)
+            if tag == 0xC3 and self.hls_pending:
+                return self._hls_reply(apdu)
+        except Exception as e:  # a malformed request gets an exception-response, not a crash
+            self.log.append("bad request: %s" % e)
+            return get.build_exception_response(1, 3)
+        return get.build_exception_response(1, 2)
+
+    def _aarq(self, apdu):
+        p = self.p
+        q = acse.parse_aarq(apdu)
+        auth = p.get("auth", "lowest")
+        want = {"lowest": 0, "low": 1, "hls-gmac": 5}[auth]
+        if q.context not in (acse.CONTEXT_LN, acse.CONTEXT_LN_CIPHERED):
+            return acse.build_aare(1, 2, context=q.context or 1)
+        if q.mechanism != want:
+            self.log.append("AARQ with mechanism %d refused" % q.mechanism)
+            return acse.build_aare(1, 14 if q.mechanism == 0 else 11)
+        if want == 1 and (q.secret or b"") != p["password"].encode():
+            self.log.append("wrong password")
+            return acse.build_aare(1, 13)
+        if q.initiate is None or q.initiate.kind not in ("request", "ciphered"):
+            return acse.build_aare(1, 1)
+        if want == 5:
+            return self._hls_aarq(q)
+        self.conformance = q.conformance & p["conformance"]
+        self.client_pdu = q.max_pdu or 0xFFFF
+        self.associated = True
+        self.log.append("associated (mechanism %d)" % want)
+        return acse.build_aare(0, 0, self.conformance, p["max_pdu"])
+
+    def _hls_aarq(self, q):
+        from irprobe.sim.dlms_meter_hls import hls_aarq
+        return hls_aarq(self, q)
+
+    def _hls_reply(self, apdu):
+        from irprobe.sim.dlms_meter_hls import hls_reply
+        return hls_reply(self, apdu)
+
+    def _pdu_limit(self):
+        lim = self.p["max_pdu"]
+        return lim if lim < self.client_pdu else self.client_pdu
+
+    def _get(self, apdu):
+        req = get.parse_get_request(apdu)
+        iid = req.invoke_id
+        if req.kind == get.GET_NEXT:
+            return self._next_block(iid, req.block_number)
+        self.blocks = None
+        if req.kind == get.GET_WITH_LIST:
+            if not self.conformance & _MULTIPLE_REFERENCES:
+                return get.build_exception_response(1, 2)
+            results = [self._one(d) for d in req.items]
+            reply = get.build_get_response_list(iid, results)
+        else:
+            ok, data = self._one(req.items[0])
+            if ok:
+                reply = get.build_get_response_normal(iid, data)
+            else:
+                reply = get.build_get_response_error(iid, data)
+        if len(reply) <= self._pdu_limit():
+            return reply
+        if not self.conformance & _BLOCK_TRANSFER_GET:
+            return get.build_get_response_error(iid, 2)  # temporary failure: too long
+        # IEC 62056-5-3 9.3.7: the raw data of the blocks is the encoded Data (normal) or the
+        # encoded list of results (with-list), cut to fit the negotiated PDU size.
+        raw = reply[3:] if req.kind == get.GET_WITH_LIST else reply[4:]
+        room = self._pdu_limit() - 12
+        chunks = [raw[i:i + room] for i in range(0, len(raw), room)]
+        self.blocks = [iid, chunks, 0]
+        return self._next_block(iid, 0)
+
+    def _next_block(self, iid, acked):
+        b = self.blocks
+        if b is None or acked != b[2]:
+            self.blocks = None
+            return get.build_get_response_block_error(iid, acked + 1, 1, 16 if b is None else 19)
+        chunk = b[1][b[2]]
+        b[2] += 1
+        last = b[2] == len(b[1])
+        if last:
+            self.blocks = None
+        return get.build_get_response_block(iid, b[2], last, chunk)
+
+    def _one(self, item):
+        """One attribute descriptor with optional access selection -> (ok, data or DAR)."""
+        obis = from_bytes(item.instance)
+        if obis == ASSOCIATION_LN and item.class_id == 15 and item.attribute == 2:
+            self.log.append("object list read")
+        return self.model.get(item.class_id, obis, item.attribute, item.selector, item.parameters)
+
+
+def hex_key(text):
+    return unhexlify(text) if text else None
