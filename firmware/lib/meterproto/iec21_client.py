@@ -71,6 +71,9 @@ _TABLE = {
               _E_BAD_BCC: "_on_push_data", _E_LINE: "_on_push_line"},
 }
 
+# States whose deadline is our own wait, not the meter's: incoming noise must not move it.
+_OWN_WAITS = (_S_WAKE, _S_REACT, _S_CLOSE, _S_PAUSE)
+
 
 def _lower_baud(baud):
     prev = 300
@@ -132,6 +135,7 @@ class IecClient(Machine):
         self._blocks = []
         self._ok_cmds = 0
         self._raw = bytearray()
+        self._p1 = None
         self.reading = None
 
     # -- inputs --------------------------------------------------------------------------
@@ -142,7 +146,7 @@ class IecClient(Machine):
             self.reading = Reading("iec62056-21", mode="D", baud=self.push_baud)
             self._arm(now_ms + self.listen_ms)
             return
-        self._begin(now_ms)
+        self._begin(None, now_ms)
 
     def receive(self, data, now_ms):
         if self.done:
@@ -156,7 +160,7 @@ class IecClient(Machine):
             self._event(self._kind(m), m, now_ms)
             if self.done:
                 return
-        if self.framer.busy():
+        if self.framer.busy() and self.state not in _OWN_WAITS:
             self._deadline = now_ms + T_CHAR  # a message is coming in: inter-character limit
         else:
             self._deadline = self._wait
@@ -194,9 +198,7 @@ class IecClient(Machine):
         return "%d baud %s" % (self.baud, fmt_name(self.fmt))
 
     # -- sign-on and identification ----------------------------------------------------------
-    def _begin(self, m, now=None):
-        if now is None:
-            now = m  # called as _begin(now) at the start
+    def _begin(self, m, now):
         self.framer.reset()
         self._switched = 0
         self._naks = 0
@@ -273,7 +275,9 @@ class IecClient(Machine):
             self._tx(msg.option_select("2", z, "2"), now)
             self._set_line(baud, FMT_8N1)
             self.handover = (baud, FMT_8N1)
-            self._finish(self._new_reading("E"))
+            r = self._new_reading("E")
+            self._close_reading(r)
+            self._finish(r)
             return
         if self.mode_e:
             self._note("the meter does not offer mode E (no \\2): reading it in mode C")
@@ -509,10 +513,9 @@ class IecClient(Machine):
             self.ident = msg.parse_identification(m.body)
         except DecodeError:
             self.ident = None
-        self._p1 = None
 
     def _on_push_line(self, m, now):
-        telegram = getattr(self, "_p1", None)
+        telegram = self._p1
         if telegram is None or not m.body.startswith(b"!"):
             return
         self._p1 = None

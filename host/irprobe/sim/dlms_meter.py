@@ -8,6 +8,7 @@ from meterproto.machine import Machine
 from meterproto import apdu_acse as acse
 from meterproto import apdu_get as get
 from meterproto.obis import from_bytes
+from meterproto import axdr
 from meterproto import hdlc_server
 from irprobe.sim.dlms_model import CosemModel, ASSOCIATION_LN
 
@@ -88,7 +89,7 @@ class DlmsMeter(Machine):
 
     def timeout(self, now_ms):
         if self.state == _IEC_IDENT:
-            ident = self.p["ident"].replace("\\2", "\\2").encode()
+            ident = self.p["ident"].encode()
             self._send(ident + b"\r\n", now_ms)
             self.state = _IEC_ACK
             self._deadline = None
@@ -143,15 +144,15 @@ class DlmsMeter(Machine):
                 return acse.build_rlre(0)
             if not self.associated:
                 # IEC 62056-5-3 exception-response: service not allowed before association.
-                return get.build_exception_response(1, 2)
+                return get.build_exception(1, 2)
             if tag == 0xC0:
                 return self._get(apdu)
             if tag == 0xC3 and self.hls_pending:
                 return self._hls_reply(apdu)
         except Exception as e:  # a malformed request gets an exception-response, not a crash
             self.log.append("bad request: %s" % e)
-            return get.build_exception_response(1, 3)
-        return get.build_exception_response(1, 2)
+            return get.build_exception(1, 3)
+        return get.build_exception(1, 2)
 
     def _aarq(self, apdu):
         p = self.p
@@ -191,50 +192,61 @@ class DlmsMeter(Machine):
     def _get(self, apdu):
         req = get.parse_get_request(apdu)
         iid = req.invoke_id
-        if req.kind == get.GET_NEXT:
-            return self._next_block(iid, req.block_number)
+        hp = req.high_priority
+        if req.kind == "next":
+            return self._next_block(iid, req.block_no, hp)
         self.blocks = None
-        if req.kind == get.GET_WITH_LIST:
+        if req.kind == "list":
             if not self.conformance & _MULTIPLE_REFERENCES:
-                return get.build_exception_response(1, 2)
-            results = [self._one(d) for d in req.items]
-            reply = get.build_get_response_list(iid, results)
+                return get.build_exception(1, 1)
+            results = []
+            for item in req.items:
+                ok, data = self._one(item)
+                results.append(data)
+            reply = get.build_get_response_list(iid, results, hp)
         else:
             ok, data = self._one(req.items[0])
             if ok:
-                reply = get.build_get_response_normal(iid, data)
+                reply = get.build_get_response_normal(iid, data, hp)
             else:
-                reply = get.build_get_response_error(iid, data)
+                reply = get.build_get_response_error(iid, data, hp)
         if len(reply) <= self._pdu_limit():
             return reply
         if not self.conformance & _BLOCK_TRANSFER_GET:
-            return get.build_get_response_error(iid, 2)  # temporary failure: too long
+            return get.build_get_response_error(iid, 2, hp)  # temporary failure: too long
         # IEC 62056-5-3 9.3.7: the raw data of the blocks is the encoded Data (normal) or the
         # encoded list of results (with-list), cut to fit the negotiated PDU size.
-        raw = reply[3:] if req.kind == get.GET_WITH_LIST else reply[4:]
+        raw = reply[3:] if req.kind == "list" else reply[4:]
         room = self._pdu_limit() - 12
         chunks = [raw[i:i + room] for i in range(0, len(raw), room)]
         self.blocks = [iid, chunks, 0]
-        return self._next_block(iid, 0)
+        return self._next_block(iid, 0, hp)
 
-    def _next_block(self, iid, acked):
+    def _next_block(self, iid, acked, hp=True):
+        # Block n + 1 answers GET-request-next acknowledging block n (the first is block 1).
         b = self.blocks
         if b is None or acked != b[2]:
             self.blocks = None
-            return get.build_get_response_block_error(iid, acked + 1, 1, 16 if b is None else 19)
+            return get.build_get_response_block(iid, True, acked + 1, 16 if b is None else 19, hp)
         chunk = b[1][b[2]]
         b[2] += 1
         last = b[2] == len(b[1])
         if last:
             self.blocks = None
-        return get.build_get_response_block(iid, b[2], last, chunk)
+        return get.build_get_response_block(iid, last, b[2], chunk, hp)
 
     def _one(self, item):
         """One attribute descriptor with optional access selection -> (ok, data or DAR)."""
-        obis = from_bytes(item.instance)
-        if obis == ASSOCIATION_LN and item.class_id == 15 and item.attribute == 2:
+        obis = from_bytes(item.obis)
+        if obis == ASSOCIATION_LN and item.class_id == 15 and item.attr == 2:
             self.log.append("object list read")
-        return self.model.get(item.class_id, obis, item.attribute, item.selector, item.parameters)
+        params = None
+        if item.selector is not None:
+            try:
+                params = axdr.decode_whole(item.params)
+            except Exception:
+                return False, 250
+        return self.model.get(item.class_id, obis, item.attr, item.selector, params)
 
 
 def hex_key(text):

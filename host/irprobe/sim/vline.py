@@ -73,6 +73,9 @@ class VirtualLine:
         self.bytes_to_meter = 0
         self.bytes_to_client = 0
         self.meter_sent = 0
+        # Every transmission as (who, start_ns, end_ns, nbytes, baud): "c" client, "m" meter.
+        # bench/ builds the wire-time bound from it.
+        self.log = []
         self._started = False
         self._next_burst = 0
 
@@ -84,6 +87,7 @@ class VirtualLine:
         self._start_meter()
         t0 = self.client.tx_free if self.client.tx_free > self.now else self.now
         self._transmit(self.client, data, "m")
+        self.log.append(("c", t0, self.client.tx_free, len(data), self.client.baud))
         if self.faults.echo:
             self._echo(data, t0)
 
@@ -256,7 +260,9 @@ class VirtualLine:
                         continue
                     data = data[:room]
                 self.meter_sent += len(data)
+                t0 = self.meter_end.tx_free if self.meter_end.tx_free > self.now else self.now
                 self._transmit(self.meter_end, data, "c")
+                self.log.append(("m", t0, self.meter_end.tx_free, len(data), self.meter_end.baud))
             elif act[0] == A_SET_LINE:
                 t = self.meter_end.tx_free if self.meter_end.tx_free > self.now else self.now
                 self._push(t, "L", (act[1], act[2]))

@@ -1,0 +1,155 @@
+# probe.hal_mp: MicroPython rp2 hardware layer: the meter UART as a driver port, plus the
+# board's LED, button, display and optional carrier (device side; see PLATFORM.md 1).
+# Port contract (meterproto.driver): now_ms, write, drain, set_line, read(deadline_ms).
+import time
+
+from meterproto.line import FMT_7E1, FMT_8N1, FMT_8E1, wire_ms
+
+RXBUF = 4096  # ring buffer for the longest burst: ~2 s at 19200 Bd without a read
+TXBUF = 512
+_MAX_IDLE_MS = 5  # sleep slice while waiting for bytes (the ring buffer fills meanwhile)
+
+
+def line_args(fmt):
+    """machine.UART bits/parity for a line format. parity: None, 0 = even, 1 = odd."""
+    if fmt == FMT_7E1:
+        return 7, 0
+    if fmt == FMT_8N1:
+        return 8, None
+    if fmt == FMT_8E1:
+        return 8, 0
+    raise ValueError("unknown line format %r" % fmt)
+
+
+def char_gap_ms(baud):
+    """timeout_char to pass explicitly: init() only ever raises it (to 13000/baud + 1)."""
+    return 13000 // baud + 2
+
+
+class UartPort:
+    """The meter line on a hardware UART. Parity errors are not reported by the rp2 port,
+    so the protocol's BCC/FCS is the only check (PLATFORM.md 1)."""
+
+    def __init__(self, machine, uart_id, tx, rx, invert_tx=False, invert_rx=False,
+                 rxbuf=RXBUF, txbuf=TXBUF):
+        UART = machine.UART
+        inv = (UART.INV_TX if invert_tx else 0) | (UART.INV_RX if invert_rx else 0)
+        self.baud = 300
+        self.fmt = FMT_7E1
+        bits, parity = line_args(FMT_7E1)
+        self.uart = UART(uart_id, baudrate=300, bits=bits, parity=parity, stop=1,
+                         tx=machine.Pin(tx), rx=machine.Pin(rx), invert=inv, rxbuf=rxbuf,
+                         txbuf=txbuf, timeout=0, timeout_char=char_gap_ms(300))
+        self._buf = bytearray(rxbuf)
+        self._mv = memoryview(self._buf)
+        self._last = time.ticks_ms()
+        self._ms = 0
+
+    def now_ms(self):
+        # An unbounded count built from tick differences: no wrap inside a session.
+        t = time.ticks_ms()
+        self._ms += time.ticks_diff(t, self._last)
+        self._last = t
+        return self._ms
+
+    def write(self, data):
+        self.uart.write(data)
+
+    def drain(self):
+        # flush() returns when the ring buffer, the FIFO and the shifter are empty (>= 1.24).
+        if hasattr(self.uart, "flush"):
+            self.uart.flush()
+        else:  # older firmware: txdone() polling
+            while not self.uart.txdone():
+                time.sleep_ms(1)
+
+    def set_line(self, baud, fmt):
+        # init() resets the UART block and drops its FIFOs, so only after drain(); never
+        # deinit(), which would make init() impossible afterwards.
+        bits, parity = line_args(fmt)
+        self.uart.init(baudrate=baud, bits=bits, parity=parity, stop=1, timeout=0,
+                       timeout_char=char_gap_ms(baud))
+        self.baud = baud
+        self.fmt = fmt
+
+    def read(self, deadline_ms):
+        while True:
+            n = self.uart.any()
+            if n:
+                if n > len(self._buf):
+                    n = len(self._buf)
+                got = self.uart.readinto(self._mv[0:n]) or 0
+                return bytes(self._mv[0:got])
+            now = self.now_ms()
+            if now >= deadline_ms:
+                return b""
+            wait = deadline_ms - now
+            time.sleep_ms(wait if wait < _MAX_IDLE_MS else _MAX_IDLE_MS)
+
+    def wire_ms(self, nbytes):
+        return wire_ms(nbytes, self.baud, self.fmt)
+
+
+class Clock:
+    """Ticks and sleep for the app; time_s() is the RTC for record time stamps."""
+
+    def ticks_ms(self):
+        return time.ticks_ms()
+
+    def diff(self, a, b):
+        return time.ticks_diff(a, b)
+
+    def sleep_ms(self, ms):
+        time.sleep_ms(ms)
+
+    def time_s(self):
+        return int(time.time())
+
+
+class Hardware:
+    """Everything the reader app needs, built from a board dict (probe.board)."""
+
+    def __init__(self, board, machine=None):
+        if machine is None:
+            import machine
+        from probe import led as ledmod
+        from probe import button as buttonmod
+        from probe import display as displaymod
+
+        self.board = board
+        u = board["uart"]
+        self.port = UartPort(machine, u["id"], u["tx"], u["rx"], u.get("invert_tx", False),
+                             u.get("invert_rx", False))
+        self.clock = Clock()
+        spec = board["led"]
+        if spec["kind"] == "neopixel":
+            import neopixel
+
+            if spec.get("power") is not None:
+                machine.Pin(spec["power"], machine.Pin.OUT).value(1)
+            drv = ledmod.PixelLed(neopixel.NeoPixel(machine.Pin(spec["pin"]), 1),
+                                  spec.get("order", "GRB"))
+        elif spec["kind"] == "pin":
+            drv = ledmod.PinLed(machine.Pin(spec["pin"], machine.Pin.OUT),
+                                spec.get("active_high", True))
+        else:
+            drv = _NoLed()
+        self.led = drv
+        self.button = None
+        b = board.get("button")
+        if b is not None:
+            pin = machine.Pin(b["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
+            self.button = buttonmod.Debounced(pin.value, b.get("active_low", True))
+        self.display = displaymod.make(board, machine)
+        self.carrier = None
+        c = board.get("carrier") or {}
+        if c.get("enabled"):
+            from probe.carrier import Carrier
+
+            self.carrier = Carrier(c["pin"], u["tx"], machine=machine)
+            self.carrier.start()
+
+
+class _NoLed:
+    def set(self, colour):
+        pass

