@@ -132,7 +132,7 @@ def check_board(ident, want_mpy):
     major, minor = mpy & 0xFF, (mpy >> 8) & 3
     if want_mpy is not None and (major, minor) != tuple(want_mpy):
         raise InstallError("the board's MicroPython %s loads .mpy v%d.%d but our mpy-cross makes "
-                           "v%d.%d: update the board, or use --source" % (vtext, major, minor) + tuple(want_mpy))
+                           "v%d.%d: update the board, or use --source" % ((vtext, major, minor) + tuple(want_mpy)))
     return vtext
 
 
@@ -142,7 +142,8 @@ def connect(port, timeout=5):
     from mpremote.transport_serial import SerialTransport
 
     try:
-        t = SerialTransport(port, baudrate=115200)
+        # A read timeout matters on a pty, where mpremote reads without polling first.
+        t = SerialTransport(port, baudrate=115200, timeout=max(1.0, timeout))
     except (TransportError, OSError) as e:
         raise InstallError("cannot open %s: %s" % (port, e))
     try:

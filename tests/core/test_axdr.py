@@ -51,6 +51,7 @@ def test_strings_bool_bitstring_null_and_raw_types():
     assert axdr.decode_whole(axdr.enc_visible("ISK1030775213859")) == "ISK1030775213859"
     assert axdr.decode_whole(axdr.enc_utf8("Zähler")) == "Zähler"
     assert axdr.decode_whole(unhexlify("0A 02 41 E9")) == "A\u00e9"  # Latin-1 kept readable
+    assert "not valid text" in raises(DecodeError, axdr.decode_whole, unhexlify("0C 02 FF FE"))
     assert axdr.enc_bool(True) == b"\x03\x01" and axdr.decode_whole(b"\x03\x00") is False
     assert axdr.enc_bitstring("1010000011") == unhexlify("04 0A A0 C0")
     assert axdr.decode_whole(unhexlify("04 0A A0 C0")) == (10, b"\xa0\xc0")

@@ -1,5 +1,5 @@
-# HDLC frame layer (IEC 62056-46 clause 6.4): CRC, addresses, encode/decode of the Part C
-# vectors, the stream FrameReader (whole, byte by byte, random splits) and fuzzed input.
+# HDLC frame layer (IEC 62056-46, PROTOCOL-FACTS B.1-B.5): CRC, addresses, encode/decode of
+# the Part C vectors, the stream FrameReader (whole, byte by byte, random splits) and fuzzed input.
 from irprobe.sim.rng import Rng
 from meterproto.compat import unhexlify
 from meterproto.crc16 import crc16_x25
@@ -96,8 +96,10 @@ def test_vectors_built_from_parts():
     s117 = hf.server_address(1, 17)
     assert hf.encode_frame(s1, c16, hf.ctl_u(hf.K_SNRM)) == vec["snrm_plain"]
     assert hf.encode_frame(s117, c16, 0x93) == vec["snrm_1_17"]
-    assert hf.encode_frame(c16, s117, hf.ctl_u(hf.K_UA), hf.encode_params(154, 154, 1, 1)) == vec["ua_params"]
-    assert hf.encode_frame(c16, s117, 0x73, hf.encode_params(512, 512, 1, 1)) == vec["ua_params_2byte"]
+    ua = hf.ctl_u(hf.K_UA)
+    assert hf.encode_frame(c16, s117, ua, hf.encode_params(154, 154, 1, 1)) == vec["ua_params"]
+    ua_2byte = hf.encode_frame(c16, s117, ua, hf.encode_params(512, 512, 1, 1))
+    assert ua_2byte == vec["ua_params_2byte"]
     aarq = vec["aarq_1_17"][9:-3]
     assert aarq[:3] == hf.LLC_REQUEST
     assert hf.encode_frame(s117, c16, hf.ctl_i(0, 0), aarq) == vec["aarq_1_17"]
@@ -136,7 +138,8 @@ def test_params_parse_and_defaults():
 
 def test_large_frame_and_segment_bit():
     info = bytes(range(256)) * 2  # 512 bytes, several 0x7E inside
-    raw = hf.encode_frame(hf.client_address(16), hf.server_address(1, 17), hf.ctl_i(3, 4), info, True)
+    dst = hf.client_address(16)
+    raw = hf.encode_frame(dst, hf.server_address(1, 17), hf.ctl_i(3, 4), info, True)
     assert raw[1] == 0xAA and ((raw[1] & 7) << 8 | raw[2]) == len(raw) - 2
     f = hf.decode_frame(raw)
     assert f.segmented and f.info == info and f.ns == 3 and f.nr == 4 and f.pf == 1
@@ -206,9 +209,11 @@ def test_decode_reports_checksums_without_strict():
 
 def test_describe_lines():
     vec = load_vectors()
-    assert hf.describe(hf.decode_frame(vec["snrm_plain"])) == "SNRM poll client 16 -> server 1, no parameters, FCS ok"
+    text = hf.describe(hf.decode_frame(vec["snrm_plain"]))
+    assert text == "SNRM poll client 16 -> server 1, no parameters, FCS ok"
     assert "max info 154/154 window 1/1" in hf.describe(hf.decode_frame(vec["ua_params"]))
-    assert hf.describe(hf.decode_frame(vec["get_response"])) == "I N(S)=1 N(R)=2 final server 1 -> client 16, 12 bytes, FCS ok"
+    text = hf.describe(hf.decode_frame(vec["get_response"]))
+    assert text == "I N(S)=1 N(R)=2 final server 1 -> client 16, 12 bytes, FCS ok"
 
 
 def test_fuzz_random_and_mutated_input_only_defined_errors():

@@ -1,6 +1,9 @@
 # meterproto.apdu_acse: association APDUs AARQ/AARE/RLRQ/RLRE (BER, IEC 62056-5-3 clause 9
 # and the ACSE of ISO 8650) with the xDLMS InitiateRequest/Response inside (core).
 # Both directions: the client builds AARQ and parses AARE, the meter simulator the reverse.
+from meterproto.apdu_initiate import (CONFORMANCE_BITS, INITIATE_ERRORS, Initiate,  # noqa: F401
+                                      build_initiate_error, build_initiate_request,
+                                      build_initiate_response, conformance_names, parse_initiate)
 from meterproto.errors import DecodeError, LocalProtocolError, Refused
 
 # Object identifiers 2.16.756.5.8.x.y (joint-iso-ccitt country CH, dlms-ua), BER encoded.
@@ -15,17 +18,6 @@ CONTEXT_SN_CIPHERED = 4
 MECHANISMS = {0: "lowest (none)", 1: "low (password)", 2: "high (manufacturer)", 3: "high MD5",
               4: "high SHA-1", 5: "high GMAC", 6: "high SHA-256", 7: "high ECDSA"}
 
-# Conformance block bits, numbered from the most significant bit of the 24 (clause 8.4).
-CONFORMANCE_BITS = {
-    1: "general-protection", 2: "general-block-transfer", 3: "read", 4: "write",
-    5: "unconfirmed-write", 8: "attribute0-supported-with-set", 9: "priority-mgmt-supported",
-    10: "attribute0-supported-with-get", 11: "block-transfer-with-get-or-read",
-    12: "block-transfer-with-set-or-write", 13: "block-transfer-with-action",
-    14: "multiple-references", 15: "information-report", 16: "data-notification",
-    17: "access", 18: "parameterized-access", 19: "get", 20: "set",
-    21: "selective-access", 22: "event-notification", 23: "action",
-}
-
 ASSOCIATION_RESULTS = {0: "accepted", 1: "rejected (permanent)", 2: "rejected (transient)"}
 
 # acse-service-user diagnostics, with the advice a user needs.
@@ -38,19 +30,6 @@ USER_DIAGNOSTICS = {
     14: "authentication required (this client needs a password or key)",
 }
 PROVIDER_DIAGNOSTICS = {0: "no problem", 1: "no reason given", 2: "no common ACSE version"}
-
-# xDLMS initiate errors (ServiceError "initiate" inside a confirmedServiceError).
-INITIATE_ERRORS = {0: "other", 1: "DLMS version too low", 2: "incompatible conformance",
-                   3: "PDU size too short", 4: "refused by the VDE handler"}
-
-
-def conformance_names(conformance):
-    """24-bit conformance block -> list of the names of the bits that are set."""
-    out = []
-    for bit in range(24):
-        if conformance & (1 << (23 - bit)):
-            out.append(CONFORMANCE_BITS.get(bit, "reserved-%d" % bit))
-    return out
 
 
 # ---- BER primitives (single-byte tags are all ACSE needs) ----
@@ -91,7 +70,8 @@ def _fields(buf, outer_tag, what):
     """Top-level APDU -> dict tag -> content bytes."""
     buf = bytes(buf)
     if not buf or buf[0] != outer_tag:
-        raise DecodeError("not an %s (first byte %s)" % (what, ("0x%02X" % buf[0]) if buf else "missing"))
+        first = ("0x%02X" % buf[0]) if buf else "missing"
+        raise DecodeError("not an %s (first byte %s)" % (what, first))
     tag, start, end = _read_tlv(buf, 0, len(buf))
     if end != len(buf):
         raise DecodeError("%s length does not match its %d bytes" % (what, len(buf)))
@@ -132,103 +112,6 @@ def _octets_in(content, inner, what):
     return content[s:e]
 
 
-# ---- xDLMS InitiateRequest / InitiateResponse (A-XDR inside user-information) ----
-
-def build_initiate_request(conformance=0x001E1D, max_pdu=0xFFFF, dedicated_key=None, version=6):
-    out = bytearray(b"\x01")
-    if dedicated_key:
-        out += bytes((1, len(dedicated_key))) + bytes(dedicated_key)
-    else:
-        out.append(0)
-    out += bytes((0, 0, version))  # response-allowed default (true), no quality of service
-    out += b"\x5f\x1f\x04\x00" + conformance.to_bytes(3, "big") + max_pdu.to_bytes(2, "big")
-    return bytes(out)
-
-
-def build_initiate_response(conformance=0x001E1D, max_pdu=0x04C8, vaa=0x0007, version=6):
-    return (bytes((0x08, 0, version)) + b"\x5f\x1f\x04\x00" + conformance.to_bytes(3, "big")
-            + max_pdu.to_bytes(2, "big") + vaa.to_bytes(2, "big"))
-
-
-def build_initiate_error(error):
-    # confirmedServiceError [14], initiateError [1], ServiceError initiate [6], the enum.
-    return bytes((0x0E, 0x01, 0x06, error))
-
-
-class Initiate:
-    """Decoded InitiateRequest/Response/error: conformance, max_pdu, version, vaa, error."""
-
-    def __init__(self):
-        self.kind = None  # "request", "response", "error" or "ciphered"
-        self.conformance = None
-        self.max_pdu = None
-        self.version = None
-        self.vaa = None
-        self.dedicated_key = None
-        self.error = None
-        self.raw = b""
-
-
-def _conformance_tail(b, p):
-    if b[p:p + 4] != b"\x5f\x1f\x04\x00" or len(b) < p + 9:
-        raise DecodeError("bad conformance block in the initiate message")
-    return (b[p + 4] << 16) | (b[p + 5] << 8) | b[p + 6], (b[p + 7] << 8) | b[p + 8], p + 9
-
-
-def parse_initiate(b):
-    b = bytes(b)
-    ini = Initiate()
-    ini.raw = b
-    if not b:
-        raise DecodeError("empty xDLMS initiate message")
-    tag = b[0]
-    try:
-        if tag == 0x01:
-            ini.kind = "request"
-            p = 1
-            if b[p]:
-                n = b[p + 1]
-                ini.dedicated_key = b[p + 2:p + 2 + n]
-                if len(ini.dedicated_key) != n:
-                    raise DecodeError("initiate request ends inside the dedicated key")
-                p += 2 + n
-            else:
-                p += 1
-            # response-allowed and quality-of-service are optional: 00 = absent/default
-            for _ in range(2):
-                if b[p]:
-                    p += 2
-                else:
-                    p += 1
-            ini.version = b[p]
-            ini.conformance, ini.max_pdu, p = _conformance_tail(b, p + 1)
-        elif tag == 0x08:
-            ini.kind = "response"
-            p = 2 if b[1] == 0 else 3  # optional negotiated quality of service
-            ini.version = b[p]
-            ini.conformance, ini.max_pdu, p = _conformance_tail(b, p + 1)
-            if len(b) < p + 2:
-                raise DecodeError("initiate response ends before the VAA name")
-            ini.vaa = (b[p] << 8) | b[p + 1]
-            p += 2
-        elif tag == 0x0E:
-            ini.kind = "error"
-            p = 4
-            if len(b) < 4:
-                raise DecodeError("confirmed service error is too short")
-            ini.error = b[3]
-        elif tag in (0x21, 0x28, 0x41, 0x48):
-            ini.kind = "ciphered"  # glo-/ded-initiate: the caller deciphers .raw
-            return ini
-        else:
-            raise DecodeError("unknown xDLMS initiate message 0x%02X" % tag)
-    except IndexError:
-        raise DecodeError("xDLMS initiate message is too short")
-    if p != len(b):
-        raise DecodeError("%d unexpected byte(s) after the initiate message" % (len(b) - p))
-    return ini
-
-
 # ---- AARQ ----
 
 def build_aarq(mechanism=0, password=None, conformance=0x001E1D, max_pdu=0xFFFF, ciphered=False,
@@ -242,14 +125,16 @@ def build_aarq(mechanism=0, password=None, conformance=0x001E1D, max_pdu=0xFFFF,
     out = bytearray(_tlv(0xA1, _tlv(0x06, _CONTEXT_PREFIX + bytes((context,)))))
     if ciphered or mechanism >= 2:
         if not system_title or len(system_title) != 8:
-            raise LocalProtocolError("ciphering and high-level authentication need an 8-byte client system title")
+            raise LocalProtocolError("ciphering and high-level authentication need an 8-byte"
+                                     " client system title")
         out += _tlv(0xA6, _tlv(0x04, bytes(system_title)))
     if mechanism:
         if mechanism not in MECHANISMS:
             raise LocalProtocolError("unknown authentication mechanism %r" % mechanism)
         secret = password if mechanism == 1 else challenge
         if not secret:
-            raise LocalProtocolError("mechanism %d needs a %s" % (mechanism, "password" if mechanism == 1 else "challenge"))
+            need = "password" if mechanism == 1 else "challenge"
+            raise LocalProtocolError("mechanism %d needs a %s" % (mechanism, need))
         if isinstance(secret, str):
             secret = secret.encode()
         out += b"\x8a\x02\x07\x80"  # sender-acse-requirements: authentication
@@ -257,7 +142,8 @@ def build_aarq(mechanism=0, password=None, conformance=0x001E1D, max_pdu=0xFFFF,
         out += _tlv(0xAC, _tlv(0x80, bytes(secret)))
     if user_info is None:
         if ciphered:
-            raise LocalProtocolError("a ciphered AARQ needs the ciphered initiate request as user_info")
+            raise LocalProtocolError("a ciphered AARQ needs the ciphered initiate request"
+                                     " as user_info")
         user_info = build_initiate_request(conformance, max_pdu, dedicated_key)
     out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
     return _tlv(0x60, bytes(out))

@@ -1,5 +1,5 @@
-# meterproto.apdu_get: xDLMS data services (IEC 62056-5-3 clauses 9.3 and 9.4): GET (LN
-# referencing, normal/next/with-list), exception-response and SN READ for older meters (core).
+# meterproto.apdu_get: xDLMS data services (IEC 62056-5-3 clause 9.3): GET (LN referencing,
+# normal/next/with-list), data-access-result errors and exception-response (core).
 # Both directions: client requests + response parsing, and the meter simulator's side.
 from meterproto import axdr, obis
 from meterproto.errors import DecodeError, LocalProtocolError, Refused
@@ -8,8 +8,6 @@ GET_REQUEST = 0xC0
 GET_RESPONSE = 0xC4
 EXCEPTION_RESPONSE = 0xD8
 CONFIRMED_SERVICE_ERROR = 0x0E
-READ_REQUEST = 0x05
-READ_RESPONSE = 0x0C
 
 # Data-Access-Result (clause 9.5) with what it usually means for the user.
 DAR_NAMES = {
@@ -46,7 +44,7 @@ class AccessRefused(Refused):
     code = "access-refused"
 
     def __init__(self, message, dar):
-        Refused.__init__(self, message)
+        super().__init__(message)
         self.dar = dar
 
 
@@ -128,7 +126,8 @@ class AttrRef:
         return obis.from_bytes(self.obis)
 
     def __repr__(self):
-        return "AttrRef(%d, %s, %d, %r)" % (self.class_id, self.obis_text, self.attr, self.selector)
+        return "AttrRef(%d, %s, %d, %r)" % (self.class_id, self.obis_text, self.attr,
+                                            self.selector)
 
 
 class GetRequest:
@@ -210,7 +209,8 @@ def build_get_response_error(invoke_id, dar, high_priority=True):
 
 def build_get_response_block(invoke_id, last, block_no, raw, high_priority=True):
     """raw: bytes of this block (of the whole encoded Data), or an int DAR for an error."""
-    head = bytes((GET_RESPONSE, 2, _iid(invoke_id, high_priority), 1 if last else 0)) + block_no.to_bytes(4, "big")
+    head = (bytes((GET_RESPONSE, 2, _iid(invoke_id, high_priority), 1 if last else 0))
+            + block_no.to_bytes(4, "big"))
     if isinstance(raw, int):
         return head + bytes((1, raw))
     return head + b"\x00" + axdr.enc_length(len(raw)) + bytes(raw)
@@ -345,91 +345,3 @@ def parse_exception(apdu):
     elif len(b) != 3:
         raise DecodeError("bad exception response length %d" % len(b))
     return ExceptionResponse(b[1], b[2], ic)
-
-
-# ---- SN referencing READ (clause 9.4.2, for older meters) ----
-
-def build_read_request(items):
-    """items: short names (int) or (short_name, selector, params_bytes) for parameterized access."""
-    out = bytearray((READ_REQUEST,))
-    out += axdr.enc_length(len(items))
-    for it in items:
-        if isinstance(it, int):
-            out += b"\x02" + it.to_bytes(2, "big")  # variable-name
-        else:
-            sn, selector, params = it
-            out += b"\x04" + sn.to_bytes(2, "big") + bytes((selector,)) + bytes(params)
-    return bytes(out)
-
-
-def parse_read_request(apdu):
-    """-> list of (short_name, selector or None, params bytes)."""
-    b = bytes(apdu)
-    if not b or b[0] != READ_REQUEST:
-        raise DecodeError("not a READ request")
-    n, p = axdr.decode_length(b, 1)
-    if n * 3 > len(b) - p:
-        raise DecodeError("READ request claims %d items" % n)
-    out = []
-    for _ in range(n):
-        if p + 3 > len(b):
-            raise DecodeError("READ request ends inside an item")
-        kind, sn = b[p], (b[p + 1] << 8) | b[p + 2]
-        if kind == 2:
-            out.append((sn, None, b""))
-            p += 3
-        elif kind == 4:
-            if p + 4 > len(b):
-                raise DecodeError("READ request ends inside a parameterized access")
-            _, q = axdr.decode(b, p + 4)
-            out.append((sn, b[p + 3], b[p + 4:q]))
-            p = q
-        else:
-            raise DecodeError("unsupported READ variable access 0x%02X" % kind)
-    if p != len(b):
-        raise DecodeError("%d unexpected byte(s) after the READ request" % (len(b) - p))
-    return out
-
-
-def build_read_response(results):
-    """results: encoded Data bytes or int DAR per item."""
-    out = bytearray((READ_RESPONSE,))
-    out += axdr.enc_length(len(results))
-    for r in results:
-        out += bytes((1, r)) if isinstance(r, int) else b"\x00" + bytes(r)
-    return bytes(out)
-
-
-def parse_read_response(apdu):
-    """-> list of encoded Data bytes, int DAR, or ("block", last, block_no, raw) items."""
-    b = bytes(apdu)
-    if not b or b[0] != READ_RESPONSE:
-        raise DecodeError("not a READ response")
-    n, p = axdr.decode_length(b, 1)
-    if n * 2 > len(b) - p:
-        raise DecodeError("READ response claims %d items" % n)
-    out = []
-    for _ in range(n):
-        if p + 2 > len(b):
-            raise DecodeError("READ response ends inside an item")
-        c = b[p]
-        if c == 0:
-            _, q = axdr.decode(b, p + 1)
-            out.append(b[p + 1:q])
-            p = q
-        elif c == 1:
-            out.append(b[p + 1])
-            p += 2
-        elif c == 2:  # data-block-result: last-block, block-number (2), raw-data
-            if p + 5 > len(b):
-                raise DecodeError("READ response ends inside a data block")
-            m, q = axdr.decode_length(b, p + 4)
-            if q + m > len(b):
-                raise DecodeError("READ response data block is cut short")
-            out.append(("block", b[p + 1] != 0, (b[p + 2] << 8) | b[p + 3], b[q:q + m]))
-            p = q + m
-        else:
-            raise DecodeError("unknown READ result choice %d" % c)
-    if p != len(b):
-        raise DecodeError("%d unexpected byte(s) after the READ response" % (len(b) - p))
-    return out

@@ -103,7 +103,8 @@ def _int_bytes(v, n, signed):
     lo = -(1 << (8 * n - 1)) if signed else 0
     hi = (1 << (8 * n - 1)) - 1 if signed else (1 << (8 * n)) - 1
     if not isinstance(v, int) or isinstance(v, bool) or v < lo or v > hi:
-        raise LocalProtocolError("%r does not fit in %d byte(s) %s" % (v, n, "signed" if signed else "unsigned"))
+        kind = "signed" if signed else "unsigned"
+        raise LocalProtocolError("%r does not fit in %d byte(s) %s" % (v, n, kind))
     if v < 0:
         v += 1 << (8 * n)
     out = bytearray(n)
@@ -160,7 +161,8 @@ def float_text(raw):
 
 def _need(buf, pos, n, what):
     if n < 0 or pos + n > len(buf):
-        raise DecodeError("data ends inside %s (needs %d more bytes, %d left)" % (what, n, len(buf) - pos))
+        raise DecodeError("data ends inside %s (needs %d more bytes, %d left)"
+                          % (what, n, len(buf) - pos))
 
 
 def _decode(buf, pos, typed, depth):
@@ -183,7 +185,8 @@ def _body(buf, pos, tag, typed, depth):
     elif tag == ARRAY or tag == STRUCTURE:
         count, pos = decode_length(buf, pos)
         if count > len(buf) - pos:  # every element needs at least its tag byte
-            raise DecodeError("%s claims %d elements, only %d bytes follow" % (tag_name(tag), count, len(buf) - pos))
+            raise DecodeError("%s claims %d elements, only %d bytes follow"
+                              % (tag_name(tag), count, len(buf) - pos))
         items = []
         for _ in range(count):
             item, pos = _decode(buf, pos, typed, depth + 1)
@@ -219,7 +222,9 @@ def _body(buf, pos, tag, typed, depth):
     elif tag == NULL or tag == DONT_CARE:
         v = None
     elif tag == COMPACT_ARRAY:
-        v, pos = _decode_compact(buf, pos, typed, depth)
+        from meterproto.axdr_compact import decode_compact  # rare: loaded only when seen
+
+        v, pos = decode_compact(buf, pos, typed, depth)
     else:
         raise DecodeError("unknown data type 0x%02X at byte %d" % (tag, pos - 1))
     if typed:
@@ -233,86 +238,6 @@ def _ascii(b):
             # Meters put Latin-1 and control bytes into visible-strings; keep them readable.
             return "".join(chr(x) for x in b)
     return b.decode("ascii") if b else ""
-
-
-# Compact array (IEC 62056-5-3 8.3 "compact-array"): a type description once, then the
-# packed contents (values without their tags) as one octet string.
-
-def _read_typedesc(buf, pos, depth):
-    """-> (typedesc, newpos); typedesc is a tag, (ARRAY, n, desc) or (STRUCTURE, [descs])."""
-    if depth > MAX_DEPTH:
-        raise DecodeError("compact-array type nested too deep")
-    _need(buf, pos, 1, "a compact-array type description")
-    tag = buf[pos]
-    pos += 1
-    if tag == ARRAY:
-        _need(buf, pos, 2, "a compact-array type description")
-        n = _uint(buf, pos, 2)
-        sub, pos = _read_typedesc(buf, pos + 2, depth + 1)
-        if n and not _min_size(sub):
-            # Elements of zero bytes would let 4 bytes of description ask for 2**32 values.
-            raise DecodeError("compact-array of empty elements")
-        return (ARRAY, n, sub), pos
-    if tag == STRUCTURE:
-        count, pos = decode_length(buf, pos)
-        if count > len(buf) - pos:
-            raise DecodeError("compact-array structure type claims %d members" % count)
-        subs = []
-        for _ in range(count):
-            sub, pos = _read_typedesc(buf, pos, depth + 1)
-            subs.append(sub)
-        return (STRUCTURE, subs), pos
-    if tag == COMPACT_ARRAY or tag not in TAG_NAMES:
-        raise DecodeError("bad type 0x%02X in a compact-array description" % tag)
-    return tag, pos
-
-
-def _min_size(desc):
-    if isinstance(desc, int):
-        return 0 if desc in (NULL, DONT_CARE) else 1
-    if desc[0] == ARRAY:
-        return desc[1] * _min_size(desc[2])
-    total = 0
-    for sub in desc[1]:
-        total += _min_size(sub)
-    return total
-
-
-def _decode_packed(buf, pos, desc, typed, depth):
-    if depth > MAX_DEPTH:
-        raise DecodeError("compact-array nested too deep")
-    if isinstance(desc, int):  # a simple type: the value without its tag
-        return _body(buf, pos, desc, typed, depth)
-    subs = [desc[2]] * desc[1] if desc[0] == ARRAY else desc[1]
-    items = []
-    for sub in subs:
-        item, pos = _decode_packed(buf, pos, sub, typed, depth + 1)
-        items.append(item)
-    if desc[0] == STRUCTURE:
-        items = tuple(items)
-    if typed:
-        return (desc[0], items), pos
-    return items, pos
-
-
-def _decode_compact(buf, pos, typed, depth):
-    start = pos
-    desc, pos = _read_typedesc(buf, pos, depth + 1)
-    desc_bytes = bytes(buf[start:pos])
-    n, pos = decode_length(buf, pos)
-    _need(buf, pos, n, "compact-array contents")
-    contents = bytes(buf[pos:pos + n])
-    items = []
-    p = 0
-    while p < n:
-        item, q = _decode_packed(contents, p, desc, typed, depth + 1)
-        if q == p:
-            raise DecodeError("compact-array element of zero size")
-        items.append(item)
-        p = q
-    if typed:
-        return (desc_bytes, items), pos + n
-    return items, pos + n
 
 
 def decode(buf, pos=0):
@@ -420,7 +345,8 @@ def enc_bitstring(nbits, data=None):
                 out[i >> 3] |= 0x80 >> (i & 7)
         data = bytes(out)
     if len(data) != (nbits + 7) // 8:
-        raise LocalProtocolError("a bit-string of %d bits needs %d bytes" % (nbits, (nbits + 7) // 8))
+        raise LocalProtocolError("a bit-string of %d bits needs %d bytes"
+                                 % (nbits, (nbits + 7) // 8))
     return b"\x04" + enc_length(nbits) + bytes(data)
 
 
@@ -469,15 +395,7 @@ def encode_typed(tv):
     if tag in _RAW and not isinstance(v, str):
         return enc_raw(tag, v)
     if tag == COMPACT_ARRAY:
-        desc, items = v
-        d, _ = _read_typedesc(desc, 0, 0)
-        body = b"".join(_encode_packed(d, x) for x in items)
-        return b"\x13" + desc + enc_length(len(body)) + body
+        from meterproto.axdr_compact import encode_compact
+
+        return encode_compact(v)
     raise LocalProtocolError("cannot encode %s from %r" % (tag_name(tag), v))
-
-
-def _encode_packed(desc, tv):
-    if isinstance(desc, tuple):
-        subs = [desc[2]] * desc[1] if desc[0] == ARRAY else desc[1]
-        return b"".join(_encode_packed(s, x) for s, x in zip(subs, tv[1]))
-    return encode_typed(tv)[1:]

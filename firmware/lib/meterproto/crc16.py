@@ -1,5 +1,5 @@
 # meterproto.crc16: CRC-16/X.25, the HCS and FCS of HDLC frames (core, both runtimes).
-# IEC 62056-46 clause 6.4 (frame check sequence, from ISO/IEC 13239): reflected polynomial
+# IEC 62056-46 HCS/FCS (the ISO/IEC 13239 FCS; PROTOCOL-FACTS B.2): reflected polynomial
 # 0x8408, initial value 0xFFFF, final XOR 0xFFFF, sent low byte first. Check "123456789" = 0x906E.
 import array
 

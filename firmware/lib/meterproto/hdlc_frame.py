@@ -1,17 +1,17 @@
 # meterproto.hdlc_frame: HDLC frame format type 3 for DLMS/COSEM (core, both runtimes).
-# IEC 62056-46 clause 6.4 (frame format, addresses, control field, HCS/FCS) and 6.4.4.4.3.2
-# (SNRM/UA information field). Encoding, the stream FrameReader and a one-line describe().
+# IEC 62056-46 MAC sublayer (PROTOCOL-FACTS B.1-B.6): frame format, addresses, control field,
+# HCS/FCS, SNRM/UA parameters. Encoding, the stream FrameReader and a one-line describe().
 from meterproto.compat import const, hexlify
 from meterproto.crc16 import crc16_x25
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError
 
 FLAG = const(0x7E)
-MAX_FRAME_LEN = const(2047)  # 11-bit length field (clause 6.4.1)
+MAX_FRAME_LEN = const(2047)  # 11-bit length field (B.1)
 MAX_INFO = const(2030)  # largest max-info-field value a UA may grant
-DEFAULT_MAX_INFO = const(128)  # clause 6.4.4.4.3.2: defaults when SNRM/UA carry no value
+DEFAULT_MAX_INFO = const(128)  # B.5: defaults when SNRM/UA carry no value
 DEFAULT_WINDOW = const(1)
 
-# Frame kinds, dispatched by the control byte alone (clause 6.4.3).
+# Frame kinds, dispatched by the control byte alone (B.4).
 K_I = const(0)
 K_RR = const(1)
 K_RNR = const(2)
@@ -35,7 +35,7 @@ _UI = const(0x03)
 _U_KINDS = {_SNRM: K_SNRM, _DISC: K_DISC, _UA: K_UA, _DM: K_DM, _FRMR: K_FRMR, _UI: K_UI}
 _S_KINDS = (K_RR, K_RNR, K_REJ, K_SREJ)  # indexed by control bits 3..2
 
-LLC_REQUEST = b"\xe6\xe6\x00"  # client -> server (clause 8.2: LSAPs E6/E6, quality 0)
+LLC_REQUEST = b"\xe6\xe6\x00"  # client -> server (B.6: LSAPs E6/E6, quality 0)
 LLC_RESPONSE = b"\xe6\xe7\x00"  # server -> client
 
 
@@ -73,7 +73,7 @@ def control_kind(c):
     return k, None, None, pf
 
 
-# -- addresses (clause 6.4.2.2) -----------------------------------------------------------
+# -- addresses (B.3) --------------------------------------------------------------------
 def client_address(sap):
     """The one-byte client address: SAP 16 (public client) -> 0x21."""
     if not 0 <= sap <= 0x7F:
@@ -95,12 +95,14 @@ def server_address(upper, lower=None, size=None):
         lower = 0
     lim = 0x3FFF if size == 4 else 0x7F
     if size not in (1, 2, 4) or not 0 <= upper <= lim or not 0 <= lower <= lim:
-        raise LocalProtocolError("server address %r/%r does not fit in %r bytes" % (upper, lower, size))
+        raise LocalProtocolError("server address %r/%r does not fit in %r bytes"
+                                 % (upper, lower, size))
     if size == 1:
         return bytes(((upper << 1) | 1,))
     if size == 2:
         return bytes((upper << 1, (lower << 1) | 1))
-    return bytes(((upper >> 7) << 1, (upper & 0x7F) << 1, (lower >> 7) << 1, ((lower & 0x7F) << 1) | 1))
+    return bytes(((upper >> 7) << 1, (upper & 0x7F) << 1,
+                  (lower >> 7) << 1, ((lower & 0x7F) << 1) | 1))
 
 
 def address_value(addr):
@@ -235,7 +237,8 @@ def decode_frame(data, strict=True):
         fcs_ok = _crc_ok(data, 0, length - 2)
         info = bytes(data[hdr + 2:length - 2])
     if strict and not (hcs_ok and fcs_ok):
-        raise ChecksumError("HDLC %s check failed: the frame was damaged on the line" % ("header" if not hcs_ok else "frame"))
+        what = "header" if not hcs_ok else "frame"
+        raise ChecksumError("HDLC %s check failed: the frame was damaged on the line" % what)
     return Frame(bytes(data[2:d]), bytes(data[d:s]), data[s], info, seg, hcs_ok, fcs_ok)
 
 
@@ -295,7 +298,7 @@ class FrameReader:
                 self.garbage_bytes += i
                 self._drop(i)
                 continue
-            # Shared or doubled flags between frames (clause 6.4.1): keep the last one.
+            # Shared or doubled flags between frames (B.1): keep the last one.
             if n > 1 and buf[1] == FLAG:
                 self._drop(1)
                 continue
@@ -317,7 +320,8 @@ class FrameReader:
                 # The HCS (or the FCS of a frame without information) guards the length
                 # field, so a damaged length never makes us wait for bytes that are not coming.
                 if not _crc_ok(buf, 1, hdr):
-                    self._bad(ChecksumError("HDLC header check failed: frame damaged on the line"), 1)
+                    e = ChecksumError("HDLC header check failed: frame damaged on the line")
+                    self._bad(e, 1)
                     continue
                 self._checked = length
             if n < length + 2:
@@ -334,39 +338,13 @@ class FrameReader:
             return f
 
 
-def split_info(data, size):
-    """Cut an LLC+APDU into information fields of at most `size` bytes (clause 6.4.4.4.3.6:
-    every field but the last goes out with the segmentation bit set)."""
-    out = []
-    for i in range(0, len(data), size):
-        out.append(data[i:i + size])
-    return out or [b""]
-
-
-class LinkStats:
-    """Counters of one link; attributes, or stats["name"] for the same value."""
-
-    def __init__(self):
-        self.frames_tx = 0
-        self.frames_rx = 0
-        self.retransmits = 0
-        self.bad_frames = 0
-        self.ignored = 0  # well-formed frames for another address (or our own echo)
-
-    def __getitem__(self, key):
-        return getattr(self, key)
-
-    def as_dict(self):
-        return {"frames_tx": self.frames_tx, "frames_rx": self.frames_rx,
-                "retransmits": self.retransmits, "bad_frames": self.bad_frames, "ignored": self.ignored}
-
-
-# -- SNRM/UA information field (clause 6.4.4.4.3.2) --------------------------------------
+# -- SNRM/UA information field (B.5) ------------------------------------------------------
 P_MAX_INFO_TX = const(5)
 P_MAX_INFO_RX = const(6)
 P_WINDOW_TX = const(7)
 P_WINDOW_RX = const(8)
-_PARAM_KEYS = {P_MAX_INFO_TX: "max_info_tx", P_MAX_INFO_RX: "max_info_rx", P_WINDOW_TX: "window_tx", P_WINDOW_RX: "window_rx"}
+_PARAM_KEYS = {P_MAX_INFO_TX: "max_info_tx", P_MAX_INFO_RX: "max_info_rx",
+               P_WINDOW_TX: "window_tx", P_WINDOW_RX: "window_rx"}
 
 
 def default_params():
@@ -471,7 +449,8 @@ def describe(f, from_client=None):
         else:
             try:
                 p = parse_params(f.info)
-                text += ", max info %d/%d window %d/%d" % (p["max_info_tx"], p["max_info_rx"], p["window_tx"], p["window_rx"])
+                text += ", max info %d/%d window %d/%d" % (
+                    p["max_info_tx"], p["max_info_rx"], p["window_tx"], p["window_rx"])
             except DecodeError as e:
                 text += ", bad parameters (%s)" % e
     elif f.info:

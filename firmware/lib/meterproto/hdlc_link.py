@@ -1,6 +1,7 @@
 # meterproto.hdlc_link: the client (primary station) side of the DLMS HDLC link, sans-I/O (core).
-# IEC 62056-46 clause 6.4.4: normal response mode, SNRM/UA with parameter negotiation,
-# I frames with N(S)/N(R) and poll/final, RR polling for segments, go-back-N recovery, DISC.
+# IEC 62056-46 (PROTOCOL-FACTS B.4-B.6): normal response mode, SNRM/UA with parameter
+# negotiation, I frames with N(S)/N(R) and poll/final, RR polling for segments, go-back-N
+# recovery, DISC.
 #
 # Not a Machine: a DLMS session machine owns one link and moves bytes and events:
 #   link.connect(now) / send_apdu(apdu, now) / disconnect(now)   requests
@@ -30,6 +31,34 @@ S_FAILED = const(6)
 STATE_NAMES = ("idle", "connecting", "ready", "waiting", "disconnecting", "closed", "failed")
 
 
+def split_info(data, size):
+    """Cut an LLC+APDU into information fields of at most `size` bytes (B.1:
+    every field but the last goes out with the segmentation bit set)."""
+    out = []
+    for i in range(0, len(data), size):
+        out.append(data[i:i + size])
+    return out or [b""]
+
+
+class LinkStats:
+    """Counters of one link; attributes, or stats["name"] for the same value."""
+
+    def __init__(self):
+        self.frames_tx = 0
+        self.frames_rx = 0
+        self.retransmits = 0
+        self.bad_frames = 0
+        self.ignored = 0  # well-formed frames for another address (or our own echo)
+
+    def __getitem__(self, key):
+        return getattr(self, key)
+
+    def as_dict(self):
+        return {"frames_tx": self.frames_tx, "frames_rx": self.frames_rx,
+                "retransmits": self.retransmits, "bad_frames": self.bad_frames,
+                "ignored": self.ignored}
+
+
 class HdlcClientLink:
     def __init__(self, client_sap=16, server_upper=1, server_lower=None, addr_size=None,
                  max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1,
@@ -49,7 +78,7 @@ class HdlcClientLink:
         self.inter_frame_timeout_ms = inter_frame_timeout_ms
         self.max_apdu = max_apdu
         self.reader = hf.FrameReader()
-        self.stats = hf.LinkStats()
+        self.stats = LinkStats()
         self.state = S_IDLE
         self.error = None
         self.close_note = None
@@ -65,6 +94,7 @@ class HdlcClientLink:
         self._sent = 0  # how many of _txq have gone out at least once
         self._vr = 0  # N(S) we expect next from the meter
         self._rx = bytearray()
+        self._rx_started = False  # the first segment of the reply (with the LLC) is in
         self._rx_more = False  # the last accepted I frame had the segmentation bit
         self._gap = False  # an out-of-sequence I frame arrived in this turn
         self._progress = False
@@ -85,7 +115,7 @@ class HdlcClientLink:
         if self.state != S_READY:
             raise LocalProtocolError("send_apdu() while the link is %s" % STATE_NAMES[self.state])
         data = hf.LLC_REQUEST + bytes(apdu)
-        segs = hf.split_info(data, self.params["max_info_tx"])
+        segs = split_info(data, self.params["max_info_tx"])
         for i in range(len(segs)):
             self._txq.append((segs[i], i < len(segs) - 1))
         self._awaiting = True
@@ -144,15 +174,19 @@ class HdlcClientLink:
         if self._tries > self.retries:
             if st == S_CONNECTING:
                 if self.reader.bad_frames:
-                    why = "answers to the SNRM from server %s were damaged (%d bad frames): check the head position and the baud rate" % (self.server_name, self.reader.bad_frames)
+                    why = ("answers to the SNRM from server %s were damaged (%d bad frames): "
+                           "check the head position and the baud rate"
+                           % (self.server_name, self.reader.bad_frames))
                 else:
-                    why = "no UA to the SNRM from server %s: wrong address, wrong baud or not an HDLC meter" % self.server_name
+                    why = ("no UA to the SNRM from server %s: wrong address, wrong baud "
+                           "or not an HDLC meter" % self.server_name)
                 self._fail(NoAnswer(why))
             elif st == S_DISCONNECTING:
                 self.close_note = "the meter did not confirm the disconnect"
                 self._closed()
             else:
-                self._fail(NoAnswer("server %s stopped answering (%d tries, %d damaged frames)" % (self.server_name, self._tries, self.reader.bad_frames)))
+                self._fail(NoAnswer("server %s stopped answering (%d tries, %d damaged frames)"
+                                    % (self.server_name, self._tries, self.reader.bad_frames)))
             return
         if st == S_CONNECTING:
             self._send_snrm(now_ms)
@@ -176,17 +210,20 @@ class HdlcClientLink:
             if k == hf.K_UA:
                 self._connected(f)
             elif k == hf.K_DM:
-                self._fail(Refused("server %s answered the SNRM with DM: it refuses a connection now (busy with another client?)" % self.server_name))
+                self._fail(Refused("server %s answered the SNRM with DM: it refuses a connection "
+                                   "now (busy with another client?)" % self.server_name))
             return
         if st == S_DISCONNECTING:
             if k == hf.K_UA or k == hf.K_DM:
                 self._closed()
             return
         if k == hf.K_DM:
-            self._fail(Refused("server %s dropped the link (DM), e.g. after its inactivity timeout" % self.server_name))
+            self._fail(Refused("server %s dropped the link (DM), e.g. after its inactivity "
+                               "timeout" % self.server_name))
             return
         if k == hf.K_FRMR:
-            self._fail(Refused("server %s rejected one of our frames (FRMR %s)" % (self.server_name, hexlify(f.info))))
+            self._fail(Refused("server %s rejected one of our frames (FRMR %s)"
+                               % (self.server_name, hexlify(f.info))))
             return
         if st != S_WAIT or f.nr is None:
             return  # late duplicates after we moved on, UA/UI: nothing to do
@@ -216,16 +253,18 @@ class HdlcClientLink:
 
     def _accept(self, f):
         info = f.info
-        if not self._rx and info[:3] == hf.LLC_RESPONSE:
-            info = info[3:]  # clause 8.2: only the first segment carries the LLC header
+        if not self._rx_started and info[:3] == hf.LLC_RESPONSE:
+            info = info[3:]  # B.6: only the first segment carries the LLC header
         if len(self._rx) + len(info) > self.max_apdu:
             self._fail(DecodeError("the meter's reply is longer than %d bytes" % self.max_apdu))
             return
         self._rx.extend(info)
+        self._rx_started = True
         self._rx_more = f.segmented
         if not f.segmented:
             apdu = bytes(self._rx)
             self._rx = bytearray()
+            self._rx_started = False
             self._awaiting = False
             self._events.append((EV_APDU, apdu))
 
@@ -233,17 +272,21 @@ class HdlcClientLink:
         # The meter's turn is over (F bit); decide what goes out next.
         if self._progress:
             self._tries = 0
-        else:
+        elif self._gap or self._rx_more or self._txq:
+            # We would send again at once: count it, or a meter that keeps rejecting the
+            # same frame would keep us busy for ever.
             self._tries += 1
             if self._tries > self.retries:
-                self._fail(NoAnswer("server %s answers but makes no progress (%d polls)" % (self.server_name, self._tries)))
+                self._fail(NoAnswer("server %s answers but makes no progress (%d polls)"
+                                    % (self.server_name, self._tries)))
                 return
         if self._gap or self._rx_more:
             self._poll(now_ms)  # RR(N(R)): the next segment, or a resend from N(R)
         elif self._txq:
             self._send_window(now_ms)
         elif self._awaiting:
-            # Acknowledged but no answer yet (RR/RNR): poll again after the reply time.
+            # Acknowledged but no answer yet (RR/RNR): poll again after the reply time
+            # (the timeout counts the try).
             self._gap = False
             self._progress = False
             self._deadline = now_ms + self.reply_timeout_ms
@@ -255,7 +298,8 @@ class HdlcClientLink:
         try:
             ua = hf.parse_params(f.info)
         except DecodeError as e:
-            self._fail(DecodeError("server %s sent a UA with unreadable parameters: %s" % (self.server_name, e)))
+            self._fail(DecodeError("server %s sent a UA with unreadable parameters: %s"
+                                   % (self.server_name, e)))
             return
         p = self.proposal
         # The UA is the meter's view (B.5): we may send what it receives and accept what it sends.
@@ -296,7 +340,8 @@ class HdlcClientLink:
         p = self.proposal
         info = b""
         if p != hf.default_params():
-            info = hf.encode_params(p["max_info_tx"], p["max_info_rx"], p["window_tx"], p["window_rx"])
+            info = hf.encode_params(p["max_info_tx"], p["max_info_rx"],
+                                    p["window_tx"], p["window_rx"])
         self._send_u(hf.K_SNRM, now_ms, info)
 
     def _start_turn(self):

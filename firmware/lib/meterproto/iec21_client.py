@@ -1,14 +1,15 @@
 # meterproto.iec21_client: the HHU side of an IEC 62056-21 session (clause 6.4), core.
-# Sign-on, identification, modes A/B/C/D readout, the mode E offer handed to HDLC, and
-# programming mode (P0/P1, R1/R5/W1, partial blocks, P.01 load profiles, B0).
+# Sign-on, identification, modes A/B/C readout, the mode E offer handed to HDLC, and
+# programming mode (P0/P1, R1/R5/W1, partial blocks, P.01 load profiles, B0). Mode D (push,
+# no sign-on) is meterproto.iec21_push.IecListener, run from here when push=True.
 #
 # Theory of operation. One session = one IecClient (a meterproto.machine.Machine). Framed
 # messages from meterproto.iec21_msg.Framer become events; _TABLE maps (state, event) to a
 # handler, and only handlers change state. Events a state does not list are ignored (our
 # own echo, stray lines). Every state has a deadline: the meter's reaction window (1500 ms,
 # clause 6.3.14 tr), the inter-character limit (1500 ms, ta) while a message is coming in,
-# our own reaction before the option select (200 ms, 20 ms for a lower-case FLAG letter), a
-# wake-up pause, or the listening window of mode D. After the option select the line is
+# our own reaction before every answer (200 ms, 20 ms for a lower-case FLAG letter), a
+# wake-up pause, the break leaving the line, or the quiet time before a retry. After the option select the line is
 # switched by an A_SET_LINE action, which the driver carries out once the ACK has left.
 # A failed baud switch is retried from the sign-on one rate lower (max-baud step-down).
 from meterproto.compat import const
@@ -20,6 +21,7 @@ from meterproto.reading import Reading
 from meterproto import iec21_msg as msg
 from meterproto import iec21_data as dat
 from meterproto.iec21_wakeup import wakeup_plan, nul_train
+from meterproto.iec21_push import IecListener
 
 T_REPLY = const(1500)  # the longest the meter may take to start answering (tr max)
 T_CHAR = const(1500)  # the longest gap inside one message (ta)
@@ -34,9 +36,8 @@ _S_P0 = const(4)
 _S_REPLY = const(5)
 _S_CLOSE = const(6)
 _S_PAUSE = const(7)
-_S_PUSH = const(8)
 NAMES = ("wake-up", "wait identification", "reaction", "wait data", "wait P0",
-         "wait reply", "closing", "pause before retry", "listen")
+         "wait reply", "closing", "pause before retry")
 
 _E_TIMEOUT = const(0)
 _E_IDENT = const(1)
@@ -56,7 +57,7 @@ _TABLE = {
     _S_WAKE: {_E_TIMEOUT: "_sign_on"},
     _S_IDENT: {_E_TIMEOUT: "_no_ident", _E_IDENT: "_on_ident", _E_DATA: "_on_readout",
                _E_BAD_BCC: "_on_bad_bcc", _E_GARBAGE: "_on_garbage"},
-    _S_REACT: {_E_TIMEOUT: "_option_select"},
+    _S_REACT: {_E_TIMEOUT: "_reacted"},
     _S_READOUT: {_E_TIMEOUT: "_no_data", _E_DATA: "_on_readout", _E_PARTIAL: "_on_partial",
                  _E_BAD_BCC: "_on_bad_bcc", _E_GARBAGE: "_on_garbage",
                  _E_COMMAND: "_on_meter_command"},
@@ -67,8 +68,6 @@ _TABLE = {
                _E_COMMAND: "_on_meter_command"},
     _S_CLOSE: {_E_TIMEOUT: "_closed"},
     _S_PAUSE: {_E_TIMEOUT: "_begin"},
-    _S_PUSH: {_E_TIMEOUT: "_no_push", _E_IDENT: "_on_push_ident", _E_DATA: "_on_push_data",
-              _E_BAD_BCC: "_on_push_data", _E_LINE: "_on_push_line"},
 }
 
 # States whose deadline is our own wait, not the meter's: incoming noise must not move it.
@@ -102,21 +101,21 @@ class IecClient(Machine):
         self.max_baud = max_baud
         self.wakeup = wakeup_plan(wakeup)
         self.password = password
-        self.commands = list(commands or ())
-        for c in self.commands:
+        self.commands = []
+        for c in commands or ():
             if len(c) != 2 or len(c[0]) != 2:
                 raise LocalProtocolError("a command is a pair like ('R1', '1.8.0()'), got %r"
                                          % (c,))
+            if c[0] != "B0":  # the break always ends the session on its own
+                self.commands.append((c[0], c[1] or ""))
         self.load_profile = load_profile
         self.program = bool(program or password is not None or self.commands or load_profile)
         self.mode_e = mode_e
         self.reaction_ms = reaction_ms
         self.retries = retries
         self.stay_300 = stay_300
-        self.push = push
-        self.push_baud = push_baud
-        self.push_fmt = push_fmt
-        self.listen_ms = listen_ms
+        # Mode D has no sign-on: a separate receive-only machine does it, driven from here.
+        self._listener = IecListener(push_baud, push_fmt, listen_ms, max_len) if push else None
         self.framer = msg.Framer(max_len)
         self.ident = None
         self.operand = None  # P0 operand from the meter (serial number or seed)
@@ -128,32 +127,33 @@ class IecClient(Machine):
         self._cap = max_baud
         self._switched = 0  # baud we switched to in this attempt (0: still at 300)
         self._last_tx = b""
+        self._then = None  # what to do once our reaction time has passed
+        self._back = _S_IDENT  # the state a NAK/ACK returns to
         self._naks = 0
         self._sent = 0  # times the current command was sent
         self._todo = []
         self._cur = None
         self._blocks = []
-        self._ok_cmds = 0
-        self._raw = bytearray()
-        self._p1 = None
+        self._ok_cmds = 0  # commands (not passwords) the meter carried out
+        self._acked = False  # the meter sent a lone ACK to the current read
         self.reading = None
 
     # -- inputs --------------------------------------------------------------------------
     def start(self, now_ms):
-        if self.push:
-            self._set_line(self.push_baud, self.push_fmt)
-            self.state = _S_PUSH
-            self.reading = Reading("iec62056-21", mode="D", baud=self.push_baud)
-            self._arm(now_ms + self.listen_ms)
+        if self._listener is not None:
+            self._listener.start(now_ms)
+            self._mirror()
             return
         self._begin(None, now_ms)
 
     def receive(self, data, now_ms):
         if self.done:
             return
+        if self._listener is not None:
+            self._listener.receive(data, now_ms)
+            self._mirror()
+            return
         self.bytes_rx += len(data)
-        if self.push:
-            self._push_raw(data)
         for m in self.framer.feed(data):
             if m.raw == self._last_tx or m.kind == msg.M_REQUEST:
                 continue  # our own transmission seen by our receiver (echo)
@@ -166,8 +166,26 @@ class IecClient(Machine):
             self._deadline = self._wait
 
     def timeout(self, now_ms):
-        if not self.done:
+        if self._listener is not None:
+            self._listener.timeout(now_ms)
+            self._mirror()
+        elif not self.done:
             self._event(_E_TIMEOUT, None, now_ms)
+
+    def _mirror(self):
+        # Mode D: show the listener's actions, deadline and outcome as our own.
+        li = self._listener
+        while True:
+            a = li.next_action()
+            if a is None:
+                break
+            self._actions.append(a)
+        self.baud, self.fmt, self.bytes_rx = li.baud, li.fmt, li.bytes_rx
+        self.ident = li.ident
+        self.notes = li.notes
+        self._deadline = li.deadline_ms()
+        if li.done:
+            self.done, self.result, self.error = True, li.result, li.error
 
     # -- plumbing --------------------------------------------------------------------------
     def _kind(self, m):
@@ -252,10 +270,23 @@ class IecClient(Machine):
             self.state = _S_READOUT
             self._arm(now + T_REPLY)
             return
-        # Mode C/E: our option select, after our own reaction time (clause 6.3.14).
-        wait = self.reaction_ms if self.reaction_ms is not None else ident.reaction_ms()
+        self._react(now, "_option_select")  # mode C/E: option select after our reaction
+
+    def _react(self, now, then):
+        # The reaction time tr applies in both directions (clause 6.3.14): we answer no
+        # sooner than 200 ms (20 ms for a lower-case third FLAG letter) after the meter's
+        # last character, or after reaction_ms when configured.
+        if self.reaction_ms is not None:
+            wait = self.reaction_ms
+        else:
+            wait = self.ident.reaction_ms() if self.ident is not None else 200
+        self._then = then
+        self._back = self.state
         self.state = _S_REACT
         self._arm(now + wait)
+
+    def _reacted(self, m, now):
+        getattr(self, self._then)(now)
 
     def _pick_baud(self):
         ident = self.ident
@@ -267,7 +298,7 @@ class IecClient(Machine):
             return 300
         return ident.max_baud if ident.max_baud < self._cap else self._cap
 
-    def _option_select(self, m, now):
+    def _option_select(self, now):
         baud = self._pick_baud()
         z = msg.char_for_baud(baud)
         if self.mode_e and self.ident.mode_e:
@@ -317,10 +348,8 @@ class IecClient(Machine):
         mode = "C"
         if self.ident is not None and self.ident.mode in ("A", "B"):
             mode = self.ident.mode
-        r = self._new_reading(mode)
-        for v in dat.to_values(sets):
-            r.add(v)
-        self._close_reading(r)
+        r = dat.build_reading(sets, self.ident, mode, self.baud)
+        r.notes = list(self.notes)
         self._finish(r)
 
     def _close_reading(self, r):
@@ -337,8 +366,15 @@ class IecClient(Machine):
         if len(self._blocks) > 4096:
             self._fail(DecodeError("more than 4096 partial blocks: the meter does not stop"))
             return
-        end = self._tx(b"\x06", now)
-        self._arm(end + T_REPLY)
+        self._react(now, "_send_ack")
+
+    def _send_ack(self, now):
+        self.state = self._back
+        self._arm(self._tx(b"\x06", now) + T_REPLY)
+
+    def _send_nak(self, now):
+        self.state = self._back
+        self._arm(self._tx(b"\x15", now) + T_REPLY)
 
     def _on_bad_bcc(self, m, now):
         self._naks += 1
@@ -348,8 +384,7 @@ class IecClient(Machine):
                                      "and shade it" % self._naks))
             return
         self._note("wrong BCC, asked the meter to repeat (NAK)")
-        end = self._tx(b"\x15", now)
-        self._arm(end + T_REPLY)
+        self._react(now, "_send_nak")
 
     def _on_garbage(self, m, now):
         self._retry(DecodeError("unreadable bytes at %s" % self._line_text()), now, True)
@@ -360,8 +395,9 @@ class IecClient(Machine):
         else:
             what = "no data within 1.5 s"
         if self._switched:
-            what += " after switching to %d baud" % self._switched
-        self._retry(NoAnswer(what + ": the meter may not support that rate"), now, True)
+            what += (" after switching to %d baud: the meter may not support that rate"
+                     % self._switched)
+        self._retry(NoAnswer(what), now, True)
 
     def _retry(self, err, now, step_down):
         if self.retries_used >= self.retries:
@@ -401,7 +437,7 @@ class IecClient(Machine):
         if self.load_profile is not None:
             todo.append(("R5", "P.01(%s;%s)" % (self.load_profile[0], self.load_profile[1])))
         self._todo = todo
-        self._next_command(now)
+        self._react(now, "_next_command")
 
     def _next_command(self, now):
         self._blocks = []
@@ -413,6 +449,7 @@ class IecClient(Machine):
             return
         self._cur = self._todo.pop(0)
         self._sent = 0
+        self._acked = False
         self._send_cur(now)
 
     def _send_cur(self, now):
@@ -424,13 +461,15 @@ class IecClient(Machine):
 
     def _on_ack(self, m, now):
         if self._cur[0][0] == "R":
-            return  # a read is answered with data; a lone ACK here is our own echo or EMH
-        self._ok_cmds += 1
-        self._next_command(now)
+            self._acked = True  # a read is answered with data; some meters (EMH) only ACK
+            return
+        if self._cur[0][0] != "P":
+            self._ok_cmds += 1
+        self._react(now, "_next_command")
 
     def _on_nak(self, m, now):
         if self._sent <= NAK_MAX:
-            self._send_cur(now)
+            self._react(now, "_send_cur")
             return
         cd, data = self._cur
         hint = ": wrong password?" if cd == "P1" else ""
@@ -466,7 +505,7 @@ class IecClient(Machine):
                 if v is not None:
                     self.reading.add(v)
             self._ok_cmds += 1
-        self._next_command(now)
+        self._react(now, "_next_command")
 
     def _no_reply(self, m, now):
         cd, data = self._cur
@@ -474,6 +513,9 @@ class IecClient(Machine):
             err = NoAnswer("the answer to %s %s stopped half-way" % (cd, data))
         else:
             err = NoAnswer("no answer to %s %s within 1.5 s" % (cd, data))
+        if self._acked:
+            err = NoAnswer("the meter acknowledged %s %s but sent no data: some meters (EMH) "
+                           "answer reads only through R5" % (cd, data))
         self._tx(msg.BREAK, now)
         self._fail(err)
 
@@ -486,84 +528,3 @@ class IecClient(Machine):
             self._note("P0 operand from the meter: %s" % self.operand)
         self._close_reading(r)
         self._finish(r)
-
-    # -- mode D: the meter pushes, we only listen ---------------------------------------------
-    def _push_raw(self, data):
-        raw = self._raw
-        raw.extend(data)
-        if len(raw) > self.framer.max_len:
-            self._raw = bytearray()
-            return
-        i = raw.find(b"/")
-        if i < 0:
-            self._raw = bytearray()
-            return
-        j = raw.find(b"!", i)
-        if j < 0 or raw.find(b"\x02", i, j) >= 0:
-            return  # not yet complete, or an IEC mode D block (the framer handles it)
-        k = raw.find(b"\n", j)
-        if k < 0:
-            return
-        telegram = bytes(raw[i:k + 1])
-        self._raw = bytearray(raw[k + 1:])
-        self._p1 = telegram
-
-    def _on_push_ident(self, m, now):
-        try:
-            self.ident = msg.parse_identification(m.body)
-        except DecodeError:
-            self.ident = None
-
-    def _on_push_line(self, m, now):
-        telegram = self._p1
-        if telegram is None or not m.body.startswith(b"!"):
-            return
-        self._p1 = None
-        try:
-            ident, sets, crc_ok = dat.parse_p1(telegram)
-        except DecodeError as e:
-            self._note(e.args[0])
-            return
-        if crc_ok is False:
-            self._push_bad("the telegram's CRC did not match")
-            return
-        if crc_ok is None:
-            self._note("the telegram has no CRC: it could not be checked")
-        self._push_done(sets, ident)
-
-    def _on_push_data(self, m, now):
-        if not m.bcc_ok:
-            self._push_bad("the data block's BCC did not match")
-            return
-        try:
-            sets = dat.parse_block(m.body)
-        except DecodeError as e:
-            self._note(e.args[0])
-            return
-        self._push_done(sets, None)
-
-    def _push_bad(self, what):
-        self._naks += 1
-        if self._naks > NAK_MAX:
-            self._fail(ChecksumError(what + " %d times: the light path is disturbed" % self._naks))
-        else:
-            self._note(what + "; waiting for the next telegram")
-
-    def _push_done(self, sets, ident_text):
-        r = self.reading
-        if self.ident is not None:
-            r.manufacturer = self.ident.manufacturer
-            r.ident = self.ident.ident()
-        elif ident_text:
-            r.ident = ident_text
-        for v in dat.to_values(sets):
-            r.add(v)
-        self._close_reading(r)
-        if r.meter_id is None and ident_text:
-            r.meter_id = ident_text
-        self._finish(r)
-
-    def _no_push(self, m, now):
-        self._fail(NoAnswer("no telegram within %d s at %s: does this meter push data on its "
-                            "own (mode D / P1), and is the data request line enabled?"
-                            % (self.listen_ms // 1000, self._line_text())))

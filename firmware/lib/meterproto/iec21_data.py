@@ -3,7 +3,7 @@
 # (IEC 62056-61), P.01 load profile blocks, and DSMR/P1 telegrams with their CRC-16/ARC.
 from meterproto.errors import DecodeError
 from meterproto.obis import format_obis
-from meterproto.reading import Value
+from meterproto.reading import Reading, Value
 
 # Guards against absurd input only; real meters exceed the standard's limits (16-character
 # address, 32-character value, 78-character line), so those are NOT enforced.
@@ -234,6 +234,23 @@ def meter_id(values):
     return None
 
 
+def build_reading(sets, ident=None, mode=None, baud=None):
+    """Data sets -> Reading; meter_id from 0.0.0/C.1.0/96.1.0, else the ident's text.
+
+    ident is a meterproto.iec21_msg.Identification or None.
+    """
+    r = Reading("iec62056-21", mode=mode, baud=baud)
+    if ident is not None:
+        r.manufacturer = ident.manufacturer
+        r.ident = ident.ident()
+    for v in to_values(sets):
+        r.add(v)
+    r.meter_id = meter_id(r.values)
+    if r.meter_id is None and ident is not None:
+        r.meter_id = ident.text
+    return r
+
+
 # -- P.01 load profile (R5 answers, PROTOCOL-FACTS A.9) -----------------------------------
 _MDAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -290,6 +307,9 @@ def parse_profile(sets):
             except ValueError:
                 raise DecodeError("load profile header %s: period %r or count %r is not a "
                                   "number" % (ds.address, g[2][0], g[3][0]))
+            if not (0 < period <= 44640 and 0 <= count <= GROUPS_MAX):
+                raise DecodeError("load profile header %s: period %d min or %d columns is "
+                                  "not believable" % (ds.address, period, count))
             cols = []
             for k in range(count):
                 ai = 4 + 2 * k

@@ -89,7 +89,8 @@ def encode_record(seq, time_s, reading, digest=b""):
         raise DecodeError("record seq and time must fit in 32 bits")
     payload = dumps(reading).encode()
     if len(payload) > MAX_PAYLOAD:
-        raise DecodeError("reading too large to store (%d bytes, at most %d)" % (len(payload), MAX_PAYLOAD))
+        raise DecodeError("reading too large to store (%d bytes, at most %d)"
+                          % (len(payload), MAX_PAYLOAD))
     d = bytes(digest)[:DIGEST_LEN]
     d = d + bytes(DIGEST_LEN - len(d))
     out = bytearray(HEADER_LEN + len(payload) + 2)
@@ -109,7 +110,8 @@ def encode_record(seq, time_s, reading, digest=b""):
 def record_length(data, start=0):
     """Total length of the record starting at data[start], from its header."""
     if len(data) - start < HEADER_LEN:
-        raise DecodeError("record too short (%d bytes, header needs %d)" % (len(data) - start, HEADER_LEN))
+        raise DecodeError("record too short (%d bytes, header needs %d)"
+                          % (len(data) - start, HEADER_LEN))
     if data[start:start + 2] != MAGIC:
         raise DecodeError("not a record (bad magic bytes)")
     if data[start + 2] != VERSION:

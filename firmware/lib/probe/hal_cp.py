@@ -83,6 +83,11 @@ class Clock:
     def time_s(self):
         return int(time.time())
 
+    def set_time_s(self, t):
+        import rtc
+
+        rtc.RTC().datetime = time.localtime(t)
+
 
 class Hardware:
     """Board pins are CircuitPython pin names from `board` (e.g. board.GP0)."""

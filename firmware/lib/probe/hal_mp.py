@@ -3,6 +3,7 @@
 # Port contract (meterproto.driver): now_ms, write, drain, set_line, read(deadline_ms).
 import time
 
+from meterproto.compat import sleep_ms, ticks_diff, ticks_ms
 from meterproto.line import FMT_7E1, FMT_8N1, FMT_8E1, wire_ms
 
 RXBUF = 4096  # ring buffer for the longest burst: ~2 s at 19200 Bd without a read
@@ -42,13 +43,13 @@ class UartPort:
                          txbuf=txbuf, timeout=0, timeout_char=char_gap_ms(300))
         self._buf = bytearray(rxbuf)
         self._mv = memoryview(self._buf)
-        self._last = time.ticks_ms()
+        self._last = ticks_ms()
         self._ms = 0
 
     def now_ms(self):
         # An unbounded count built from tick differences: no wrap inside a session.
-        t = time.ticks_ms()
-        self._ms += time.ticks_diff(t, self._last)
+        t = ticks_ms()
+        self._ms += ticks_diff(t, self._last)
         self._last = t
         return self._ms
 
@@ -61,7 +62,7 @@ class UartPort:
             self.uart.flush()
         else:  # older firmware: txdone() polling
             while not self.uart.txdone():
-                time.sleep_ms(1)
+                sleep_ms(1)
 
     def set_line(self, baud, fmt):
         # init() resets the UART block and drops its FIFOs, so only after drain(); never
@@ -84,7 +85,7 @@ class UartPort:
             if now >= deadline_ms:
                 return b""
             wait = deadline_ms - now
-            time.sleep_ms(wait if wait < _MAX_IDLE_MS else _MAX_IDLE_MS)
+            sleep_ms(wait if wait < _MAX_IDLE_MS else _MAX_IDLE_MS)
 
     def wire_ms(self, nbytes):
         return wire_ms(nbytes, self.baud, self.fmt)
@@ -94,16 +95,23 @@ class Clock:
     """Ticks and sleep for the app; time_s() is the RTC for record time stamps."""
 
     def ticks_ms(self):
-        return time.ticks_ms()
+        return ticks_ms()
 
     def diff(self, a, b):
-        return time.ticks_diff(a, b)
+        return ticks_diff(a, b)
 
     def sleep_ms(self, ms):
-        time.sleep_ms(ms)
+        sleep_ms(ms)
 
     def time_s(self):
         return int(time.time())
+
+    def set_time_s(self, t):
+        import machine
+
+        y, mo, d, h, mi, s = time.gmtime(t)[0:6]
+        wd = time.gmtime(t)[6]
+        machine.RTC().datetime((y, mo, d, wd, h, mi, s, 0))
 
 
 class Hardware:

@@ -60,6 +60,7 @@ class Player:
 
     def play(self, name, now_ms):
         colour, steps = PATTERNS[name]
+        self._show(False)  # end the previous pattern's flash, so a new colour shows as new
         self.name = name
         self._colour = colour
         self._steps = steps

@@ -106,8 +106,7 @@ class DlmsMeter(Machine):
         self.link = hdlc_server.HdlcServerLink(
             server_upper=p["server_upper"], server_lower=p["server_lower"],
             max_info_tx=p["max_info_tx"], max_info_rx=p["max_info_rx"],
-            window_tx=p["window_tx"], window_rx=p["window_rx"],
-            baud=self.baud, fmt=self.fmt)
+            window_tx=p["window_tx"], window_rx=p["window_rx"])
 
     def _pump(self, now_ms):
         link = self.link
@@ -127,8 +126,10 @@ class DlmsMeter(Machine):
             elif kind == hdlc_server.EV_CLOSED:
                 self.log.append("HDLC disconnected")
                 self._reset_association()
-        out = link.pop_output()
-        if out:
+        while True:
+            out = link.pop_output()
+            if out is None:
+                break
             self._send(out, now_ms + self.reply_ms)
         self._deadline = link.deadline_ms()
 
@@ -138,6 +139,8 @@ class DlmsMeter(Machine):
         try:
             if tag == 0x60:
                 return self._aarq(apdu)
+            if tag == 0xC3 and self.hls_pending:
+                return self._hls_reply(apdu)
             if tag == 0x62:
                 self.log.append("released")
                 self._reset_association()
@@ -147,8 +150,6 @@ class DlmsMeter(Machine):
                 return get.build_exception(1, 2)
             if tag == 0xC0:
                 return self._get(apdu)
-            if tag == 0xC3 and self.hls_pending:
-                return self._hls_reply(apdu)
         except Exception as e:  # a malformed request gets an exception-response, not a crash
             self.log.append("bad request: %s" % e)
             return get.build_exception(1, 3)
@@ -178,12 +179,22 @@ class DlmsMeter(Machine):
         return acse.build_aare(0, 0, self.conformance, p["max_pdu"])
 
     def _hls_aarq(self, q):
-        from irprobe.sim.dlms_meter_hls import hls_aarq
-        return hls_aarq(self, q)
+        from meterproto.dlms_hls import HlsServer
+        p = self.p
+        if not q.secret or not q.system_title:
+            return acse.build_aare(1, 13)
+        self.hls = HlsServer(unhexlify(p["system_title"]), unhexlify(p["ek"]), unhexlify(p["ak"]))
+        self.conformance = q.conformance & p["conformance"]
+        self.client_pdu = q.max_pdu or 0xFFFF
+        self.hls_pending = True
+        return self.hls.aare(q, self.conformance, p["max_pdu"])
 
     def _hls_reply(self, apdu):
-        from irprobe.sim.dlms_meter_hls import hls_reply
-        return hls_reply(self, apdu)
+        ok, reply = self.hls.answer(apdu)
+        self.hls_pending = False
+        self.associated = ok
+        self.log.append("HLS-GMAC " + ("passed" if ok else "failed"))
+        return reply
 
     def _pdu_limit(self):
         lim = self.p["max_pdu"]
@@ -248,6 +259,3 @@ class DlmsMeter(Machine):
                 return False, 250
         return self.model.get(item.class_id, obis, item.attr, item.selector, params)
 
-
-def hex_key(text):
-    return unhexlify(text) if text else None

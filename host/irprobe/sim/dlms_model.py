@@ -169,6 +169,8 @@ class CosemModel:
         if class_id == 15:
             return True, self.object_list()
         if class_id == 1 or (class_id in (3, 4) and attr == 2):
+            if o.get("value") is None:
+                return False, DAR_OBJECT_UNAVAILABLE  # e.g. a sensor that is not fitted
             return True, enc_value(o["value"])
         if class_id in (3, 4) and attr == 3:
             return True, axdr.enc_struct([axdr.enc_int8(o["scaler"]), axdr.enc_enum(o["unit"])])

@@ -25,8 +25,10 @@ _PROG_REPLY = const(7)  # command heard, answer due after tr
 _BLOCKS = const(8)      # partial block sent, waiting for ACK (next) or NAK (repeat)
 _PUSH = const(9)        # mode D: pushing on a period
 _HANDOVER = const(10)   # mode E: an inner machine (HDLC server) owns the line
+_AFTER = const(11)      # readout sent: a NAK within ta asks for it again (6.4.5.2)
 NAMES = ("asleep", "idle", "answer", "wait-ack", "switch", "mode-b", "prog", "prog-reply",
-         "blocks", "push", "handover")
+         "blocks", "push", "handover", "after-readout")
+REPEATS_MAX = const(3)
 
 # Timing of the standard (clause 6.3.14, 6.4.7): ta = inter-character / answer window,
 # wake-up train of 2.1-2.3 s then a 1.5-1.7 s pause; tt = programming inactivity.
@@ -35,6 +37,7 @@ WAKE_TRAIN_MIN_MS = const(2000)
 WAKE_PAUSE_MIN_MS = const(1400)
 WAKE_WINDOW_MS = const(4000)
 TT_MS = const(60000)
+HANDOVER_IDLE_MS = const(5000)  # silence after which a mode E session is taken as over
 
 BAUD_C = (300, 600, 1200, 2400, 4800, 9600, 19200)  # Z = '0'..'6' (modes C and E)
 BAUD_B = (600, 1200, 2400, 4800, 9600, 19200)       # Z = 'A'..'F' (mode B)
@@ -104,6 +107,8 @@ class IecMeter(Machine):
         self._inner = None
         self._train_start = None
         self._train_last = 0
+        self._repeats = 0
+        self._bcc_faults = p.get("corrupt_bcc", 0)  # test knob: this many bad BCCs first
         self.log = []           # (ms, event) for tests and the simulator's trace
         self.sessions = 0
         self.values = {}
@@ -130,11 +135,14 @@ class IecMeter(Machine):
 
     def deadline_ms(self):
         if self._inner is not None:
-            return self._inner.deadline_ms()
+            d = self._inner.deadline_ms()
+            idle = self._last_rx + HANDOVER_IDLE_MS
+            return idle if d is None or idle < d else d
         return Machine.deadline_ms(self)
 
     def receive(self, data, now_ms):
         if self._inner is not None:
+            self._last_rx = now_ms
             self._inner.receive(data, now_ms)
             self._inner_check(now_ms)
             return
@@ -149,6 +157,13 @@ class IecMeter(Machine):
             return
         if st in (_ANSWER, _SWITCH, _MODE_B, _PROG_REPLY):
             return  # the meter is busy answering; the standard has no full duplex here
+        if st == _AFTER:
+            if NAK in data or (NAK | 0x80) in data:
+                self._repeats += 1
+                if self._repeats <= REPEATS_MAX:
+                    self._note(now_ms, "NAK: readout repeated")
+                    self._after(now_ms, _SWITCH, ("readout", self.baud))
+            return
         if self._rx and now_ms - self._last_rx > TA_MS:
             self._rx = bytearray()  # a gap over ta ends a broken message (6.3.14)
         for b in data:
@@ -161,6 +176,11 @@ class IecMeter(Machine):
 
     def timeout(self, now_ms):
         if self._inner is not None:
+            if now_ms >= self._last_rx + HANDOVER_IDLE_MS:
+                self._note(now_ms, "mode E session over (silence)")
+                self._inner = None
+                self._go_idle(now_ms, True)
+                return
             self._inner.timeout(now_ms)
             self._inner_check(now_ms)
             return
@@ -179,6 +199,8 @@ class IecMeter(Machine):
             self._go_idle(now_ms, True)
         elif st in (_ANSWER, _SWITCH, _MODE_B, _PROG_REPLY):
             self._answer_due(now_ms)
+        elif st == _AFTER:
+            self._go_idle(now_ms, True)
         elif st == _WAIT_ACK:
             self._note(now_ms, "no option select within 1500 ms")
             self._go_idle(now_ms, True)
@@ -201,6 +223,7 @@ class IecMeter(Machine):
         self._rx = bytearray()
         self._blocks = None
         self._authorised = False
+        self._repeats = 0
         if self.p.get("wakeup"):
             self.state = _ASLEEP
             self._train_start = None
@@ -222,7 +245,16 @@ class IecMeter(Machine):
         return (s + p["ident_text"] + "\r\n").encode()
 
     def _data_message(self):
-        return frame(STX, render_block(self.p["data"]))
+        out = frame(STX, render_block(self.p["data"]))
+        if self._bcc_faults > 0:
+            self._bcc_faults -= 1
+            out = out[:-1] + bytes((out[-1] ^ 1,))
+        return out
+
+    def _readout(self, end):
+        """After a data message: wait ta for a NAK, then back to idle (6.4.5.2)."""
+        self.state = _AFTER
+        self._deadline = end + TA_MS
 
     # -- sign-on (6.3.1-6.3.3) ----------------------------------------------------------------
     def _scan_signon(self, now_ms):
@@ -273,15 +305,19 @@ class IecMeter(Machine):
                 self._note(now_ms, "mode E requested: not simulated, ignored")
                 self._go_idle(now_ms, True)
                 return
-            self._after(now_ms, _SWITCH, ("hdlc", baud))
-            return
-        if y == "1":
-            self._after(now_ms, _SWITCH, ("prog", baud))
+            kind = "hdlc"
+        elif y == "1":
+            kind = "prog"
         elif y == "0" or y == "6":
-            self._after(now_ms, _SWITCH, ("readout", baud))
+            kind = "readout"
         else:
             self._note(now_ms, "option select %r not supported, ignored" % vzy)
             self._go_idle(now_ms, True)
+            return
+        # Both sides change rate once the ACK has left the line (6.4.5.2); our TX is idle
+        # now, so the switch is immediate and the answer follows after tr at the new rate.
+        self._set_line(baud, FMT_8N1 if kind == "hdlc" else FMT_7E1)
+        self._after(now_ms, _SWITCH, (kind, baud))
 
     def _answer_due(self, now_ms):
         what = self._next
@@ -290,11 +326,13 @@ class IecMeter(Machine):
             end = self._send(self._ident(), now_ms)
             self.sessions += 1
             if self.mode == "A":
-                end = self._send(self._data_message(), end)
-                self._go_idle(end, True)
+                self._repeats = 0
+                self._readout(self._send(self._data_message(), end))
             elif self.mode == "B":
+                # mode B: both sides switch right after the identification (6.4.3)
+                self._set_line(BAUD_B[ord(self.p["baud_char"]) - 65], FMT_7E1)
                 self.state = _MODE_B
-                self._next = ("readout", BAUD_B[ord(self.p["baud_char"]) - 65])
+                self._next = ("readout", self.baud)
                 self._deadline = end + self.reaction
             else:
                 self.state = _WAIT_ACK
@@ -305,17 +343,16 @@ class IecMeter(Machine):
             return
         kind, baud = what
         if kind == "hdlc":
-            self._set_line(baud, FMT_8N1)
             self.state = _HANDOVER
+            self._last_rx = now_ms
             self._inner = self.mode_e_factory()
             self._inner.start(now_ms)
             self._inner_check(now_ms)
             return
-        self._set_line(baud, FMT_7E1)
         if kind == "readout":
-            end = self._send(self._data_message(), now_ms)
-            self._note(now_ms, "readout at %d" % baud)
-            self._go_idle(end, True)
+            if self._repeats == 0:
+                self._note(now_ms, "readout at %d" % baud)
+            self._readout(self._send(self._data_message(), now_ms))
         else:  # programming mode opens with the password operand P0 (6.4.5.3)
             self._send(frame(SOH, "P0\x02(" + (self.p.get("p0_operand") or "") + ")"), now_ms)
             self._authorised = not self.p.get("password")

@@ -1,0 +1,342 @@
+# probe.usb: the device end of the USB command channel (meterproto.hostlink) on the REPL
+# serial, for the running reader app (poll) and for the raw-REPL path (serve). Device side;
+# runs on CPython with any byte streams (tests). Protocol: docs/COMMAND-CHANNEL.md.
+#
+# API
+#   CommandServer(stream_in, stream_out, store, config, app=None, device_id=None,
+#                 idle_ms=30000)
+#     stream_in.read() -> bytes available now (b"" or None when nothing; never blocks)
+#     stream_out.write(bytes)
+#     store: probe.store.Store; config: probe.config.Config (either may be None)
+#     app hooks (all optional; a missing one answers "unsupported"):
+#       app.take_reading() -> {"outcome","seq","reading","message"} (reads, stores, returns)
+#       app.bridge(data=b"", baud=None, fmt=None, listen_ms=0) -> bytes from the meter
+#       app.busy -> True while a meter session runs (then no flash writes: "busy", retry)
+#       app.hw.clock.time_s() / app.set_clock(time_s)
+#   poll(now_ms) -> True while a host session is open. Non-blocking; call it every loop.
+#   serve(idle_ms=None) -> None. Blocking loop for the raw-REPL path; returns after BYE,
+#     a raw Ctrl-C (then raises KeyboardInterrupt) or idle_ms without a frame.
+#   stdio_streams() -> (stream_in, stream_out) on sys.stdin/sys.stdout (select.poll).
+#   serve() (module level): for `exec("import probe.usb\nprobe.usb.serve()")`; uses the
+#     last CommandServer created (`current`), else one on the default store and config.
+# While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
+import sys
+
+from meterproto import hostlink as H
+from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
+from meterproto.line import FMT_NAMES
+
+current = None  # the last server built: the raw-REPL serve() reuses the app's objects
+
+
+def _kbd_intr(char):
+    try:
+        import micropython
+
+        micropython.kbd_intr(char)
+    except (ImportError, AttributeError):
+        pass  # CPython, CircuitPython: nothing to switch
+
+
+def _need_int(args, name, default, low, high):
+    v = args.get(name, default)
+    if not isinstance(v, int) or isinstance(v, bool) or not (low <= v <= high):
+        raise H.CommandError(H.E_BAD_REQUEST, "%s must be a whole number from %d to %d"
+                             % (name, low, high))
+    return v
+
+
+class CommandServer:
+    def __init__(self, stream_in, stream_out, store, config, app=None, device_id=None,
+                 idle_ms=30000):
+        global current
+        self.inp = stream_in
+        self.out = stream_out
+        self.store = store
+        self.config = config
+        self.app = app
+        self.device_id = device_id or _unique_id()
+        self.idle_ms = idle_ms
+        self.link = H.DeviceSide(self)
+        self._kbd_off = False
+        self._last_ms = 0
+        self._clock_offset = 0
+        self._bridge = None  # dict while in bridge mode
+        self._ended = False  # a session ended (serve() returns)
+        current = self
+
+    # -- the loop -------------------------------------------------------------------------
+    def poll(self, now_ms):
+        data = self.inp.read()
+        if self._bridge is not None:
+            self._pump_bridge(data or b"", now_ms)
+            return True
+        if data:
+            self._feed(data, now_ms)
+        if self.link.interrupted:
+            self.link.decoder.ctrl_c = False
+            self._end_session()
+            raise KeyboardInterrupt  # the host's Ctrl-C keeps its meaning
+        if self.link.closed:
+            self.link.closed = False
+            self._end_session()
+        elif self.link.session_open and ticks_diff(now_ms, self._last_ms) > self.idle_ms:
+            self._end_session()  # the host went away: give Ctrl-C back
+        return self.link.session_open or self._bridge is not None
+
+    def _feed(self, data, now_ms):
+        self._last_ms = now_ms
+        for frame in self.link.receive(data):
+            self.out.write(frame)
+        if self.link.session_open and not self._kbd_off:
+            _kbd_intr(-1)  # binary mode: a 0x03 must not raise KeyboardInterrupt
+            self._kbd_off = True
+        if self.link.bridge is not None and self._bridge is None:
+            self._start_bridge(now_ms)
+
+    def _end_session(self):
+        self._ended = True
+        self.link.session_open = False
+        if self._kbd_off:
+            _kbd_intr(3)
+            self._kbd_off = False
+
+    def serve(self, idle_ms=None):
+        """Blocking loop (raw-REPL path). Ctrl-C is off from the start: binary mode."""
+        saved = self.idle_ms
+        if idle_ms is not None:
+            self.idle_ms = idle_ms
+        _kbd_intr(-1)
+        self._kbd_off = True
+        self._last_ms = ticks_ms()
+        self._ended = False
+        try:
+            while not self._ended:
+                now = ticks_ms()
+                self.poll(now)  # raises KeyboardInterrupt on a raw Ctrl-C
+                if self._bridge is None and ticks_diff(now, self._last_ms) > self.idle_ms:
+                    return  # nobody said hello, or the host went away
+                sleep_ms(1)
+        finally:
+            self.idle_ms = saved
+            self._end_session()
+
+    # -- bridge ---------------------------------------------------------------------------
+    def _start_bridge(self, now_ms):
+        self._bridge = {"scan": H.EscapeScanner(), "last": now_ms, "to": 0, "from": 0,
+                        "idle": self.link.bridge.get("idle_ms", 0) or 0}
+        left = self.link.leftover
+        self.link.leftover = b""
+        if left:
+            self._pump_bridge(left, now_ms)
+
+    def _pump_bridge(self, data, now_ms):
+        b = self._bridge
+        if data:
+            to_meter, found = b["scan"].feed(data)
+            if to_meter:
+                b["last"] = now_ms
+            got = self.app.bridge(to_meter, None, None, 0)
+            b["to"] += len(to_meter)
+            if found:
+                rest = b["scan"].leftover
+                self._stop_bridge("escape", got, now_ms)
+                if rest:
+                    self._feed(rest, now_ms)
+                return
+        else:
+            got = self.app.bridge(b"", None, None, 0)
+        if got:
+            b["last"] = now_ms
+            b["from"] += len(got)
+            self.out.write(got)
+        if b["idle"] and ticks_diff(now_ms, b["last"]) > b["idle"]:
+            held = b["scan"].flush()  # not the escape after all: it belongs to the meter
+            got = self.app.bridge(held, None, None, 0) if held else b""
+            self._stop_bridge("idle", got, now_ms)
+
+    def _stop_bridge(self, reason, got, now_ms):
+        b = self._bridge
+        if got:
+            b["from"] += len(got)
+            self.out.write(got)
+        self._bridge = None
+        self._last_ms = now_ms
+        self.out.write(self.link.bridge_end_frame(
+            {"reason": reason, "to_meter": b["to"], "from_meter": b["from"]}))
+
+    # -- command handlers (called by hostlink.DeviceSide) ---------------------------------
+    def _busy(self, what):
+        if self.app is not None and getattr(self.app, "busy", False):
+            raise H.CommandError("busy", "a meter read is running; %s after it ends" % what)
+
+    def _now_s(self):
+        clock = getattr(getattr(self.app, "hw", None), "clock", None)
+        if clock is not None and hasattr(clock, "time_s"):
+            return clock.time_s() + self._clock_offset
+        import time
+
+        return int(time.time()) + self._clock_offset
+
+    def hello(self, args):
+        return self.status(args)
+
+    def status(self, args):
+        from meterproto import __version__
+
+        d = {"device_id": self.device_id, "firmware": __version__, "proto": H.PROTO_VERSION,
+             "clock": self._now_s(), "busy": bool(getattr(self.app, "busy", False))}
+        if self.store is not None:
+            d.update(self.store.status())
+        else:
+            d.update({"count": 0, "first_seq": None, "last_seq": None, "acked": 0,
+                      "free_pct": None, "full": True})
+        return d
+
+    def config_get(self, args):
+        if self.config is None:
+            raise H.CommandError(H.E_UNSUPPORTED, "this probe has no settings store")
+        return self.config.masked()
+
+    def config_set(self, args):
+        if self.config is None:
+            raise H.CommandError(H.E_UNSUPPORTED, "this probe has no settings store")
+        self._busy("change settings")
+        return self.config.apply(args)
+
+    def take(self, args):
+        fn = getattr(self.app, "take_reading", None)
+        if fn is None:
+            raise H.CommandError(H.E_UNSUPPORTED, "no reader app is running (start main.py)")
+        if args.get("profile") is not None:
+            raise H.CommandError(H.E_UNSUPPORTED, "reading another profile by name is not "
+                                 "supported; set it active with config first")
+        res = fn()
+        if hasattr(res, "to_dict"):
+            res = {"outcome": "success", "seq": None, "reading": res.to_dict(), "message": "ok"}
+        if not isinstance(res, dict):
+            raise H.CommandError(H.E_FAILED, "the reader returned nothing")
+        if res.get("outcome", "success") != "success":
+            raise H.CommandError(res.get("outcome"), res.get("message") or "the read failed")
+        return res
+
+    def list(self, args):
+        self._need_store()
+        first = _need_int(args, "from_seq", 0, 0, 0xFFFFFFFF)
+        limit = _need_int(args, "limit", 50, 1, 500)
+        rows = []
+        more = False
+        for seq, raw in self.store.records(first, limit + 1):
+            if len(rows) == limit:
+                more = True
+                break
+            rows.append([seq, int.from_bytes(raw[9:13], "big"), len(raw)])
+        return {"records": rows, "more": more}
+
+    def pull(self, args):
+        self._need_store()
+        first = _need_int(args, "from_seq", 0, 0, 0xFFFFFFFF)
+        max_bytes = _need_int(args, "max_bytes", H.PULL_DEFAULT, 1, 1 << 30)
+        if max_bytes > H.PULL_MAX:
+            max_bytes = H.PULL_MAX
+        out = bytearray()
+        for seq, raw in self.store.records(first):
+            if out and len(out) + len(raw) > max_bytes:
+                break
+            out += raw  # at least one whole record, even when it is bigger than max_bytes
+        return out
+
+    def ack(self, args):
+        self._need_store()
+        up_to = _need_int(args, "up_to_seq", None, 0, 0xFFFFFFFF)
+        self._busy("acknowledge")
+        self.store.ack(up_to)
+        return self.status(args)
+
+    def set_clock(self, args):
+        t = _need_int(args, "time_s", None, 0, 0xFFFFFFFF)
+        fn = getattr(self.app, "set_clock", None)
+        if fn is not None:
+            fn(t)
+            self._clock_offset = 0
+        else:
+            self._clock_offset = 0
+            self._clock_offset = t - self._now_s()  # no RTC hook: keep an offset
+        return {"clock": self._now_s()}
+
+    def bridge(self, args):
+        if getattr(self.app, "bridge", None) is None:
+            raise H.CommandError(H.E_UNSUPPORTED, "no meter port: the reader app is not running")
+        self._busy("start the bridge")
+        baud = _need_int(args, "baud", 300, 50, 921600)
+        name = args.get("fmt", "7E1")
+        if name not in FMT_NAMES:
+            raise H.CommandError(H.E_BAD_REQUEST, "fmt must be one of %s" % ", ".join(FMT_NAMES))
+        self.app.bridge(b"", baud, FMT_NAMES.index(name), 0)
+        return {"escape": hexlify(H.ESCAPE, "")}
+
+    def bye(self, args):
+        return {}
+
+    def _need_store(self):
+        if self.store is None:
+            raise H.CommandError(H.E_UNSUPPORTED, "this probe has no record store")
+
+
+def _unique_id():
+    try:
+        import machine
+
+        return hexlify(machine.unique_id(), "")
+    except (ImportError, AttributeError):
+        return "unknown"
+
+
+class _StdinReader:
+    """Non-blocking reads from the REPL serial (select.poll; at most 256 bytes per call)."""
+
+    def __init__(self):
+        import select
+
+        self._in = getattr(sys.stdin, "buffer", sys.stdin)
+        self._poll = select.poll()
+        self._poll.register(sys.stdin, select.POLLIN)
+
+    def read(self):
+        out = bytearray()
+        while len(out) < 256 and self._poll.poll(0):
+            b = self._in.read(1)
+            if not b:
+                break
+            out += b if isinstance(b, bytes) else b.encode()
+        return bytes(out)
+
+
+class _StdoutWriter:
+    def __init__(self):
+        self._out = getattr(sys.stdout, "buffer", sys.stdout)
+
+    def write(self, data):
+        self._out.write(data)
+        if hasattr(self._out, "flush"):
+            self._out.flush()
+
+
+def stdio_streams():
+    return _StdinReader(), _StdoutWriter()
+
+
+def serve(idle_ms=30000):
+    """Entry point for the raw REPL: exec("import probe.usb\\nprobe.usb.serve()")."""
+    srv = current
+    if srv is None:
+        from probe.config import Config
+        from probe.fsys import Fsys
+        from probe.store import Store
+
+        fs = Fsys()
+        store = Store(fs)
+        store.recover()
+        inp, out = stdio_streams()
+        srv = CommandServer(inp, out, store, Config(fs).load())
+    srv.serve(idle_ms)

@@ -1,0 +1,93 @@
+"""irprobe read: read a meter through any serial IR head (IEC 62056-21, DLMS/COSEM).
+
+The host runs the very sans-I/O core the probe runs (meterproto), on a pyserial port.
+"""
+from irprobe.cli import CommandError
+
+BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)
+
+
+def add_arguments(p):
+    p.add_argument("--port", required=True, help="serial port of the IR head (e.g. "
+                   "/dev/ttyUSB0, COM3, a simulator's /dev/pts/N or socket://host:port)")
+    p.add_argument("--mode", choices=("auto", "iec", "e", "hdlc"), default="auto",
+                   help="auto: IEC sign-on, mode E if offered, direct HDLC if silent; iec: "
+                   "IEC 62056-21 only; e: mode E (DLMS after the sign-on); hdlc: direct HDLC")
+    p.add_argument("--password", help="meter password (IEC programming mode P1, DLMS LLS)")
+    p.add_argument("--address", default="", help="device address (serial) for the sign-on")
+    p.add_argument("--max-baud", type=int, default=19200, choices=BAUDS,
+                   help="highest rate to switch to (default 19200)")
+    p.add_argument("--wakeup", choices=("standard", "fast"),
+                   help="battery meter wake-up train before the sign-on")
+    p.add_argument("--load-profile", nargs="?", const=";", metavar="START;END",
+                   help="IEC: also read the P.01 load profile (programming mode), all of it "
+                   "or between two meter time stamps")
+    p.add_argument("--retries", type=int, default=2, help="IEC sign-on retries (default 2)")
+    p.add_argument("--no-echo-filter", action="store_true",
+                   help="keep bytes that repeat what we sent (normally removed as echo)")
+    p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                   help="run our clock X times faster, to match `irprobe simulate "
+                   "--time-scale X` (simulators only)")
+    p.add_argument("--json", action="store_true", help="print the reading as JSON")
+
+
+def make_session(args):
+    """The session Machine for the options (IecClient for iec, AutoSession otherwise)."""
+    from meterproto.errors import LocalProtocolError
+
+    try:
+        if args.mode == "iec":
+            from meterproto.iec21_client import IecClient
+
+            lp = None
+            if args.load_profile is not None:
+                a, _, b = args.load_profile.partition(";")
+                lp = (a.strip(), b.strip())
+            return IecClient(address=args.address, max_baud=args.max_baud, wakeup=args.wakeup,
+                             password=args.password, load_profile=lp, retries=args.retries)
+        if args.load_profile is not None:
+            raise CommandError("--load-profile works with --mode iec (IEC programming mode)")
+        try:
+            from meterproto.auto_session import AutoSession
+        except ImportError:
+            raise CommandError("DLMS/HDLC reading is not available yet in this build: use "
+                               "--mode iec")
+        return AutoSession(mode=args.mode, address=args.address, password=args.password,
+                           max_baud=args.max_baud, wakeup=args.wakeup)
+    except LocalProtocolError as e:
+        raise CommandError(str(e))
+
+
+def run(args):
+    from meterproto.driver import run as drive
+    from meterproto.errors import ProtocolError
+    from irprobe.serialport import PortError, SerialPort
+
+    if args.time_scale <= 0:
+        raise CommandError("--time-scale must be above 0")
+    session = make_session(args)
+    echo = None
+    if not args.no_echo_filter:
+        from meterproto.echo import EchoFilter
+
+        echo = EchoFilter()
+    try:
+        port = SerialPort(args.port, time_scale=args.time_scale)
+    except PortError as e:
+        raise CommandError(str(e))
+    try:
+        reading = drive(session, port, echo=echo)
+    except ProtocolError as e:
+        raise CommandError(str(e))
+    except PortError as e:
+        raise CommandError(str(e))
+    finally:
+        port.close()
+    d = reading.to_dict()
+    from irprobe import output
+
+    if args.json:
+        output.print_json(d)
+    else:
+        output.print_reading(d)
+    return 0

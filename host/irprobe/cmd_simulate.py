@@ -1,0 +1,128 @@
+"""irprobe simulate: run a simulated meter on a pty (or 127.0.0.1 TCP) for real serial programs.
+
+The first line printed is {"port": "/dev/pts/N"} (flushed): open that port with any reader.
+"""
+import sys
+
+from irprobe.cli import CommandError
+
+
+def add_arguments(p):
+    p.add_argument("--profile", metavar="NAME", help="which simulated meter (see --list)")
+    p.add_argument("--list", action="store_true", help="list the simulated meters")
+    p.add_argument("--json", action="store_true", help="with --list: machine-readable, with "
+                   "each meter's protocol and expected values")
+    p.add_argument("--pty", action="store_true", help="serve the meter on a new pty (default)")
+    p.add_argument("--tcp", type=int, metavar="PORT", help="serve on 127.0.0.1:PORT instead "
+                   "(pyserial URL socket://127.0.0.1:PORT; no line-format emulation)")
+    p.add_argument("--timeout", type=float, metavar="S", help="stop after S seconds")
+    p.add_argument("--time-scale", type=float, default=1.0, metavar="X",
+                   help="run the meter's clock X times faster (the reader needs the same "
+                   "--time-scale)")
+    p.add_argument("--reaction-ms", type=int, metavar="MS",
+                   help="override the meter's reaction time (20-1500 ms)")
+    p.add_argument("--fault", action="append", default=[], metavar="NAME",
+                   help="line fault: unpowered, echo, echo_bit7, stop_after=N, "
+                   "byte_error_ppm=N, drop_ppm=N (repeatable)")
+    p.add_argument("--probe", action="store_true", help="simulate an irprobe probe instead "
+                   "of a meter")
+
+
+def run(args):
+    if args.probe:
+        try:
+            from irprobe.sim import probe_sim
+        except ImportError:
+            raise CommandError("simulated probe not available in this build")
+        return probe_sim.main(args)
+    from irprobe.sim import profiles
+
+    if args.list:
+        return _list(profiles, args.json)
+    if not args.profile:
+        raise CommandError("say which meter with --profile NAME (irprobe simulate --list "
+                           "shows them)")
+    try:
+        prof = profiles.get_profile(args.profile)
+    except KeyError as e:
+        raise CommandError(e.args[0])
+    if args.reaction_ms is not None:
+        if not 20 <= args.reaction_ms <= 1500:
+            raise CommandError("--reaction-ms must be 20-1500 (IEC 62056-21 tr)")
+        prof = dict(prof)
+        prof["reaction_ms"] = args.reaction_ms
+    if args.time_scale <= 0:
+        raise CommandError("--time-scale must be above 0")
+    faults = {}
+    from irprobe.sim.pty_server import PtyServer, parse_fault
+
+    for spec in args.fault:
+        try:
+            name, value = parse_fault(spec)
+        except ValueError as e:
+            raise CommandError(str(e))
+        faults[name] = value
+    try:
+        meter = profiles.make_meter(prof)
+    except KeyError as e:
+        raise CommandError(e.args[0])
+    try:
+        server = PtyServer(meter, time_scale=args.time_scale, faults=faults, tcp_port=args.tcp)
+    except OSError as e:
+        raise CommandError("cannot open a %s: %s" % ("TCP port" if args.tcp is not None
+                                                     else "pty", e))
+    from irprobe.output import print_json
+
+    print_json({"port": server.port})
+    try:
+        server.serve(args.timeout)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+    return 0
+
+
+def _summary(p):
+    keys = ("name", "protocol", "title", "mode", "opening", "max_baud", "baud", "reaction_ms",
+            "wakeup", "password", "address", "expected", "expected_profile")
+    out = {}
+    for k in keys:
+        if k in p:
+            out[k] = p[k]
+    if "ident_text" in p:
+        ident = p["manufacturer"] + p["baud_char"]
+        for w in p.get("enhanced") or ():
+            ident += "\\" + w
+        out["ident"] = ident + p["ident_text"]
+    elif "ident" in p:
+        out["ident"] = p["ident"].lstrip("/")
+    return out
+
+
+def _list(profiles, as_json):
+    items = [_summary(profiles.get_profile(n)) for n in profiles.list_profiles()]
+    if as_json:
+        from irprobe.output import print_json
+
+        print_json(items)
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="simulated meters", title_justify="left")
+    for c in ("name", "protocol", "mode", "max baud", "reaction", "ident / notes"):
+        t.add_column(c)
+    for it in items:
+        extra = []
+        if it.get("wakeup"):
+            extra.append("wake-up " + it["wakeup"])
+        if it.get("password"):
+            extra.append("password " + it["password"])
+        t.add_row(it["name"], it.get("protocol", ""), str(it.get("mode") or it.get("opening")
+                                                          or ""),
+                  str(it.get("max_baud") or it.get("baud") or ""),
+                  ("%d ms" % it["reaction_ms"]) if "reaction_ms" in it else "",
+                  " ".join([it.get("ident") or ""] + extra))
+    Console(file=sys.stdout, highlight=False).print(t)
+    return 0

@@ -1,0 +1,56 @@
+"""irprobe.output: printing readings for people (rich tables) and programs (JSON).
+
+Every command that prints a reading prints Reading.to_dict() with --json, or a table.
+"""
+import json
+import sys
+
+
+def print_json(obj, stream=None):
+    stream = stream or sys.stdout
+    stream.write(json.dumps(obj) + "\n")
+    stream.flush()
+
+
+def _console(stream=None):
+    from rich.console import Console
+
+    return Console(file=stream or sys.stdout, highlight=False, soft_wrap=False)
+
+
+def reading_table(d, title=None):
+    """A rich Table of one reading dict (the JSON reading format)."""
+    from rich.table import Table
+
+    m = d.get("meter") or {}
+    head = title or "meter %s" % (m.get("id") or "?")
+    sub = "%s  mode %s  %s baud  %s" % (d.get("protocol") or "?", d.get("mode") or "?",
+                                        d.get("baud") or "?", m.get("ident") or "")
+    t = Table(title=head, caption=sub.strip(), title_justify="left", caption_justify="left")
+    t.add_column("OBIS", no_wrap=True)
+    t.add_column("value", justify="right", no_wrap=True)
+    t.add_column("unit", no_wrap=True)
+    t.add_column("also", overflow="fold")
+    for v in d.get("values") or ():
+        also = []
+        if v.get("address") and v.get("address") != v.get("obis"):
+            also.append("as " + v["address"])
+        for x in v.get("extra") or ():
+            also.append(x)
+        t.add_row(v.get("obis") or "", v.get("value") or "", v.get("unit") or "",
+                  ", ".join(also))
+    return t
+
+
+def print_reading(d, stream=None, title=None):
+    """A reading dict as a table, then its load profiles (first rows) and notes."""
+    con = _console(stream)
+    con.print(reading_table(d, title))
+    for p in d.get("profiles") or ():
+        rows = p.get("rows") or []
+        cols = [c.get("obis") or c.get("address") or "" for c in p.get("columns") or ()]
+        con.print("load profile %s: %d rows, every %s min, columns %s"
+                  % (p.get("obis") or p.get("address") or "", len(rows),
+                     p.get("period_min", "?"), ", ".join(cols)))
+    for n in d.get("notes") or ():
+        con.print("note: " + n, markup=False)

@@ -1,0 +1,230 @@
+# irprobe.probelink: the host end of the probe's USB command channel over pyserial (host only).
+# Frames, commands and retries are meterproto.hostlink.HostSide (docs/COMMAND-CHANNEL.md); this
+# module adds the port: open, enter the channel (A: the running app answers HELLO; B: the raw
+# REPL starts probe.usb.serve()), blocking calls with timeouts, and plain-words failures.
+# Everything the probe says is untrusted: frames are CRC-checked, lengths capped, and text
+# from the device is cleaned before anyone prints it.
+import os
+import time
+
+from meterproto import hostlink as H
+from meterproto.errors import DecodeError
+from meterproto.records import MAX_PAYLOAD, OVERHEAD
+
+LinkError = H.LinkError
+DeviceError = H.DeviceError
+
+# The largest frame we accept from a probe: a PULL answer, which holds at least one whole record.
+MAX_ANSWER = max(H.PULL_MAX, MAX_PAYLOAD + OVERHEAD)
+RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
+SERVE = b"import probe.usb\r\nprobe.usb.serve()\r\n"
+
+
+def clean(text, limit=200):
+    """Device text made safe to print: no control characters, bounded length."""
+    s = "".join(ch if ch.isprintable() else "?" for ch in str(text))
+    return s if len(s) <= limit else s[:limit] + "..."
+
+
+class ProbeLink:
+    """An open command channel. Use ProbeLink.open(port) as a context manager."""
+
+    def __init__(self, ser, timeout=2.0, name="?"):
+        self.ser = ser
+        self.name = name
+        self.timeout = timeout
+        # A fresh seq per connection, so a late answer from an earlier one never matches.
+        self.host = H.HostSide(MAX_ANSWER, first_seq=1 + (int.from_bytes(os.urandom(2), "big") % 60000))
+        self.info = None
+        self.bytes_out = 0
+        self.bytes_in = 0
+        self.frames = 0
+
+    # -- opening ----------------------------------------------------------------------
+    @classmethod
+    def open(cls, port, timeout=2.0, raw_repl=True):
+        """Open PORT and say hello. raw_repl: fall back to starting the server through the
+        raw REPL when no running app answers (interrupts main.py on a real board)."""
+        import serial
+
+        try:
+            ser = serial.serial_for_url(port, baudrate=115200, timeout=0.05, write_timeout=5)
+        except (serial.SerialException, OSError, ValueError) as e:
+            raise LinkError("cannot open %s: %s" % (port, clean(e)))
+        link = cls(ser, timeout, port)
+        try:
+            link._drain()
+            try:
+                link.info = link.hello()
+            except LinkError:
+                if not raw_repl:
+                    raise
+                link._enter_raw_repl()
+                link.info = link.hello()
+        except BaseException:
+            link.close()
+            raise
+        return link
+
+    def _drain(self):
+        """Throw away whatever an earlier connection left in the buffers."""
+        try:
+            self.ser.reset_input_buffer()
+        except Exception:
+            pass
+        end = time.monotonic() + 0.05
+        while time.monotonic() < end:
+            if not self.ser.read(4096):
+                break
+
+    def _enter_raw_repl(self):
+        w = self._write
+        w(b"\r\x03\x03")
+        time.sleep(0.05)
+        self._drain()
+        w(b"\r\x01")
+        if not self._read_until(RAW_REPL_BANNER, self.timeout):
+            raise LinkError("the board on %s answers neither irprobe nor MicroPython's raw REPL: "
+                            "is the firmware installed (irprobe install)?" % self.name)
+        w(SERVE + b"\x04")
+        if not self._read_until(b"OK", self.timeout):
+            raise LinkError("the board on %s did not start the command server" % self.name)
+
+    def _read_until(self, ending, timeout):
+        buf = b""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end and len(buf) < 65536:
+            buf += self.ser.read(256)
+            if buf.endswith(ending) or ending in buf[-len(ending) - 8:]:
+                return True
+        return False
+
+    # -- byte level -------------------------------------------------------------------
+    def _write(self, data):
+        try:
+            self.ser.write(data)
+            self.ser.flush()
+        except Exception as e:  # SerialException, OSError: cable pulled
+            raise LinkError("lost the probe on %s while sending (%s)" % (self.name, clean(e)))
+        self.bytes_out += len(data)
+
+    def _reader(self, timeout):
+        end = [time.monotonic() + timeout]
+
+        def read():
+            while time.monotonic() < end[0]:
+                try:
+                    got = self.ser.read(max(1, min(4096, self.ser.in_waiting or 1)))
+                except Exception as e:
+                    raise LinkError("lost the probe on %s while receiving (%s)" % (self.name, clean(e)))
+                if got:
+                    self.bytes_in += len(got)
+                    end[0] = time.monotonic() + timeout  # the deadline is per silence
+                    return got
+            end[0] = time.monotonic() + timeout  # the retry gets its own wait
+            return b""
+
+        return read
+
+    def call(self, frame, timeout=None, retries=3):
+        """Send one request and return its Response value. LinkError / DeviceError."""
+        t = self.timeout if timeout is None else timeout
+        tries = 0
+        while True:
+            try:
+                resp = self.host.call(frame, self._write, self._reader(t), retries)
+                self.frames += 1
+                return resp.value
+            except DeviceError as e:
+                raise DeviceError(clean(e.code, 40), clean(e.message))
+            except DecodeError as e:
+                # A frame whose CRC held but whose content is broken (a damaged record inside
+                # a PULL answer, bad JSON): ask again, the probe answers from its cache.
+                tries += 1
+                if tries > retries:
+                    raise LinkError("the probe keeps sending unusable answers (%s)" % clean(e))
+                frame = self.host.retry()
+
+    # -- commands -----------------------------------------------------------------------
+    def hello(self):
+        v = self.call(self.host.hello())
+        if not isinstance(v.get("device_id"), str) or not v["device_id"]:
+            raise LinkError("the probe on %s did not say who it is" % self.name)
+        return v
+
+    def status(self):
+        return self.call(self.host.status())
+
+    def config_get(self):
+        return self.call(self.host.config_get())
+
+    def config_set(self, changes):
+        return self.call(self.host.config_set(changes))
+
+    def take(self, store=True, timeout=120.0):
+        return self.call(self.host.take(None, store), timeout=timeout, retries=1)
+
+    def list(self, from_seq=0, limit=50):
+        return self.call(self.host.list(from_seq, limit))
+
+    def pull(self, from_seq, max_bytes=H.PULL_DEFAULT):
+        return self.call(self.host.pull(from_seq, max_bytes))
+
+    def ack(self, up_to_seq):
+        return self.call(self.host.ack(up_to_seq))
+
+    def set_clock(self, time_s):
+        return self.call(self.host.set_clock(time_s))
+
+    def bridge(self, baud=300, fmt="7E1", idle_ms=0):
+        return self.call(self.host.bridge(baud, fmt, idle_ms))
+
+    def end_bridge(self, timeout=None):
+        """Send the escape and wait for BRIDGE_END; returns (meter bytes before it, info)."""
+        self._write(self.host.end_bridge())
+        read = self._reader(self.timeout if timeout is None else timeout)
+        before = bytearray()
+        while True:
+            chunk = read()
+            if not chunk:
+                raise LinkError("the probe did not leave bridge mode")
+            i = chunk.find(bytes((H.SOF,)))
+            if i < 0 and not self.host.decoder._state:
+                before += chunk  # meter bytes still in flight
+                continue
+            if i > 0 and not self.host.decoder._state:
+                before += chunk[:i]
+                chunk = chunk[i:]
+            resp = self.host.receive(chunk)
+            if resp is not None:
+                return bytes(before), resp.value
+
+    def bye(self):
+        try:
+            return self.call(self.host.bye(), retries=0)
+        except LinkError:
+            return None
+
+    def close(self):
+        try:
+            self.ser.close()
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if exc[0] is None:
+            self.bye()
+        self.close()
+
+
+def open_link(port, timeout=2.0):
+    """ProbeLink.open for a command: turns LinkError into CommandError."""
+    from irprobe.cli import CommandError
+
+    try:
+        return ProbeLink.open(port, timeout)
+    except LinkError as e:
+        raise CommandError(str(e))

