@@ -35,6 +35,7 @@ _MIGRATIONS = {
             protocol TEXT,
             mode TEXT,
             baud INTEGER,
+            digest TEXT,
             reading TEXT NOT NULL,
             UNIQUE (device_id, seq))""",
         """CREATE TABLE "values" (
@@ -131,7 +132,7 @@ class Store:
 
     # -- writing --------------------------------------------------------------------
     def add_records(self, device_id, records):
-        """Store records [(seq, taken_at_unix_s, reading_dict)] in one transaction.
+        """Store records [(seq, taken_at_unix_s, reading_dict[, digest])] in one transaction.
 
         Returns (added, already_had). A record whose (device_id, seq) is known is skipped.
         Raises BadRecord (nothing stored) if any record is malformed.
@@ -141,14 +142,14 @@ class Store:
         c = self.conn
         with c:
             c.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
-            for seq, taken_at, reading in records:
-                if self._add_one(device_id, seq, taken_at, reading):
+            for rec in records:
+                if self._add_one(device_id, *rec):
                     added += 1
                 else:
                     dup += 1
         return added, dup
 
-    def _add_one(self, device_id, seq, taken_at, reading):
+    def _add_one(self, device_id, seq, taken_at, reading, digest=None):
         c = self.conn
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 1 << 32:
             raise BadRecord("record sequence number %r is out of range" % (seq,))
@@ -180,11 +181,11 @@ class Store:
                       (manufacturer, ident, meter_id))
         mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
         cur = c.execute(
-            "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, reading)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
+            " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (device_id, seq, mpk, taken_at, _text(reading.get("protocol"), "protocol", 32),
              _text(reading.get("mode"), "mode", 8), baud,
-             json.dumps(reading, sort_keys=True)))
+             bytes(digest).hex() if digest else None, json.dumps(reading, sort_keys=True)))
         sid = cur.lastrowid
         for pos, v in enumerate(values):
             if not isinstance(v, dict):
@@ -197,7 +198,10 @@ class Store:
         return True
 
     def _add_profiles(self, sid, seq, profiles):
-        """Profiles: [{"obis", "columns": [{"obis", "unit"}], "rows": [[time, v1, ...]]}]."""
+        """Load profiles in both reader shapes (meterproto.iec21_data / dlms_client):
+        IEC: {"obis", "columns": [{"obis","unit"}], "rows": [{"time", "values": [...]}]}
+        DLMS: {"obis", "capture_objects": [{"class_id","obis",..}], "rows": [[cell, ...]]}
+        (the DLMS row time is its clock column, class 8)."""
         if not profiles:
             return
         if not isinstance(profiles, list):
@@ -205,21 +209,36 @@ class Store:
         for p in profiles:
             if not isinstance(p, dict):
                 raise BadRecord("record %d: a profile is not an object" % seq)
-            pname = _text(p.get("obis"), "profile OBIS code", 64, True)
-            cols = p.get("columns") or []
+            pname = _text(p.get("obis") or p.get("address"), "profile OBIS code", 64, True)
+            cols = p.get("columns")
+            if cols is None:
+                cols = p.get("capture_objects")
             rows = p.get("rows") or []
-            if not isinstance(cols, list) or not isinstance(rows, list) or len(rows) > 100000:
+            if (not isinstance(cols, list) or not isinstance(rows, list) or len(rows) > 100000
+                    or not all(isinstance(c, dict) for c in cols)):
                 raise BadRecord("record %d: profile %s is malformed" % (seq, pname))
-            cols = [c if isinstance(c, dict) else {"obis": c} for c in cols]
+            clock = None
+            for j, c in enumerate(cols):
+                if c.get("class_id") == 8:
+                    clock = j
+                    break
             for r, row in enumerate(rows):
-                if not isinstance(row, list) or len(row) != len(cols) + 1:
+                if isinstance(row, dict):
+                    t, vals = row.get("time"), row.get("values")
+                else:
+                    vals = row
+                    t = row[clock] if isinstance(row, list) and clock is not None and clock < len(row) else None
+                if not isinstance(vals, list) or len(vals) != len(cols):
                     raise BadRecord("record %d: profile %s row %d does not match its columns"
                                     % (seq, pname, r))
-                t = _text(row[0], "profile time", 64)
-                for col, val in zip(cols, row[1:]):
+                t = _text(t, "profile time", 64)
+                for j, (col, val) in enumerate(zip(cols, vals)):
+                    if j == clock:
+                        continue
                     self.conn.execute(
                         "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (sid, pname, r, t, _text(col.get("obis"), "column OBIS code", 64, True),
+                        (sid, pname, r, t,
+                         _text(col.get("obis") or col.get("address"), "column OBIS code", 64, True),
                          _text(val, "profile value"), _text(col.get("unit"), "unit", 32)))
 
     def note_sync(self, device_id, acked_seq, firmware=None):

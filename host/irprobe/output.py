@@ -26,7 +26,8 @@ def reading_table(d, title=None):
     head = title or "meter %s" % (m.get("id") or "?")
     sub = "%s  mode %s  %s baud  %s" % (d.get("protocol") or "?", d.get("mode") or "?",
                                         d.get("baud") or "?", m.get("ident") or "")
-    t = Table(title=head, caption=sub.strip(), title_justify="left", caption_justify="left")
+    t = Table(title=head, caption=sub.strip() if d.get("protocol") else None,
+              title_justify="left", caption_justify="left")
     t.add_column("OBIS", no_wrap=True)
     t.add_column("value", justify="right", no_wrap=True)
     t.add_column("unit", no_wrap=True)
@@ -48,9 +49,11 @@ def print_reading(d, stream=None, title=None):
     con.print(reading_table(d, title))
     for p in d.get("profiles") or ():
         rows = p.get("rows") or []
-        cols = [c.get("obis") or c.get("address") or "" for c in p.get("columns") or ()]
-        con.print("load profile %s: %d rows, every %s min, columns %s"
-                  % (p.get("obis") or p.get("address") or "", len(rows),
-                     p.get("period_min", "?"), ", ".join(cols)))
+        cols = p.get("columns") or p.get("capture_objects") or ()
+        names = [c.get("obis") or c.get("address") or "" for c in cols]
+        every = (", every %s min" % p["period_min"]) if p.get("period_min") else ""
+        con.print("load profile %s: %d rows%s, columns %s"
+                  % (p.get("obis") or p.get("address") or "", len(rows), every,
+                     ", ".join(names)), markup=False)
     for n in d.get("notes") or ():
         con.print("note: " + n, markup=False)

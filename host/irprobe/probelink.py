@@ -130,6 +130,7 @@ class ProbeLink:
         """Send one request and return its Response value. LinkError / DeviceError."""
         t = self.timeout if timeout is None else timeout
         tries = 0
+        pending = self.host.pending  # kept: HostSide forgets it once an answer frame arrives
         while True:
             try:
                 resp = self.host.call(frame, self._write, self._reader(t), retries)
@@ -143,6 +144,7 @@ class ProbeLink:
                 tries += 1
                 if tries > retries:
                     raise LinkError("the probe keeps sending unusable answers (%s)" % clean(e))
+                self.host.pending = pending
                 frame = self.host.retry()
 
     # -- commands -----------------------------------------------------------------------

@@ -10,8 +10,11 @@ class Handler:
 
     def __init__(self):
         self.calls = []
-        self.records = [encode_record(s, 1700000000 + s, {"protocol": "iec62056-21", "values": [
-            {"obis": "1-0:1.8.0*255", "value": "%06d.123" % s, "unit": "kWh"}]}, b"") for s in range(1, 6)]
+        self.records = []
+        for s in range(1, 6):
+            v = {"obis": "1-0:1.8.0*255", "value": "%06d.123" % s, "unit": "kWh"}
+            reading = {"protocol": "iec62056-21", "values": [v]}
+            self.records.append(encode_record(s, 1700000000 + s, reading, b""))
 
     def hello(self, args):
         self.calls.append("hello")
@@ -152,7 +155,8 @@ def test_back_to_back_commands_pull_and_errors():
     e = _expect(H.DeviceError, hs.receive, b"".join(dev.receive(hs.set_clock(5))))
     assert e.code == H.E_UNSUPPORTED
     hs.request(0x42)
-    e = _expect(H.DeviceError, hs.receive, b"".join(dev.receive(H.encode_frame(0x42, hs.pending[0], b"{}"))))
+    answer = dev.receive(H.encode_frame(0x42, hs.pending[0], b"{}"))
+    e = _expect(H.DeviceError, hs.receive, b"".join(answer))
     assert e.code == H.E_UNKNOWN
     f = H.encode_frame(H.CMD_ACK, 77, b"not json")
     hs.pending = (77, H.CMD_ACK | H.RESPONSE, f)

@@ -1,4 +1,5 @@
-# records: the stored-reading format round-trips, and damaged bytes are never trusted (both runtimes).
+# records: the stored-reading format round-trips, and damaged bytes are never trusted
+# (both runtimes).
 from meterproto import records as R
 from meterproto.errors import ChecksumError, DecodeError
 from meterproto.reading import Reading, Value
@@ -53,13 +54,15 @@ def test_every_single_byte_damage_is_detected():
 
 def test_short_long_and_foreign_bytes_are_decode_errors():
     raw = R.encode_record(7, 1000, {"protocol": "dlms", "values": []})
-    for bad in (b"", raw[:10], raw[:-1], raw + b"\x00", b"XX" + raw[2:], raw[:2] + b"\x09" + raw[3:]):
+    wrong_version = raw[:2] + b"\x09" + raw[3:]
+    for bad in (b"", raw[:10], raw[:-1], raw + b"\x00", b"XX" + raw[2:], wrong_version):
         e = _raises(DecodeError, R.decode_record, bad)
         assert str(e)
 
 
 def test_split_records_back_to_back():
-    raws = [R.encode_record(s, 100 + s, {"protocol": "dlms", "values": [], "n": "x" * s}) for s in range(1, 8)]
+    raws = [R.encode_record(s, 100 + s, {"protocol": "dlms", "values": [], "n": "x" * s})
+            for s in range(1, 8)]
     blob = b"".join(raws)
     assert R.split_records(blob) == raws
     assert R.split_records(b"") == []

@@ -10,7 +10,8 @@ from probe.store import FILES_PER_DIR, Store, StoreFull
 
 def reading(n):
     return {"meter": {"id": "M%d" % n}, "protocol": "iec62056-21", "mode": "C", "baud": 9600,
-            "values": [{"obis": "1-0:1.8.0*255", "value": "%06d.%03d" % (n, n % 1000), "unit": "kWh"}]}
+            "values": [{"obis": "1-0:1.8.0*255", "value": "%06d.%03d" % (n, n % 1000),
+                        "unit": "kWh"}]}
 
 
 def fresh(n_records=3, acked=0, blocks=352):
@@ -91,7 +92,8 @@ def test_power_cut_at_every_op_of_a_session_commit():
         done["highest"] = lambda: max(committed)  # seqs handed out; a pending one may be reused
         for i in range(2):  # two sessions, the second one opens no new folder
             seq = st.status()["next_seq"]
-            pending[seq] = encode_record(seq, 1750000000 + i, reading(100 + i), exchange_digest(b"s%d" % i))
+            dig = exchange_digest(b"s%d" % i)
+            pending[seq] = encode_record(seq, 1750000000 + i, reading(100 + i), dig)
             got = st.commit(reading(100 + i), 1750000000 + i, exchange_digest(b"s%d" % i))
             assert got == seq
             committed[seq] = pending.pop(seq)
@@ -99,7 +101,8 @@ def test_power_cut_at_every_op_of_a_session_commit():
     stats, ops = run_cuts(scenario, 62)  # seq 63 fills folder 0, seq 64 opens folder 1
     assert ops == 9  # 2 x (create, write, flush, rename) + mkdir
     print("commit: %d ops, %d cut points, %d records checked, lost %d, corrupt %d, reused seq %d"
-          % (ops, stats["cuts"], stats["checked"], stats["lost"], stats["corrupt"], stats["reused"]))
+          % (ops, stats["cuts"], stats["checked"], stats["lost"], stats["corrupt"],
+             stats["reused"]))
     assert stats["cuts"] == ops and ops >= 6  # create, write, flush, rename, x2 (+mkdir)
     assert stats["lost"] == 0 and stats["corrupt"] == 0 and stats["reused"] == 0
 
@@ -109,7 +112,8 @@ def test_power_cut_at_every_op_of_an_ack():
         before = dict(committed)
         state = {"acked": False}
         # unacked records must survive; those being acked may be there or not
-        done["must"] = lambda: {s: r for s, r in before.items() if s > (3 if state["acked"] else 2)}
+        done["must"] = lambda: {s: r for s, r in before.items()
+                                if s > (3 if state["acked"] else 2)}
         done["may"] = lambda: {s: r for s, r in before.items() if s <= 3}
         done["highest"] = lambda: max(before)
         st.ack(2)
@@ -118,7 +122,8 @@ def test_power_cut_at_every_op_of_an_ack():
 
     stats, ops = run_cuts(scenario)
     print("ack: %d ops, %d cut points, %d records checked, lost %d, corrupt %d, reused seq %d"
-          % (ops, stats["cuts"], stats["checked"], stats["lost"], stats["corrupt"], stats["reused"]))
+          % (ops, stats["cuts"], stats["checked"], stats["lost"], stats["corrupt"],
+             stats["reused"]))
     assert stats["cuts"] == ops and ops >= 5
     assert stats["lost"] == 0 and stats["corrupt"] == 0 and stats["reused"] == 0
 

@@ -48,7 +48,8 @@ class FakeApp:
         if self.outcome != "success":
             return {"outcome": self.outcome, "seq": None, "reading": None,
                     "message": "the meter did not answer"}
-        reading = {"protocol": "iec62056-21", "values": [{"obis": "1-0:1.8.0*255", "value": "000042.000", "unit": "kWh"}]}
+        value = {"obis": "1-0:1.8.0*255", "value": "000042.000", "unit": "kWh"}
+        reading = {"protocol": "iec62056-21", "values": [value]}
         seq = self.store.commit(reading, self.hw.clock.time_s())
         return {"outcome": "success", "seq": seq, "reading": reading, "message": "ok"}
 
@@ -74,12 +75,14 @@ class Rig:
         self.store = Store(self.fs)
         self.store.recover()
         for i in range(n_records):
-            self.store.commit({"protocol": "dlms", "values": [], "i": i, "pad": "x" * (i * 40)}, 1000 + i)
+            reading = {"protocol": "dlms", "values": [], "i": i, "pad": "x" * (i * 40)}
+            self.store.commit(reading, 1000 + i)
         self.config = Config(self.fs).load()
         self.app = FakeApp(self.store)
         self.inp = Pipe()
         self.out = Pipe()
-        self.srv = usb.CommandServer(self.inp, self.out, self.store, self.config, self.app, device_id="E661TEST")
+        self.srv = usb.CommandServer(self.inp, self.out, self.store, self.config, self.app,
+                                     device_id="E661TEST")
         self.hs = H.HostSide()
         self.now = 0
 
@@ -155,8 +158,8 @@ def test_config_secrets_are_never_echoed(kbd):
     m = v["meters"][0]
     assert m["password"] == "***" and m["has_password"] and m["keys"] == {"auth": "***"}
     # round-tripping the masked profile keeps the secret; the reader sees the real one
-    rig.call(rig.hs.config_set({"meters": [{"name": "home", "password": "***", "keys": {"auth": "***"},
-                                            "max_baud": 19200}]}))
+    rig.call(rig.hs.config_set({"meters": [{"name": "home", "password": "***",
+                                            "keys": {"auth": "***"}, "max_baud": 19200}]}))
     again = Config(rig.fs).load()
     assert again.profile("home")["password"] == "s3cretPW"
     assert again.profile()["keys"]["auth"] == "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
@@ -164,9 +167,10 @@ def test_config_secrets_are_never_echoed(kbd):
     raw = rig.step(rig.hs.config_get())
     assert b"s3cretPW" not in raw and b"D0D1D2" not in raw
     # bad settings are refused in plain words and change nothing
-    for bad in ({"meters": [{"name": "home", "max_baud": 5}]}, {"meters": [{"name": "x", "colour": 1}]},
-                {"meters": [{"name": "home", "keys": {"enc": "XYZ"}}]}, {"set": {"active": "nope"}},
-                {"bogus": 1}):
+    for bad in ({"meters": [{"name": "home", "max_baud": 5}]},
+                {"meters": [{"name": "x", "colour": 1}]},
+                {"meters": [{"name": "home", "keys": {"enc": "XYZ"}}]},
+                {"set": {"active": "nope"}}, {"bogus": 1}):
         with pytest.raises(H.DeviceError) as ei:
             rig.call(rig.hs.config_set(bad))
         assert ei.value.code == H.E_BAD_REQUEST and ei.value.message

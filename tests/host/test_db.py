@@ -72,8 +72,11 @@ def test_bad_record_stores_nothing():
     ((1, 0, reading(meter="x" * 500)), "characters long"),
     ((1, 0, dict(reading(), values="nope")), "not a list"),
     ((1, 0, dict(reading(), values=[{"value": "1"}] * 5000)), "not a list"),
-    ((1, 0, dict(reading(), profiles=[{"obis": "1-0:99.1.0*255", "columns": ["a"], "rows": [[1]]}])),
+    ((1, 0, dict(reading(), profiles=[{"obis": "1-0:99.1.0*255", "columns": [{"obis": "a"}],
+                                       "rows": [{"time": "x", "values": ["1", "2"]}]}])),
      "does not match"),
+    ((1, 0, dict(reading(), profiles=[{"obis": "1-0:99.1.0*255", "columns": ["a"], "rows": []}])),
+     "malformed"),
 ])
 def test_bad_records_rejected(rec, msg):
     s = Store(":memory:")
@@ -92,9 +95,10 @@ def test_hostile_meter_id_is_stored_as_data():
 def test_profiles_and_history():
     s = Store(":memory:")
     r = reading()
-    r["profiles"] = [{"obis": "1-0:99.1.0*255",
-                      "columns": [{"obis": "1-0:1.29.0*255", "unit": "kWh"}],
-                      "rows": [["2026-11-25T00:15:00", "0.125"], ["2026-11-25T00:00:00", "0.250"]]}]
+    r["profiles"] = [{"obis": "1-0:99.1.0*255", "period_min": 15,
+                      "columns": [{"address": "1.29", "obis": "1-0:1.29.0*255", "unit": "kWh"}],
+                      "rows": [{"time": "2026-11-25T00:15:00", "status": "00", "values": ["0.125"]},
+                               {"time": "2026-11-25T00:00:00", "status": "00", "values": ["0.250"]}]}]
     s.add_records("dev", [(1, 1764090000, r)])
     pts, kind = s.history("12345678", "1-0:1.29.0*255")
     assert kind == "profile"
@@ -103,3 +107,16 @@ def test_profiles_and_history():
     assert kind == "register" and pts == [(1764090000, "001234.567", "kWh")]
     latest = s.latest()
     assert latest[0][0] == "12345678" and latest[0][2][0]["value"] == "001234.567"
+
+
+def test_dlms_profile_shape():
+    s = Store(":memory:")
+    r = reading()
+    r["profiles"] = [{"obis": "1-0:99.1.0*255", "capture_objects": [
+        {"class_id": 8, "obis": "0-0:1.0.0*255", "attr": 2},
+        {"class_id": 3, "obis": "1-0:1.8.0*255", "attr": 2}],
+        "rows": [["2026-11-25 00:15:00", "12.5"], ["2026-11-25 00:30:00", "13.0"]]}]
+    s.add_records("dev", [(1, 1764090000, r)])
+    pts, kind = s.history("12345678", "1-0:1.8.0*255")
+    assert kind == "profile"
+    assert pts == [("2026-11-25 00:15:00", "12.5", None), ("2026-11-25 00:30:00", "13.0", None)]

@@ -6,8 +6,8 @@ from irprobe.db import Store
 def fill(path):
     r = {"meter": {"id": "M1"}, "protocol": "dlms", "values": [], "profiles": [
         {"obis": "1-0:99.1.0*255", "columns": [{"obis": "1-0:1.29.0*255", "unit": "kWh"}],
-         "rows": [["2026-11-25T%02d:%02d:00" % (i // 4, 15 * (i % 4)), "%d.%03d" % (i % 3, i)]
-                  for i in range(96)]}]}
+         "rows": [{"time": "2026-11-25T%02d:%02d:00" % (i // 4, 15 * (i % 4)),
+                   "values": ["%d.%03d" % (i % 3, i)]} for i in range(96)]}]}
     with Store(path) as s:
         s.add_records("dev", [(1, 1764000000, r)])
         for seq in range(2, 6):

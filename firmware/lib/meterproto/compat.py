@@ -83,3 +83,14 @@ def unhexlify(text):
     for i in range(0, len(digits), 2):
         out[i // 2] = int(digits[i] + digits[i + 1], 16)
     return bytes(out)
+
+
+def random_bytes(n):
+    """n bytes from the platform's entropy source (os.urandom on both runtimes; the RP2040's
+    comes from its ring oscillator). Challenges must never fall back to a clock."""
+    import os
+
+    urandom = getattr(os, "urandom", None)
+    if urandom is None:
+        raise OSError("no entropy source on this platform (os.urandom missing)")
+    return urandom(n)

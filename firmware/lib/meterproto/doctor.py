@@ -131,9 +131,10 @@ def classify(step):
                 return
             except DecodeError:
                 pass
-        step.finding = F_CORRUPT
-        step.detail = "an identification arrived damaged: %r" % bytes(line[:40])
-        return
+        if _damaged_ident(line):
+            step.finding = F_CORRUPT
+            step.detail = "an identification arrived damaged: %r" % bytes(line[:40])
+            return
     if _printable(text.replace(b"\r", b"").replace(b"\n", b"")) and b"\n" in text:
         step.finding = F_TEXT
         step.detail = "readable text: %r" % bytes(text[:40])
@@ -141,6 +142,23 @@ def classify(step):
     step.finding = F_GARBAGE
     step.detail = "%d bytes that are not characters at %d baud %s" % (
         len(meter), step.baud, fmt_name(step.fmt))
+
+
+def _damaged_ident(line):
+    """An identification with a few characters hit by bit errors, not noise that happens to
+    contain a '/': a damaged answer is mostly intact (6.3.2: 3 letters, then printables)."""
+    body = line[1:].rstrip(b"\r\n")
+    if len(body) < 5:
+        return False
+    bad = 0
+    for b in body:
+        if b < 0x20 or b > 0x7E:
+            bad += 1
+    letters = 0
+    for b in body[:3]:
+        if 0x41 <= b <= 0x5A or 0x61 <= b <= 0x7A:
+            letters += 1
+    return letters >= 2 and bad * 8 <= len(body)
 
 
 def _parity_consistent(data):
@@ -191,6 +209,15 @@ class Doctor(Machine):
             return self._verdict()
         if s.kind == "readout":
             return self._verdict()
+        if s.kind == "listen":
+            if s.finding in (F_TEXT, F_IDENT):
+                return self._verdict()
+            for baud in (2400, 9600):
+                nm = "listen %d 7E1" % baud
+                if nm not in names:
+                    return self._gap(now_ms, Step(nm, baud, FMT_7E1, b"", listen_ms=4000,
+                                                  kind="listen"))
+            return self._verdict()
         if s.finding == F_IDENT:
             if self.readout_check and "readout check" not in names:
                 return self._gap(now_ms, "readout")
@@ -199,15 +226,6 @@ class Doctor(Machine):
             return self._verdict()
         if s.finding in (F_GARBAGE, F_TEXT) and s.kind != "listen":
             # Something is sending on its own at another rate: listen at the usual ones.
-            for baud in (2400, 9600):
-                nm = "listen %d 7E1" % baud
-                if nm not in names:
-                    return self._gap(now_ms, Step(nm, baud, FMT_7E1, b"", listen_ms=4000,
-                                                  kind="listen"))
-            return self._verdict()
-        if s.kind == "listen":
-            if s.finding in (F_TEXT, F_IDENT):
-                return self._verdict()
             for baud in (2400, 9600):
                 nm = "listen %d 7E1" % baud
                 if nm not in names:
@@ -291,10 +309,23 @@ class Doctor(Machine):
             act = sub.next_action()
         if sub.done:
             step = self._step
+            damaged = 0
+            for note in sub.notes:
+                if "BCC" in note or "unreadable" in note:
+                    damaged += 1
             if sub.error is not None:
                 e = sub.error
-                step.finding = F_CORRUPT if getattr(e, "code", "") == "checksum" else F_NOTHING
+                code = getattr(e, "code", "")
+                step.finding = F_CORRUPT if code in ("checksum", "decode") or damaged \
+                    else F_NOTHING
                 step.detail = str(e)
+            elif damaged:
+                # Read in the end, but only because blocks were repeated (NAK, 6.3.8): the
+                # light path is marginal and the next read may well fail.
+                step.finding = F_CORRUPT
+                step.detail = "%d values read, but %d block(s) arrived damaged and had to " \
+                    "be repeated" % (len(sub.result.values), damaged)
+                self.reading = sub.result
             else:
                 step.finding = F_IDENT
                 step.detail = "%d values read, every block check correct" % len(
@@ -377,6 +408,10 @@ def verdict(steps, address=None, loopback=False):
         return ("bit-errors", "the meter answers, but characters arrive damaged (%s). The head "
                 "is probably not centred on the meter's LED, or stray light reaches it: "
                 "re-seat the head (the magnet centres it) and shade it." % readout.detail)
+    if readout is not None and readout.finding == F_NOTHING:
+        return ("wrong-framing", "the meter answers at 300 baud, but the readout after the "
+                "switch to a higher speed failed (%s). The head or adapter may not follow "
+                "the speed change: read with --max-baud 300." % readout.detail)
     if ident_step is not None and ident_step.kind != "readout":
         ident = getattr(ident_step, "ident", None)
         how = _how(ident)

@@ -74,6 +74,7 @@ class ProbeSim:
         self.profile = get_profile(profile)  # KeyError with the known names
         self._own_root = root is None
         self.root = root or tempfile.mkdtemp(prefix="irprobe-sim-")
+        os.makedirs(self.root, exist_ok=True)
         fs = Fsys(self.root)
         self.line = VirtualLine(make_meter(self.profile), faults=faults)
         self.hw = FakeHardware(self.line)

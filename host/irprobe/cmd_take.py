@@ -1,0 +1,50 @@
+"""irprobe take: the probe reads its meter now and stores the reading; prints it."""
+
+
+def add_arguments(p):
+    p.add_argument("--port", required=True, help="the probe's serial port")
+    p.add_argument("--json", action="store_true", help="print the reading as JSON (as `irprobe read`)")
+    p.add_argument("--no-store", action="store_true", help="read only, do not store on the probe")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the meter read")
+
+
+def checked_reading(d):
+    """The device's reading dict rebuilt through Reading, so only known fields get out."""
+    from meterproto.reading import Reading
+
+    if not isinstance(d, dict) or not isinstance(d.get("values", []), list):
+        return None
+    try:
+        return Reading.from_dict(d).to_dict()
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def run(args):
+    import sys
+
+    from irprobe import output
+    from irprobe.cli import CommandError
+    from irprobe.probelink import DeviceError, LinkError, clean, open_link
+
+    with open_link(args.port) as link:
+        try:
+            res = link.take(store=not args.no_store, timeout=args.timeout)
+        except DeviceError as e:
+            raise CommandError("the probe could not read its meter (%s): %s" % (e.code, e.message))
+        except LinkError as e:
+            raise CommandError(str(e))
+    reading = checked_reading(res.get("reading"))
+    if reading is None:
+        raise CommandError("the probe answered without a usable reading")
+    seq = res.get("seq")
+    if args.json:
+        output.print_json(reading)
+    else:
+        output.print_reading(reading)
+    if isinstance(seq, int) and not isinstance(seq, bool):
+        print("stored on the probe as record %d" % seq, file=sys.stderr)
+    elif not args.no_store:
+        print("not stored on the probe: %s" % clean(res.get("message") or "no reason given"),
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,37 @@
+# Every core module imports on this runtime with no hardware module present, and the core
+# never imports I/O, clocks or CPython-only modules (the sans-I/O rule; ARCHITECTURE.md).
+import os
+import sys
+
+_HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
+CORE = _HERE + "/../../firmware/lib/meterproto"
+# compat.py is the one place allowed to touch `time` (ticks for the driver's callers).
+FORBIDDEN = ("machine", "rp2", "serial", "asyncio", "socket", "select", "threading",
+             "dataclasses", "enum", "typing", "abc", "attr", "subprocess")
+
+
+def _modules():
+    return sorted([n[:-3] for n in os.listdir(CORE) if n.endswith(".py") and n != "__init__.py"])
+
+
+def test_every_core_module_imports_without_hardware():
+    assert "machine" not in sys.modules
+    names = _modules()
+    assert len(names) >= 20
+    for n in names:
+        __import__("meterproto." + n)
+    assert "machine" not in sys.modules and "serial" not in sys.modules
+
+
+def test_core_imports_nothing_forbidden():
+    bad = []
+    for n in _modules():
+        with open(CORE + "/" + n + ".py") as f:
+            for line in f:
+                s = line.strip()
+                if not (s.startswith("import ") or s.startswith("from ")):
+                    continue
+                mod = s.split()[1].split(".")[0]
+                if mod in FORBIDDEN or (mod == "time" and n != "compat"):
+                    bad.append("%s: %s" % (n, s))
+    assert not bad, bad

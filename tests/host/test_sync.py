@@ -1,0 +1,232 @@
+# sync against the simulated probe on a pty (the firmware's own app, store and command server):
+# twice gives the same rows; a cable cut at every frame, then a resumed sync, loses nothing and
+# duplicates nothing; hostile devices get clear refusals.
+import os
+import pty
+import threading
+import tty
+
+import pytest
+import serial
+
+from irprobe import cli
+from irprobe.cmd_sync import sync
+from irprobe.db import Store
+from irprobe.probelink import LinkError, ProbeLink
+from irprobe.sim.probe_sim import ProbeSim
+from meterproto import hostlink as H
+from meterproto.records import encode_record
+
+
+@pytest.fixture
+def sim(tmp_path):
+    with ProbeSim("iskra-mt174", root=str(tmp_path / "probe")) as s:
+        yield s
+
+
+def test_sync_twice_same_rows(sim, tmp_path, capsys):
+    sim.prefill(7)
+    db = str(tmp_path / "r.sqlite")
+    assert cli.main(["take", "--port", sim.port, "--json"]) == 0  # one real meter read
+    capsys.readouterr()
+    assert cli.main(["sync", "--port", sim.port, "--db", db]) == 0
+    out = capsys.readouterr().out
+    assert "8 records pulled, 8 new" in out
+    first = Store(db).counts()
+    assert cli.main(["sync", "--port", sim.port, "--db", db]) == 0
+    assert "0 records pulled" in capsys.readouterr().out
+    assert Store(db).counts() == first
+    assert first["sessions"] == 8 and first["meters"] == 2
+    assert sim.store.status()["count"] == 0  # acked, so the probe deleted them
+    # The probe's clock was set from the host.
+    import time
+    assert abs(sim.hw.clock.time_s() - time.time()) < 5
+
+
+class CutSerial:
+    """A pyserial port whose cable is pulled at the n-th frame event (a host frame written,
+    or a device frame's last byte read): the frame in flight is lost."""
+
+    def __init__(self, ser, cut_at):
+        self.ser = ser
+        self.cut_at = cut_at
+        self.events = 0
+        self.cut = False
+
+    def _event(self):
+        self.events += 1
+        if self.events == self.cut_at:
+            self.cut = True
+            raise serial.SerialException("cable pulled")
+
+    def write(self, data):
+        if self.cut:
+            raise serial.SerialException("cable pulled")
+        self._event()
+        return self.ser.write(data)
+
+    def read(self, n=1):
+        if self.cut:
+            raise serial.SerialException("cable pulled")
+        data = self.ser.read(n)
+        for i, b in enumerate(data):
+            if b == H.EOF:
+                self._event()
+        return data
+
+    def __getattr__(self, k):
+        return getattr(self.ser, k)
+
+
+def _cut_link(port, cut_at):
+    ser = CutSerial(serial.serial_for_url(port, baudrate=115200, timeout=0.02), cut_at)
+    link = ProbeLink(ser, timeout=0.5, name=port)
+    link._drain()
+    link.info = link.hello()
+    return link, ser
+
+
+def test_cut_at_every_frame_then_resume(sim, tmp_path):
+    store = Store(str(tmp_path / "r.sqlite"))
+    per_round = 6
+    # A clean run to count the frame events of one whole sync.
+    sim.prefill(per_round)
+    link, ser = _cut_link(sim.port, cut_at=10 ** 9)
+    sync(link, store, max_bytes=1300)
+    total_events = ser.events
+    link.close()
+    assert total_events >= 2 + 2 + 3 * 4 + 2  # hello, clock, 3 batches (pull+ack), last pull
+    expected = per_round
+    report = []
+    for cut in range(1, total_events + 1):
+        sim.prefill(per_round)
+        expected += per_round
+        try:
+            link, ser = _cut_link(sim.port, cut)
+        except LinkError:
+            link = None  # cut during HELLO itself
+        if link is not None:
+            with pytest.raises(LinkError):
+                sync(link, store, max_bytes=1300)
+            link.close()
+        before = store.counts()["sessions"]
+        # Resume over a fresh, healthy connection.
+        with ProbeLink.open(sim.port, timeout=1.0) as good:
+            st = sync(good, store, max_bytes=1300)
+        seqs = store.known_seqs(sim.server.device_id)
+        report.append((cut, before, st["added"], st["duplicates"], len(seqs)))
+        assert seqs == list(range(1, expected + 1)), (cut, seqs[-5:])
+        assert sim.store.status()["count"] == 0
+    print("cut at frame event / rows before resume / added / duplicates skipped / total rows")
+    for r in report:
+        print("  %2d %4d %3d %3d %4d" % r)
+    c = store.counts()
+    assert c["sessions"] == expected and c["values"] == expected * c["values"] // expected
+    # Some cuts must have fallen between commit and ack: the resume saw duplicates.
+    assert any(r[3] > 0 for r in report)
+
+
+def test_hostile_record_content_is_data(sim, tmp_path):
+    evil = "x'); DROP TABLE sessions;--"
+    sim.prefill(1, {"meter": {"id": evil}, "protocol": "iec62056-21", "values": [
+        {"obis": "1-0:1.8.0*255", "value": "1.0", "unit": "kWh"}]})
+    sim.prefill(1, {"meter": {"id": "../../../etc/passwd"}, "protocol": "iec62056-21", "values": []})
+    db = str(tmp_path / "r.sqlite")
+    with ProbeLink.open(sim.port) as link:
+        sync(link, Store(db))
+    assert sorted(Store(db).meters()) == sorted([evil, "../../../etc/passwd"])
+    out = tmp_path / "p.png"
+    assert cli.main(["plot", "--db", db, "--meter", evil, "--obis", "1-0:1.8.0*255", "--out", str(out)]) == 0
+    assert out.exists() and not os.path.exists("/etc/passwd.png")
+
+
+def test_control_chars_in_record_refused_and_not_acked(sim, tmp_path, capsys):
+    sim.prefill(1, {"meter": {"id": "M\x1b[31mRED"}, "protocol": "iec62056-21", "values": []})
+    db = str(tmp_path / "r.sqlite")
+    assert cli.main(["sync", "--port", sim.port, "--db", db]) == 2
+    err = capsys.readouterr().err
+    assert "record from the probe refused: meter id contains control characters" in err
+    assert "\x1b" not in err
+    assert sim.store.status()["count"] == 1  # not acknowledged, still on the probe
+
+
+class EvilProbe:
+    """A device on a pty that answers HELLO properly, then misbehaves as told."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.master, self.slave = pty.openpty()
+        tty.setraw(self.slave)
+        self.port = os.ttyname(self.slave)
+        self.stop = False
+        self.t = threading.Thread(target=self.loop, daemon=True)
+        self.t.start()
+
+    def loop(self):
+        import select
+        dec = H.FrameDecoder()
+        while not self.stop:
+            r, _, _ = select.select([self.master], [], [], 0.05)
+            if not r:
+                continue
+            for f in dec.feed(os.read(self.master, 4096)):
+                if not isinstance(f, H.Frame):
+                    continue
+                if f.type == H.CMD_HELLO:
+                    os.write(self.master, H.encode_frame(H.CMD_HELLO | H.RESPONSE, f.seq, H.encode_json(
+                        {"device_id": "EVIL", "acked": 0, "count": 3, "clock": 0})))
+                else:
+                    os.write(self.master, self.answer(f))
+
+    def close(self):
+        self.stop = True
+        self.t.join()
+        os.close(self.master)
+        os.close(self.slave)
+
+
+def _absurd_length(f):
+    return b"\x7e" + bytes([f.type | 0x80, f.seq >> 8, f.seq & 0xFF, 0xFF, 0xFF]) + b"A" * 100
+
+
+def _bad_crc(f):
+    fr = bytearray(H.encode_frame(f.type | 0x80, f.seq, b"{}"))
+    fr[-2] ^= 0x01
+    return bytes(fr)
+
+
+def _damaged_record(f):
+    if f.type == H.CMD_PULL:
+        raw = bytearray(encode_record(1, 0, {"values": []}))
+        raw[10] ^= 0xFF
+        return H.encode_frame(f.type | 0x80, f.seq, bytes(raw))
+    return H.encode_frame(f.type | 0x80, f.seq, b'{"clock": 1}')
+
+
+def _out_of_order(f):
+    if f.type == H.CMD_PULL:
+        return H.encode_frame(f.type | 0x80, f.seq, encode_record(0, 0, {"values": []}))
+    return H.encode_frame(f.type | 0x80, f.seq, b'{"clock": 1}')
+
+
+def _huge_device_id(f):
+    return H.encode_frame(f.type | 0x80, f.seq, b"{}")
+
+
+@pytest.mark.parametrize("answer,msg", [
+    (_absurd_length, "no usable answer from the probe"),
+    (_bad_crc, "no usable answer from the probe"),
+    (_damaged_record, "unusable answers"),
+    (_out_of_order, "out of order"),
+])
+def test_hostile_device_clear_errors(tmp_path, capsys, answer, msg):
+    ev = EvilProbe(answer)
+    try:
+        db = str(tmp_path / "r.sqlite")
+        rc = cli.main(["sync", "--port", ev.port, "--db", db, "--timeout", "0.3"])
+    finally:
+        ev.close()
+    err = capsys.readouterr().err
+    assert rc == 2 and msg in err, err
+    assert "Traceback" not in err
+    assert Store(db).counts()["sessions"] == 0
