@@ -11,7 +11,21 @@ import select
 import sys
 import time
 
-FMT_TEXT = {0: "7E1", 1: "8N1", 2: "8E1"}
+# IEC 62056-21 6.3.3 option select message: ACK V Z Y CR LF; Z picks the new rate (mode C).
+IEC_BAUD = {"0": 300, "1": 600, "2": 1200, "3": 2400, "4": 4800, "5": 9600, "6": 19200}
+
+
+def iec_switch(data):
+    """The baud an option select message in data asks for (mode C), else None. Bit 7 is
+    dropped first: a tool doing 7E1 in software sends the parity there."""
+    t = bytes(b & 0x7F for b in data)
+    i = t.rfind(b"\x06")
+    if i < 0 or len(t) < i + 6 or t[i + 4:i + 6] != b"\r\n":
+        return None
+    v, z = chr(t[i + 1]), chr(t[i + 2])
+    if v not in "0123456789" or z not in IEC_BAUD:
+        return None
+    return IEC_BAUD[z]
 
 
 def add_arguments(p):
@@ -41,7 +55,8 @@ class Bridge:
             pass
         os.set_blocking(self.master, False)
         self.port = os.ttyname(self.slave)
-        self.line = self._line()
+        self.line = self._line()  # what the probe's meter line is set to
+        self.tool_line = self.line  # what the tool last set on the pty
         self.to_meter = 0
         self.from_meter = 0
         self.switches = 0
@@ -80,20 +95,33 @@ class Bridge:
             except OSError:
                 pass  # the tool is not reading: light into the void
 
-    def step(self, wait=0.01):
+    def _switch(self, line):
+        """Leave transparent mode, set the probe's meter line, enter it again. The probe
+        drains what it was sending first (probe.app.bridge), so the switch lands after it."""
+        before, _info = self.link.end_bridge()
+        self._to_tool(before)
+        self.line = line
+        self.link.bridge(line[0], self._fmt_name(line[1]))
+        self.switches += 1
+
+    def step(self, wait=0.005):
         r, _, _ = select.select([self.master, self.link.ser.fileno()], [], [], wait)
         if self.master in r:
-            self._send(self._from_tool())
+            data = self._from_tool()
+            self._send(data)
+            # The meter switches right after the ACK (IEC 62056-21 6.4.2); waiting for the
+            # tool's own termios change would be too late, so switch the probe now.
+            baud = iec_switch(data) if data else None
+            if baud is not None and baud != self.line[0]:
+                self._switch((baud, self.line[1]))
         if self.link.ser.fileno() in r or self.link.ser.in_waiting:
             self._to_tool(self.link.ser.read(self.link.ser.in_waiting or 1))
         line = self._line()
-        if line != self.line:
+        if line != self.tool_line:  # the tool changed its rate or format itself
+            self.tool_line = line
             self._send(self._from_tool())  # bytes written before the switch go first
-            before, _info = self.link.end_bridge()
-            self._to_tool(before)
-            self.line = line
-            self.link.bridge(line[0], self._fmt_name(line[1]))
-            self.switches += 1
+            if line != self.line:
+                self._switch(line)
 
     def run(self, timeout=None):
         end = None if timeout is None else time.monotonic() + timeout

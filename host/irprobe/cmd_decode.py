@@ -18,6 +18,8 @@ _NAMES = {"NUL": 0, "SOH": 1, "STX": 2, "ETX": 3, "EOT": 4, "ACK": 6, "NAK": 0x1
 def add_arguments(p):
     p.add_argument("file", nargs="?", help="capture file ('-' for stdin)")
     p.add_argument("--hex", help="bytes as hex instead of a file (taken as received)")
+    p.add_argument("--sent", metavar="HEX", help="with --hex: the bytes sent just before "
+                   "them (so echo and unanswered requests are recognised)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
 
 
@@ -54,7 +56,7 @@ def _text_bytes(text):
                 out.append(_NAMES[text[i + 1:j].upper()])
                 i = j + 1
                 continue
-        if ch == "\\" and i + 3 < n + 1 and text[i + 1:i + 2] == "x" and _is_hex(text[i + 2:i + 4]):
+        if ch == "\\" and text[i + 1:i + 2] == "x" and _is_hex(text[i + 2:i + 4]):
             out.append(int(text[i + 2:i + 4], 16))
             i += 4
             continue
@@ -105,7 +107,10 @@ def _iec_describe(direction, data):
     from meterproto import iec21_data as dat
     from meterproto import iec21_msg as msg
 
-    framer = msg.Framer(option_after_ack=(direction == ">"))
+    # an ACK we sent is an option select (ACK V Z Y CR LF) or a lone ACK for the next block
+    i = data.find(b"\x06")
+    framer = msg.Framer(option_after_ack=(direction == ">" and i >= 0
+                                          and data[i + 4:i + 6] == b"\r\n"))
     items = []
     for m in framer.feed(data):
         items.append(_iec_item(m, direction, msg, dat))
@@ -205,6 +210,17 @@ def register(name, claims, describe, first=True):
         DESCRIBERS.append(entry)
 
 
+def _register_hdlc():
+    # HDLC frames (IEC 62056-46) are named by irprobe.explain, tried before the IEC describer.
+    from irprobe.explain import hdlc_claims, hdlc_describe
+
+    if not any(d[0] == "hdlc" for d in DESCRIBERS):
+        register("hdlc", hdlc_claims, hdlc_describe)
+
+
+_register_hdlc()
+
+
 def decode(chunks):
     """(direction, bytes) chunks -> result dict: messages, values, bcc_errors."""
     out = {"messages": [], "values": [], "bcc_errors": 0, "protocols": []}
@@ -234,6 +250,12 @@ def run(args):
         if not _is_hex(args.hex.replace("\n", " ")):
             raise CommandError("--hex wants hex digits like '02 31 2E 38 03 ..'")
         chunks = [("<", _unhex(args.hex))]
+        if getattr(args, "sent", None):
+            if not _is_hex(args.sent.replace("\n", " ")):
+                raise CommandError("--sent wants hex digits like '7E A0 07 ..'")
+            chunks.insert(0, (">", _unhex(args.sent)))
+    elif getattr(args, "sent", None):
+        raise CommandError("--sent goes with --hex (a capture file marks sent lines with >)")
     elif args.file:
         try:
             if args.file == "-":
@@ -249,6 +271,9 @@ def run(args):
     if not any(len(b) for _, b in chunks):
         raise CommandError("nothing to decode: the input is empty")
     result = decode(chunks)
+    from irprobe.explain import explain  # frame names and classic mistakes (issue 4)
+
+    result.update(explain(chunks))
     if args.json:
         from irprobe.output import print_json
 
@@ -264,11 +289,18 @@ def _print(result):
     con = Console(file=sys.stdout, highlight=False)
     arrows = {">": "sent    >", "<": "received<"}
     for it in result["messages"]:
+        if it.get("protocol") == "hdlc" and result.get("frames") is not None:
+            continue  # printed from the explained frames below, with the echo told apart
         con.print("%s %s" % (arrows.get(it["dir"], it["dir"]), it["text"]), markup=False)
     if result["values"]:
         from irprobe.output import reading_table
 
         con.print(reading_table({"values": result["values"]}, title="values"))
+    for f in result.get("frames") or ():
+        if f["protocol"] in ("hdlc", "echo"):
+            con.print("%s %s" % (arrows.get(f["dir"], f["dir"]), f["text"]), markup=False)
+    for fd in result.get("findings") or ():
+        con.print("! %s: %s" % (fd["code"], fd["text"]), markup=False)
     if result["bcc_errors"]:
         con.print("%d message(s) with a wrong BCC: the bytes were damaged on the way (hold "
                   "the head steady, shade it)" % result["bcc_errors"], markup=False)

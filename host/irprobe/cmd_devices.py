@@ -39,13 +39,14 @@ def find_boards(comports=None):
 
 
 def hello_info(port, timeout):
-    """The firmware's hello as a dict, or None when it does not answer in time."""
-    from irprobe.probelink import ProbeLink, LinkError
+    """The running firmware's hello as {"version", "device"}, or None when it does not answer
+    in time. Only the running app is asked: a board busy elsewhere is not interrupted."""
+    from irprobe.probelink import ProbeLink, LinkError, clean
 
     try:
-        with ProbeLink.open(port, timeout=timeout) as link:
-            h = link.hello()
-            return {"version": h.get("version"), "device": h.get("device")}
+        with ProbeLink.open(port, timeout=timeout, raw_repl=False) as link:
+            h = link.info
+            return {"version": clean(h.get("firmware"), 32), "device": clean(h.get("device_id"), 64)}
     except (LinkError, OSError):
         return None
 
@@ -65,6 +66,8 @@ def run(args, comports=None, hello=None):
     from rich.markup import escape
     from rich.table import Table
 
+    from irprobe.probelink import clean
+
     t = Table(title="RP2040 boards")
     for c in ("port", "board", "serial number", "irprobe firmware"):
         t.add_column(c)
@@ -72,6 +75,7 @@ def run(args, comports=None, hello=None):
         fw = b["irprobe"]
         fw_text = ("v%s (device %s)" % (fw["version"], fw["device"])) if fw else (
             "not checked" if args.no_hello else "no answer")
-        t.add_row(escape(b["port"]), b["kind"], escape(b["serial"] or "?"), escape(fw_text))
+        t.add_row(escape(clean(b["port"])), b["kind"], escape(clean(b["serial"] or "?")),
+                  escape(clean(fw_text)))
     Console().print(t)
     return 0

@@ -59,7 +59,7 @@ def plot(points, kind, meter, obis, out):
     ax.set_title("meter %s  %s (%s)" % (meter, obis, "load profile" if kind == "profile" else "register history"))
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("%s [%s]" % (obis, unit))
-    ax.yaxis.get_major_formatter().set_useOffset(False)
+    ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # meter readings, not 1e7
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     ax.grid(True, alpha=0.3)
     fig.tight_layout()

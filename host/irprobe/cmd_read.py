@@ -22,6 +22,10 @@ def add_arguments(p):
     p.add_argument("--load-profile", nargs="?", const=";", metavar="START;END",
                    help="IEC: also read the P.01 load profile (programming mode), all of it "
                    "or between two meter time stamps")
+    p.add_argument("--push", action="store_true", help="mode D: only listen, the meter sends "
+                   "on its own (with --push-baud, default 2400)")
+    p.add_argument("--push-baud", type=int, default=2400, choices=BAUDS + (115200,),
+                   help="rate of a pushing meter (mode D 2400; P1 ports 9600 or 115200)")
     p.add_argument("--retries", type=int, default=2, help="IEC sign-on retries (default 2)")
     p.add_argument("--no-echo-filter", action="store_true",
                    help="keep bytes that repeat what we sent (normally removed as echo)")
@@ -36,6 +40,10 @@ def make_session(args):
     from meterproto.errors import LocalProtocolError
 
     try:
+        if args.push:
+            from meterproto.iec21_client import IecClient
+
+            return IecClient(push=True, push_baud=args.push_baud)
         if args.mode == "iec":
             from meterproto.iec21_client import IecClient
 

@@ -22,8 +22,9 @@ def add_arguments(p):
     p.add_argument("--reaction-ms", type=int, metavar="MS",
                    help="override the meter's reaction time (20-1500 ms)")
     p.add_argument("--fault", action="append", default=[], metavar="NAME",
-                   help="line fault: unpowered, echo, echo_bit7, stop_after=N, "
-                   "byte_error_ppm=N, drop_ppm=N (repeatable)")
+                   help="a fault: unpowered, echo, crosstalk, asleep, address-only, "
+                   "adapter-8n1, misaligned, push-9600, or a line setting echo_bit7, "
+                   "client_8n1, stop_after=N, byte_error_ppm=N, drop_ppm=N (repeatable)")
     p.add_argument("--probe", action="store_true", help="simulate an irprobe probe instead "
                    "of a meter")
 
@@ -53,19 +54,9 @@ def run(args):
         prof["reaction_ms"] = args.reaction_ms
     if args.time_scale <= 0:
         raise CommandError("--time-scale must be above 0")
-    faults = {}
-    from irprobe.sim.pty_server import PtyServer, parse_fault
+    faults, meter = _faults_and_meter(args.fault, prof, profiles)
+    from irprobe.sim.pty_server import PtyServer
 
-    for spec in args.fault:
-        try:
-            name, value = parse_fault(spec)
-        except ValueError as e:
-            raise CommandError(str(e))
-        faults[name] = value
-    try:
-        meter = profiles.make_meter(prof)
-    except KeyError as e:
-        raise CommandError(e.args[0])
     try:
         server = PtyServer(meter, time_scale=args.time_scale, faults=faults, tcp_port=args.tcp)
     except OSError as e:
@@ -81,6 +72,41 @@ def run(args):
     finally:
         server.close()
     return 0
+
+
+def _faults_and_meter(specs, prof, profiles):
+    """Line faults for the pty server and the meter machine. A name from the doctor's list
+    (irprobe.sim.faults: crosstalk, asleep, address-only, ...) may also change the meter;
+    a vline-style name (echo, stop_after=300, ...) is a line fault only."""
+    from irprobe.sim.pty_server import parse_fault
+
+    try:
+        from irprobe.sim import faults as named
+    except ImportError:
+        named = None
+    line = {}
+    meter_fault = None
+    for spec in specs:
+        if named is not None and spec in named.FAULTS:
+            line.update(named.pty_faults(spec))
+            if meter_fault is not None:
+                raise CommandError("only one meter fault at a time (%s and %s)"
+                                   % (meter_fault, spec))
+            meter_fault = spec
+            continue
+        try:
+            name, value = parse_fault(spec)
+        except ValueError as e:
+            if named is not None:
+                e = ValueError("%s; or one of: %s" % (e, ", ".join(named.fault_names())))
+            raise CommandError(str(e))
+        line[name] = value
+    try:
+        if meter_fault is not None and prof.get("protocol") != "dlms":
+            return line, named.make_faulty_meter(meter_fault, prof)[0]
+        return line, profiles.make_meter(prof)
+    except KeyError as e:
+        raise CommandError(e.args[0])
 
 
 def _summary(p):

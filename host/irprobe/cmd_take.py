@@ -4,7 +4,6 @@
 def add_arguments(p):
     p.add_argument("--port", required=True, help="the probe's serial port")
     p.add_argument("--json", action="store_true", help="print the reading as JSON (as `irprobe read`)")
-    p.add_argument("--no-store", action="store_true", help="read only, do not store on the probe")
     p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the meter read")
 
 
@@ -29,7 +28,7 @@ def run(args):
 
     with open_link(args.port) as link:
         try:
-            res = link.take(store=not args.no_store, timeout=args.timeout)
+            res = link.take(store=True, timeout=args.timeout)
         except DeviceError as e:
             raise CommandError("the probe could not read its meter (%s): %s" % (e.code, e.message))
         except LinkError as e:
@@ -44,7 +43,7 @@ def run(args):
         output.print_reading(reading)
     if isinstance(seq, int) and not isinstance(seq, bool):
         print("stored on the probe as record %d" % seq, file=sys.stderr)
-    elif not args.no_store:
+    else:
         print("not stored on the probe: %s" % clean(res.get("message") or "no reason given"),
               file=sys.stderr)
     return 0

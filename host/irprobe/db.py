@@ -306,6 +306,12 @@ class Store:
             out.append((meter_id, s[1], vals))
         return out
 
+    def profile_series(self):
+        """[(meter_id, column obis, rows)] of every stored load-profile column."""
+        return [tuple(r) for r in self.conn.execute(
+            "SELECT m.meter_id, p.obis, COUNT(*) FROM profile_rows p JOIN sessions s ON p.session = s.id"
+            " JOIN meters m ON s.meter = m.id GROUP BY m.meter_id, p.obis ORDER BY m.meter_id, p.obis")]
+
     def history(self, meter, obis):
         """[(time_text_or_unix, value_text, unit)] for one register or profile column."""
         out = []
@@ -315,6 +321,14 @@ class Store:
                 " ORDER BY p.time", (meter, obis)):
             out.append((t, v, u))
         if out:
+            if not any(u for _, _, u in out):
+                # DLMS capture objects carry no unit: take the register's own, if stored.
+                r = self.conn.execute(
+                    'SELECT v.unit FROM "values" v JOIN sessions s ON v.session = s.id JOIN meters m'
+                    " ON s.meter = m.id WHERE m.meter_id = ? AND v.obis = ? AND v.unit IS NOT NULL"
+                    " ORDER BY s.id DESC LIMIT 1", (meter, obis)).fetchone()
+                if r:
+                    out = [(t, v, r[0]) for t, v, _ in out]
             return out, "profile"
         for t, v, u in self.conn.execute(
                 'SELECT s.taken_at, v.value, v.unit FROM "values" v JOIN sessions s ON v.session = s.id'

@@ -12,7 +12,6 @@ import subprocess
 import sys
 
 MIN_VERSION = (1, 24, 0)
-FIRMWARE_ROOT_FILES = ("main.py", "boot.py")  # run as source by the board: never compiled
 
 
 class InstallError(Exception):
@@ -77,7 +76,9 @@ def build(src, out, source=False):
     files = []
     for rel in collect(src, source):
         s = os.path.join(src, rel)
-        if not source and rel.endswith(".py") and rel not in FIRMWARE_ROOT_FILES:
+        # Only library modules are compiled; files at the root (main.py, boot.py) are run
+        # as scripts by the board and must stay source.
+        if not source and rel.endswith(".py") and rel.startswith("lib/"):
             dev = rel[:-3] + ".mpy"
             dst = os.path.join(out, dev)
             os.makedirs(os.path.dirname(dst), exist_ok=True)
@@ -211,7 +212,7 @@ def copy_files(t, files, log=print):
                 raise InstallError("%s on the board does not match after copying (SHA-256 "
                                    "differs): the flash may be full or failing" % dev)
         for a, b in ((".mpy", ".py"), (".py", ".mpy")):
-            if dev.endswith(a) and dev not in ("/" + f for f in FIRMWARE_ROOT_FILES):
+            if dev.endswith(a) and dev.startswith("/lib/"):
                 twin = dev[: -len(a)] + b
                 if t.fs_exists(twin):
                     t.fs_rmfile(twin)

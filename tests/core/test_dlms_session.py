@@ -167,10 +167,14 @@ def test_round_trips_with_list_beat_one_get_per_attribute():
 
 def test_profile_by_explicit_range_and_large_windows():
     r, c, _ = _read("dlms-large", profile_from="2026-11-24 06:00:00",
-                    profile_to="2026-11-24 09:00:00")
+                    profile_to="2026-11-24 07:00:00")
+    # 2030/7 proposed, 1024/7 granted: the whole reading in a handful of turns
+    assert "max_info_tx 1024, max_info_rx 1024, window_tx 7, window_rx 7" in r.notes[0], r.notes
+    assert c.round_trips <= 8, c.round_trips
     rows = [x for x in r.profiles if x["obis"] == LP][0]["rows"]
-    assert [row[0] for row in rows] == ["2026-11-24 06:00:00", "2026-11-24 07:00:00",
-                                        "2026-11-24 08:00:00", "2026-11-24 09:00:00"], rows
+    assert [row[0] for row in rows] == ["2026-11-24 06:00:00", "2026-11-24 06:15:00",
+                                        "2026-11-24 06:30:00", "2026-11-24 06:45:00",
+                                        "2026-11-24 07:00:00"], rows
 
 
 def test_hls_gmac_meter_passes_with_the_keys_and_refuses_a_wrong_key():
@@ -186,3 +190,58 @@ def test_hls_gmac_meter_passes_with_the_keys_and_refuses_a_wrong_key():
         assert "wrong authentication or encryption key" in str(e), str(e)
     else:
         raise AssertionError("a wrong key must be refused")
+
+
+def test_auto_session_with_an_iec_meter_that_offers_mode_e():
+    from irprobe.sim import profiles as iec_profiles
+    meter = iec_profiles.make_meter("lgz-zmd")  # mode C meter whose HDLC side is dlms-direct
+    r = run(AutoSession(mode="auto"), VirtualLine(meter, baud=300, fmt=FMT_7E1))
+    assert r.protocol == "dlms" and r.mode == "E" and r.baud == 9600, (r.protocol, r.mode)
+    assert r.manufacturer == "LGZ"
+    assert r.get("1-0:32.7.0*255").value == "230.1"
+
+
+def test_auto_session_reads_mode_c_when_mode_e_is_not_offered():
+    from irprobe.sim import profiles as iec_profiles
+    for name, mode in (("iskra-mt174", "auto"), ("lgz-zmd", "iec")):
+        meter = iec_profiles.make_meter(name)
+        r = run(AutoSession(mode=mode), VirtualLine(meter, baud=300, fmt=FMT_7E1))
+        assert r.protocol == "iec62056-21" and r.mode == "C", (name, r.protocol, r.mode)
+        assert r.values, name
+
+
+def test_auto_session_hdlc_mode_skips_the_sign_on():
+    p = PROFILES["dlms-large"]
+    line = VirtualLine(make_meter(p), baud=300, fmt=FMT_7E1)
+    session = AutoSession(mode="hdlc", server_lower=p["server_lower"])
+    r = run(session, line)
+    assert r.mode == "HDLC" and r.get("1-0:1.8.0*255").value == "12345678"
+    assert r.notes[0].startswith("direct HDLC at 9600 baud"), r.notes
+
+
+def test_a_malformed_answer_ends_in_plain_words_and_a_disc():
+    from irprobe.sim.dlms_meter import DlmsMeter
+    from meterproto.errors import DecodeError
+
+    class Broken(DlmsMeter):
+        def _answer(self, apdu):
+            if apdu[:2] == b"\xc0\x01":  # the object list comes back as a number
+                return b"\xc4\x01\xc1\x00\x11\x05"
+            return DlmsMeter._answer(self, apdu)
+
+    meter = Broken(PROFILES["dlms-direct"])
+    line = VirtualLine(meter, baud=9600, fmt=FMT_8N1)
+    try:
+        run(_client(PROFILES["dlms-direct"]), line)
+    except DecodeError as e:
+        assert "object_list" in str(e), str(e)
+    else:
+        raise AssertionError("expected DecodeError")
+    line.drain()  # let our last frame reach the meter
+    assert meter.log[-1] == "HDLC disconnected"  # we still closed the link
+
+
+def test_damaged_bytes_on_the_line_are_repaired_by_the_link():
+    r, c, _ = _read("dlms-direct", faults=Faults(byte_error_ppm=2000, seed=7))
+    _check_reading("dlms-direct", r)
+    assert c.link.stats.bad_frames > 0, "the fault injection must have damaged frames"

@@ -168,6 +168,7 @@ def test_back_to_back_commands_pull_and_errors():
 
 def test_damaged_request_gets_nak_and_retry_succeeds():
     hs, dev = _pair()
+    assert dev.receive(b"~typed at a terminal\x7f") == []  # no session yet: no answer at all
     _open(hs, dev)
     f = bytearray(hs.take())
     f[10] ^= 0x04

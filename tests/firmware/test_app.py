@@ -233,3 +233,32 @@ def test_real_store_full_skips_the_read(tmp_path):
     assert hw.port.written == b""  # no meter session was started
     ok, got = _tail(hw, "storage-full")
     assert ok, got
+
+
+class _Buggy(Machine):
+    """A session with a bug: it crashes on the first byte it receives."""
+
+    def start(self, now):
+        self._send(b"/?!\r\n", now)
+        self._deadline = now + 3000
+
+    def receive(self, data, now):
+        raise IndexError("bug in a protocol module")
+
+    def timeout(self, now):
+        self._fail(Refused("unreachable"))
+
+
+def test_a_crashing_session_ends_the_read_not_the_app():
+    line = VirtualLine(make_meter("iskra-mt174"))
+    hw = FakeHardware(line, presses=((100, 250), (6000, 6200)))
+    a = appmod.App(hw, {}, MemStore(), session_factory=lambda s: _Buggy())
+    a.run(until_ms=9000)
+    assert a.reads == 2 and a.last["outcome"] == "error"
+    assert "bug in a protocol module" in a.last["message"]
+
+
+def test_bad_setting_in_profile_is_reported_not_raised():
+    a, hw = _app(make_meter("iskra-mt174"), config={"max_baud": 12345})
+    a.run(until_ms=2000)
+    assert a.last["outcome"] == "error" and "cannot start a read" in a.last["message"]

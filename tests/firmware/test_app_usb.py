@@ -82,10 +82,13 @@ def test_host_take_reads_through_the_app(tmp_path):
 
 
 def test_ack_while_reading_is_refused_as_busy(tmp_path):
-    app, hw, store, host, to_dev, from_dev = _setup(tmp_path)
+    app, hw, store, host, to_dev, from_dev = _setup(tmp_path, presses=((0, 1000),))
     _call(app, host, to_dev, from_dev, host.hello())
-    while not app.busy:
-        app.tick()
+    assert app.host_session
+    app.run(until_ms=500)
+    assert not app.busy  # the button is off while the host holds the channel
+    assert app.begin_read()  # as a host TAKE would
+    assert app.busy
     with pytest.raises(H.DeviceError) as e:
         _call(app, host, to_dev, from_dev, host.ack(1), ticks=5)
     assert e.value.code == "busy"
@@ -107,3 +110,83 @@ def test_bridge_mode_passes_meter_bytes_to_the_host(tmp_path):
             break
     assert bytes(got) == b"/ISk5MT174-0001\r\n"
     assert app.host_session  # button reads are off while the host owns the line
+
+
+class _WatchedFs(Fsys):
+    """Fails the test if anything writes to flash while a meter session runs."""
+
+    app = None
+    writes = 0
+
+    def _guard(self, what):
+        if self.app is not None and self.app.busy:
+            raise AssertionError("flash %s during a meter session" % what)
+        _WatchedFs.writes += 1
+
+    def open(self, path, mode):
+        if "w" in mode or "a" in mode:
+            self._guard("write of " + path)
+        return Fsys.open(self, path, mode)
+
+    def rename(self, src, dst):
+        self._guard("rename")
+        return Fsys.rename(self, src, dst)
+
+    def remove(self, path):
+        self._guard("remove")
+        return Fsys.remove(self, path)
+
+    def mkdir(self, path):
+        self._guard("mkdir")
+        return Fsys.mkdir(self, path)
+
+
+def test_no_flash_writes_while_a_session_runs(tmp_path):
+    fs = _WatchedFs(str(tmp_path))
+    store = Store(fs)
+    store.recover()
+    config = Config(fs).load()
+    hw = FakeHardware(VirtualLine(make_meter("iskra-mt174")), presses=((100, 250),))
+    app = App(hw, config, store)
+    to_dev, from_dev = Pipe(), Pipe()
+    app.server = CommandServer(to_dev, from_dev, store, config, app=app, device_id="t")
+    host = H.HostSide()
+    _WatchedFs.app = app
+    before = _WatchedFs.writes
+    app.run(until_ms=300)
+    assert app.busy
+    # The host tries to change the config and to acknowledge while the read runs.
+    _call(app, host, to_dev, from_dev, host.hello(), ticks=20)
+    refused = 0
+    for make in (lambda: host.config_set({"set": {"device_name": "x"}}), lambda: host.ack(0)):
+        with pytest.raises(H.DeviceError) as e:
+            _call(app, host, to_dev, from_dev, make(), ticks=20)
+        assert e.value.code == "busy"
+        refused += 1
+    assert refused == 2 and app.busy
+    app.run(until_ms=8000)
+    assert app.last["outcome"] == "success"
+    assert _WatchedFs.writes > before  # the commit did happen, after the session
+    _WatchedFs.app = None
+
+
+def test_settings_from_config_profile_and_options(tmp_path):
+    from probe.app import make_session, settings
+
+    config = Config(Fsys(str(tmp_path))).load()
+    config.apply({"meters": [{"name": "a", "mode": "iec-c", "max_baud": 2400,
+                              "address": "61234567", "password": "12345678"},
+                             {"name": "b", "mode": "hdlc", "client": 48,
+                              "keys": {"ek": "000102030405060708090A0B0C0D0E0F"}}],
+                  "set": {"active": "a", "options": {"interval_s": 900}}})
+    s = settings(config)
+    assert (s["mode"], s["max_baud"], s["address"], s["interval_s"]) == \
+        ("iec-c", 2400, "61234567", 900)
+    m = make_session(s)
+    assert type(m).__name__ == "IecClient" and m.password == "12345678" and m.max_baud == 2400
+    m = make_session(settings(config, "b"))
+    assert type(m).__name__ == "AutoSession" and m.mode == "hdlc"
+    assert m.dlms["client_sap"] == 48 and m.dlms["ek"] == bytes(range(16))
+    with pytest.raises(Exception) as e:
+        settings(config, "nope")
+    assert "no meter profile named 'nope'" in str(e.value)

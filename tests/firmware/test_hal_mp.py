@@ -1,16 +1,26 @@
 # probe.hal_mp against a fake machine module: UART arguments, the drain-then-init baud
 # switch (never deinit), explicit timeout_char, inversion, and readinto-based reads.
+import importlib.util
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "fake_modules"))
-import machine as fake_machine  # noqa: E402
-import neopixel  # noqa: E402,F401
+from meterproto.line import FMT_7E1, FMT_8N1
+from meterproto.machine import Machine
+from meterproto.driver import run
+from probe import hal_mp, board
 
-from meterproto.line import FMT_7E1, FMT_8N1  # noqa: E402
-from meterproto.machine import Machine  # noqa: E402
-from meterproto.driver import run  # noqa: E402
-from probe import hal_mp, board  # noqa: E402
+
+def _load_fake(name):
+    # By file path, not via sys.path: other tests must never import a fake `machine`.
+    path = os.path.join(os.path.dirname(__file__), "fake_modules", name + ".py")
+    spec = importlib.util.spec_from_file_location("fake_" + name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+fake_machine = _load_fake("machine")
+fake_neopixel = _load_fake("neopixel")
 
 
 def _port(**kw):
@@ -81,9 +91,11 @@ def test_read_uses_the_preallocated_buffer_and_respects_deadline():
     assert p.now_ms() >= start + 15
 
 
-def test_hardware_from_each_board_file():
+def test_hardware_from_each_board_file(monkeypatch):
     import glob
     import json
+
+    monkeypatch.setitem(sys.modules, "neopixel", fake_neopixel)  # hal_mp imports it by name
 
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     for path in glob.glob(os.path.join(root, "boards", "*.json")):

@@ -1,6 +1,7 @@
 # firmware/package.json (the mip manifest) must list exactly the files under firmware/,
 # each installed at its own path, so `mpremote mip install firmware/package.json` never
-# misses a module. Regenerate after adding a file: python tests/firmware/test_package_json.py --write
+# misses a module. After adding a file, regenerate it with:
+#   python tests/firmware/test_package_json.py --write
 import json
 import os
 import sys

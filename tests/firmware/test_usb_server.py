@@ -321,3 +321,20 @@ def test_no_app_means_unsupported_not_a_crash(kbd):
         with pytest.raises(H.DeviceError) as ei:
             rig.call(make())
         assert ei.value.code == H.E_UNSUPPORTED and "app" in ei.value.message
+
+
+def test_raw_repl_source_runs_the_registered_server(kbd):
+    rig = Rig(1)
+    hs = rig.hs
+    script = [b"noise the REPL left", hs.hello(), hs.bye()]
+
+    class ScriptIn:
+        def read(self):
+            return script.pop(0) if script else b""
+
+    usb.CommandServer(ScriptIn(), rig.out, rig.store, rig.config, None, device_id="RAW")
+    assert b"\x03" not in H.SERVE_SOURCE and b"\x04" not in H.SERVE_SOURCE
+    exec(H.SERVE_SOURCE.decode(), {})  # what the host sends after ENTER_RAW_REPL
+    frames = H.FrameDecoder().feed(rig.out.read())
+    assert [f.type for f in frames] == [H.CMD_HELLO | 0x80, H.CMD_BYE | 0x80]
+    assert b'"device_id":"RAW"' in frames[0].payload and kbd == [-1, 3]

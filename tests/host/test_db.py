@@ -119,4 +119,5 @@ def test_dlms_profile_shape():
     s.add_records("dev", [(1, 1764090000, r)])
     pts, kind = s.history("12345678", "1-0:1.8.0*255")
     assert kind == "profile"
-    assert pts == [("2026-11-25 00:15:00", "12.5", None), ("2026-11-25 00:30:00", "13.0", None)]
+    # the profile has no unit; the register of the same OBIS lends its own
+    assert pts == [("2026-11-25 00:15:00", "12.5", "kWh"), ("2026-11-25 00:30:00", "13.0", "kWh")]

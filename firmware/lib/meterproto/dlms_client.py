@@ -30,7 +30,7 @@ _ID_OBJECTS = ("0-0:96.1.0*255", "0-0:42.0.0*255")
 _MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14 (IEC 62056-5-3 8.4)
 _SELECTIVE_ACCESS = const(0x0004)  # conformance bit 21
 # What we read per class: value attributes plus what is needed to interpret them.
-_READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3, 4)}
+_READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3,)}
 _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls": 5}
 
 
@@ -49,10 +49,12 @@ class DlmsClient(Machine):
                  link=None):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
-            raise ValueError("unknown authentication %r (use lowest, low or hls-gmac)" % auth)
+            raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
         self.mechanism = _MECHANISMS[auth]
         if self.mechanism == 1 and not password:
-            raise ValueError("low-level security needs a password")
+            raise LocalProtocolError("low-level security (auth low) needs a password")
+        if release not in ("disc", "rlrq"):
+            raise LocalProtocolError("release is 'disc' or 'rlrq', not %r" % (release,))
         self.client_sap = client_sap
         self.server_upper = server_upper
         self.server_lower = server_lower
@@ -78,13 +80,14 @@ class DlmsClient(Machine):
         self.conformance = 0
         self.server_pdu = 0xFFFF
         self.objects = []  # association view: dicts
-        self._vals = {}  # (obis, attr) -> decoded value or ("dar", code)
+        self._vals = {}  # (obis, attr) -> encoded Data bytes, or an int data-access-result
         self._queue = []  # (class, obis, attr) still to read
         self._batch = None  # items of the GET in flight
         self._raw = None  # block transfer reassembly
         self._profiles = []  # class 7 objects still to read
         self._profile = None  # the profile in flight
         self._iid = 1
+        self._iid_now = 1
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -112,6 +115,11 @@ class DlmsClient(Machine):
                 self._event(ev, now_ms)
             except ProtocolError as e:
                 self._stop(e, now_ms)
+            except (IndexError, KeyError, TypeError, ValueError) as e:
+                # an answer of the right type but the wrong shape, e.g. a row that is no
+                # structure: say so in words rather than crash the session
+                self._stop(DecodeError("the meter's answer in step '%s' does not have the "
+                                       "expected shape (%s)" % (NAMES[self.state], e)), now_ms)
         end = None
         while True:
             out = link.pop_output()

@@ -16,11 +16,12 @@
 from meterproto.compat import const, hexlify
 from meterproto.echo import EchoFilter
 from meterproto.errors import DecodeError
-from meterproto.hdlc_frame import FrameReader, encode_frame, client_address, server_address
+from meterproto.hdlc_frame import FrameReader, encode_frame, client_address, server_address, \
+    address_text
 from meterproto.iec21_msg import parse_identification, sign_on
 from meterproto.iec21_wakeup import wakeup_plan, nul_train
 from meterproto.line import FMT_7E1, FMT_8N1, even_parity_bit, fmt_name
-from meterproto.machine import Machine
+from meterproto.machine import Machine, A_SEND
 
 # Findings of one step.
 F_NOTHING = "nothing"
@@ -45,6 +46,11 @@ _S_SUB = const(4)  # a sub-machine (the readout check) runs
 _LISTEN_MS = 2200  # tr up to 1500 ms + the first characters of an answer
 _QUIET_MS = 1500  # the meter's 1500 ms rule: after this silence it is idle again
 _GAP_MS = 1600
+_GAP_MAX_MS = 40000  # a 1000-character mode A readout at 300 baud takes 33 s
+_HDLC_LISTEN_MS = 700  # per SNRM: a meter answers within tens of ms at 9600
+# Server addresses to try, as (upper, lower): 1-byte 1 first, then the common physical
+# addresses on optical ports (PROTOCOL-FACTS B.3; a meter ignores frames not for it).
+_HDLC_ADDRESSES = ((1, None), (1, 17), (1, 16), (1, 1))
 
 
 class Step:
@@ -62,6 +68,9 @@ class Step:
         self.echo_bytes = 0
         self.finding = None
         self.detail = ""
+        self.addresses = None  # HDLC steps: server addresses tried in turn
+        self.addr_i = 0
+        self.server = None  # HDLC steps: address bytes of the server that answered
 
     def to_dict(self):
         return {"step": self.name, "line": "%d %s" % (self.baud, fmt_name(self.fmt)),
@@ -91,6 +100,14 @@ def classify(step):
         if frames:
             step.finding = F_HDLC
             step.detail = ", ".join([fr.name() for fr in frames])
+            for fr in frames:
+                if fr.name() in ("UA", "DM", "FRMR"):
+                    step.server = fr.src
+                    try:
+                        step.detail += " from server " + address_text(fr.src)
+                    except DecodeError:
+                        pass
+                    break
             return
         if r.bad_frames:
             step.finding = F_CORRUPT
@@ -208,6 +225,14 @@ class Doctor(Machine):
         if self.loopback:
             return self._verdict()
         if s.kind == "readout":
+            if s.name == "mode E check" and s.finding == F_IDENT:
+                # Switched to HDLC: the SNRM must follow at once (B.14, about 1.5 s).
+                return self._begin(self._hdlc_step("SNRM after mode E", self.baud), now_ms)
+            if s.name == "readout check" and s.finding == F_NOTHING and self._mode_e_offered() \
+                    and "mode E check" not in names:
+                # Some mode E meters give no text readout at all (PROTOCOL-FACTS D): ask for
+                # HDLC instead before calling the link broken.
+                return self._gap(now_ms, "mode-e")
             return self._verdict()
         if s.kind == "listen":
             if s.finding in (F_TEXT, F_IDENT):
@@ -235,6 +260,9 @@ class Doctor(Machine):
         if s.finding == F_CORRUPT:
             return self._verdict()
         if s.finding == F_HDLC:
+            self._disc(s, now_ms)
+            return self._verdict()
+        if s.name == "SNRM after mode E":
             return self._verdict()
         # Nothing but silence or our own echo so far: try the next opening.
         if "wake-up + sign-on" not in names and self.wakeup:
@@ -244,19 +272,44 @@ class Doctor(Machine):
             return self._gap(now_ms, Step("sign-on with address", 300, FMT_7E1,
                                           sign_on(self.address)))
         if self.try_hdlc and "SNRM 9600 8N1" not in names:
-            return self._gap(now_ms, Step("SNRM 9600 8N1", 9600, FMT_8N1,
-                                          snrm_frame(self.client_sap, self.server_upper),
-                                          listen_ms=1500, kind="hdlc"))
+            return self._gap(now_ms, self._hdlc_step("SNRM 9600 8N1", 9600))
         return self._verdict()
+
+    def _hdlc_step(self, name, baud):
+        step = Step(name, baud, FMT_8N1, listen_ms=_HDLC_LISTEN_MS, kind="hdlc")
+        step.addresses = [(self.server_upper, lo) for _up, lo in _HDLC_ADDRESSES]
+        step.payload = snrm_frame(self.client_sap, self.server_upper, None)
+        return step
+
+    def _next_address(self, step, now_ms):
+        step.addr_i += 1
+        up, lo = step.addresses[step.addr_i]
+        step.payload = snrm_frame(self.client_sap, up, lo)
+        self._transmit(step, now_ms)
+
+    def _disc(self, step, now_ms):
+        # Leave the meter as we found it: DISC (control 0x53) to the server that answered.
+        if step.server:
+            self._send(encode_frame(step.server, client_address(self.client_sap), 0x53), now_ms)
+
+    def _mode_e_offered(self):
+        for s in self.steps:
+            ident = getattr(s, "ident", None)
+            if ident is not None and ident.mode_e:
+                return True
+        return False
 
     def _gap(self, now_ms, step):
         self._pending = step
         self._state = _S_GAP
+        self._gap_start = now_ms
         self._deadline = now_ms + _GAP_MS
 
     def _begin(self, step, now_ms):
         if step == "readout":
-            return self._begin_readout(now_ms)
+            return self._begin_readout(now_ms, False)
+        if step == "mode-e":
+            return self._begin_readout(now_ms, True)
         self._step = step
         self.steps.append(step)
         if step.baud != self.baud or step.fmt != self.fmt:
@@ -271,22 +324,30 @@ class Doctor(Machine):
 
     def _transmit(self, step, now_ms):
         end = self._send(step.payload, now_ms) if step.payload else now_ms
-        step.sent = step.payload
+        step.sent = step.sent + step.payload
         self._state = _S_LISTEN
         self._listen_end = end + step.listen_ms
         self._deadline = self._listen_end
 
-    def _begin_readout(self, now_ms):
+    def _begin_readout(self, now_ms, mode_e):
         # A full readout proves the characters survive: every block has a BCC (6.3.3).
+        # mode_e: sign on again and switch to HDLC with ACK 2 Z 2 (6.4.5) instead.
         from meterproto.iec21_client import IecClient
 
-        step = Step("readout check", 300, FMT_7E1, kind="readout")
+        step = Step("mode E check" if mode_e else "readout check", 300, FMT_7E1,
+                    kind="readout")
         self._step = step
         self.steps.append(step)
         if self.baud != 300 or self.fmt != FMT_7E1:
             self._set_line(300, FMT_7E1)
-        self._sub = IecClient(address=self.address or "", max_baud=9600,
-                              wakeup=self._wakeup_used(), retries=1)
+        address = ""
+        for s in self.steps:
+            if s.name == "sign-on with address" and s.finding == F_IDENT:
+                address = self.address
+        self._sub = IecClient(address=address, max_baud=9600, wakeup=self._wakeup_used(),
+                              retries=1, mode_e=mode_e)
+        # The readout is checked as `irprobe read` would do it: with our own echo removed.
+        self._sub_echo = EchoFilter()
         self._sub.baud = self.baud
         self._sub.fmt = self.fmt
         self._state = _S_SUB
@@ -304,9 +365,14 @@ class Doctor(Machine):
         act = sub.next_action()
         while act is not None:
             self._actions.append(act)
-            if act[0] == 2:
+            if act[0] == A_SEND:
+                self._sub_echo.sent(act[1])
+            else:
                 self.baud, self.fmt = act[1], act[2]
+                self._sub_echo.line_changed()
             act = sub.next_action()
+        if sub.tx_end_ms() > self._tx_end:
+            self._tx_end = sub.tx_end_ms()
         if sub.done:
             step = self._step
             damaged = 0
@@ -319,6 +385,10 @@ class Doctor(Machine):
                 step.finding = F_CORRUPT if code in ("checksum", "decode") or damaged \
                     else F_NOTHING
                 step.detail = str(e)
+            elif sub.handover is not None:
+                step.finding = F_IDENT
+                step.detail = "identification again, then ACK 2 Z 2: HDLC at %d baud 8N1" % (
+                    sub.handover[0])
             elif damaged:
                 # Read in the end, but only because blocks were repeated (NAK, 6.3.8): the
                 # light path is marginal and the next read may well fail.
@@ -339,11 +409,25 @@ class Doctor(Machine):
     # -- inputs ----------------------------------------------------------------------------
     def receive(self, data, now_ms):
         if self._state == _S_SUB:
-            self._sub.receive(data, now_ms)
-            self._pump(now_ms)
+            data = self._sub_echo.filter(data)
+            if data:
+                self._sub.receive(data, now_ms)
+                self._pump(now_ms)
+            return
+        if self._state == _S_GAP:
+            # A meter still sending (a mode A readout runs on at 300 baud for many seconds)
+            # would drown the next request: wait until it has been quiet for the gap (the
+            # 1500 ms rule, 6.3.14), at most _GAP_MAX_MS. Listening steps need no quiet.
+            p = self._pending
+            if p == "readout" or p.payload:
+                d = now_ms + _GAP_MS
+                if d > self._gap_start + _GAP_MAX_MS:
+                    d = self._gap_start + _GAP_MAX_MS
+                if d > self._deadline:
+                    self._deadline = d
             return
         if self._state != _S_LISTEN:
-            return  # stray bytes between steps (a meter finishing its answer)
+            return
         step = self._step
         if len(step.received) < 4096:
             step.received.extend(data)
@@ -360,6 +444,12 @@ class Doctor(Machine):
     def timeout(self, now_ms):
         st = self._state
         if st == _S_SUB:
+            if self._sub_echo.held():
+                # Held as possible echo at a deadline: it was meter data after all.
+                self._sub.receive(self._sub_echo.release(), now_ms)
+                self._pump(now_ms)
+                if self._sub is None or self.done or now_ms < self._sub.deadline_ms():
+                    return
             self._sub.timeout(now_ms)
             return self._pump(now_ms)
         if st == _S_WAKE:
@@ -367,7 +457,11 @@ class Doctor(Machine):
         if st == _S_GAP:
             return self._begin(self._pending, now_ms)
         if st == _S_LISTEN:
-            classify(self._step)
+            step = self._step
+            classify(step)
+            if step.kind == "hdlc" and step.finding in (F_NOTHING, F_ECHO) and \
+                    step.addr_i + 1 < len(step.addresses):
+                return self._next_address(step, now_ms)
             return self._next(now_ms)
 
     # -- verdict ---------------------------------------------------------------------------
@@ -375,6 +469,13 @@ class Doctor(Machine):
         code, text = verdict(self.steps, self.address, self.loopback)
         self._finish({"verdict": code, "text": text,
                       "steps": [s.to_dict() for s in self.steps]})
+
+
+def _named(steps, name):
+    for s in steps:
+        if s.name == name:
+            return s
+    return None
 
 
 def _find(steps, finding):
@@ -399,20 +500,34 @@ def verdict(steps, address=None, loopback=False):
                     "that is not our own light: stray light or a noisy receiver line.")
         return ("silent", "with the head off the meter nothing comes back: no crosstalk. Now put "
                 "the head on the meter and run the doctor again.")
-    readout = None
+    readout = _named(steps, "readout check")
+    after_e = _named(steps, "SNRM after mode E")
+    ident_step = None
     for s in steps:
-        if s.kind == "readout":
-            readout = s
-    ident_step = _find(steps, F_IDENT)
-    if readout is not None and readout.finding == F_CORRUPT:
-        return ("bit-errors", "the meter answers, but characters arrive damaged (%s). The head "
-                "is probably not centred on the meter's LED, or stray light reaches it: "
-                "re-seat the head (the magnet centres it) and shade it." % readout.detail)
+        if s.finding == F_IDENT and s.kind in ("iec", "hdlc"):
+            ident_step = s
+            break
+    for r in (readout, _named(steps, "mode E check"), after_e):
+        if r is not None and r.finding == F_CORRUPT:
+            return ("bit-errors", "the meter answers, but characters arrive damaged (%s). The "
+                    "head is probably not centred on the meter's LED, or stray light reaches "
+                    "it: re-seat the head (the magnet centres it) and shade it." % r.detail)
+    mode_e = ""
     if readout is not None and readout.finding == F_NOTHING:
-        return ("wrong-framing", "the meter answers at 300 baud, but the readout after the "
-                "switch to a higher speed failed (%s). The head or adapter may not follow "
-                "the speed change: read with --max-baud 300." % readout.detail)
-    if ident_step is not None and ident_step.kind != "readout":
+        if after_e is not None and after_e.finding == F_HDLC:
+            mode_e = (" It gives no text readout, but it speaks DLMS/COSEM in mode E (after "
+                      "ACK 2 Z 2: %s at %d baud 8N1); read it with --mode e." % (
+                          after_e.detail, after_e.baud))
+        else:
+            also = ""
+            if after_e is not None:
+                also = (" Switching to DLMS (mode E) got no answer either, at any of the "
+                        "usual HDLC addresses.")
+            return ("wrong-framing", "the meter answers at 300 baud, but the readout after "
+                    "the switch to a higher speed failed (%s).%s The head or adapter may not "
+                    "follow the speed change: read with --max-baud 300." % (readout.detail,
+                                                                            also))
+    if ident_step is not None:
         ident = getattr(ident_step, "ident", None)
         how = _how(ident)
         if ident_step.wakeup:
@@ -422,14 +537,18 @@ def verdict(steps, address=None, loopback=False):
         if ident_step.name == "sign-on with address":
             return ("needs-address", "the meter answers only when called by its address "
                     "(%s). %s Use --address %s when reading it." % (address, how, address))
-        extra = ""
+        extra = mode_e
         if echo:
-            extra = " The probe also hears its own light (%d bytes of echo, cancelled)." % echo
+            extra += " The probe also hears its own light (%d bytes of echo, cancelled)." % echo
         return ("ok", "meter answered: %s%s" % (how, extra))
     hd = _find(steps, F_HDLC)
     if hd is not None:
-        return ("ok", "meter answered: it speaks DLMS over HDLC directly at 9600 baud 8N1 "
-                "(%s); read it with --mode hdlc." % hd.detail)
+        where = ""
+        if hd.server is not None and len(hd.server) > 1:
+            where = " Its HDLC server address is %s (upper/lower), not plain 1." % (
+                address_text(hd.server))
+        return ("ok", "meter answered: it speaks DLMS over HDLC directly at 9600 baud 8N1, "
+                "without the IEC sign-on (%s); read it with --mode hdlc.%s" % (hd.detail, where))
     p7 = _find(steps, F_PARITY7)
     if p7 is not None:
         return ("wrong-framing", "bytes arrive, but with the parity bit in bit 7: the meter "
@@ -437,9 +556,10 @@ def verdict(steps, address=None, loopback=False):
                 "the serial head to 7 data bits, even parity, 1 stop bit (%s)." % p7.detail)
     for s in steps:
         if s.kind == "listen" and s.finding in (F_TEXT, F_IDENT):
-            return ("wrong-framing", "the meter sends by itself at %d baud %s (a push / mode D "
-                    "meter), not at 300 baud: read it with --mode d --baud %d (%s)." % (
-                        s.baud, fmt_name(s.fmt), s.baud, s.detail))
+            return ("wrong-framing", "the meter sends by itself at %d baud %s and ignores "
+                    "requests at 300 baud: it is a push meter (mode D). Nothing is wrong with "
+                    "the head; read it by listening at %d baud %s instead of signing on "
+                    "(%s)." % (s.baud, fmt_name(s.fmt), s.baud, fmt_name(s.fmt), s.detail))
     z = _find(steps, F_ZEROS)
     if z is not None:
         return ("wrong-framing", "only 0x00 bytes arrive: the receiver sees light as a long "

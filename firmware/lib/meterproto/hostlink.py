@@ -14,18 +14,20 @@
 # ENTERING THE CHANNEL (the host tries A, then B):
 #   A. App running, no interruption: the reader app calls CommandServer.poll() every loop;
 #      the host just sends a HELLO frame ({"magic": "irprobe", "proto": 1}). No raw 0x03 in it.
+#      No answer within about 1 s (no app running, or a busy read): use B.
 #   B. Raw REPL (PLATFORM.md 3): host sends Ctrl-C Ctrl-C, Ctrl-A, then
-#      "import probe.usb\r\nprobe.usb.serve()\r\n" + Ctrl-D, reads "OK", then sends HELLO.
+#      SERVE_SOURCE + Ctrl-D, reads "OK", then sends HELLO (constants below).
 #      serve() returns after BYE, a raw Ctrl-C, or 30 s without a frame (kbd_intr restored).
 # In both the device calls micropython.kbd_intr(-1) while a session is open, restores it after.
 #
 # COMMANDS (request JSON -> response JSON):
-#   HELLO   {"magic","proto"}           -> {"device_id","firmware","proto","clock","count",
-#                                           "first_seq","last_seq","acked","free_pct","full"}
+#   HELLO   {"magic","proto"}           -> {"device_id","firmware","proto","clock","busy",
+#                      "count","first_seq","last_seq","next_seq","acked","free_pct","full"}
 #   STATUS  {}                          -> same as HELLO
 #   CONFIG_GET {}                       -> config with secrets masked ("***", has_password)
 #   CONFIG_SET {"set":{..},"meters":[profile..],"remove":[name..]} -> masked config
-#   TAKE    {"profile":name?,"store":bool} -> reading dict (+ "seq" when stored)
+#   TAKE    {"profile":null}            -> {"outcome","seq","reading","message"} (the app
+#           reads and stores; a failed read is an ERROR whose code is the outcome)
 #   LIST    {"from_seq":n,"limit":n}    -> {"records":[[seq,time_s,size],..],"more":bool}
 #   PULL    {"from_seq":n,"max_bytes":n} -> raw records (as many whole ones as fit, at least 1)
 #   ACK     {"up_to_seq":n}             -> status dict (device deletes records <= n)
@@ -34,7 +36,8 @@
 #           ways until the host sends ESCAPE (or idle_ms without traffic); the device then
 #           sends a BRIDGE_END frame with the same seq: {"reason","to_meter","from_meter"}.
 #   BYE     {}                          -> {} and the session closes.
-# Errors: an ERROR frame {"error": code, "message": plain words, "retry": bool}. A damaged
+# Errors: an ERROR frame {"error": code, "message": plain words, "retry": bool}. "busy": a
+# meter read is running and the command would write flash; try again after it. A damaged
 # request gets ERROR seq 0 "bad-crc"/"bad-frame" retry=true: the host resends the SAME frame.
 # The device answers a repeated (seq, command, payload) from its cache without running the
 # command again, so retries never take two readings or apply a change twice.
@@ -43,11 +46,12 @@
 #   encode_frame(ftype, seq, payload=b"") -> bytes;  FrameDecoder(max_payload).feed(data)
 #     -> list of Frame(.type .seq .payload) or DecodeError/ChecksumError instances
 #   HostSide(max_payload=MAX_PAYLOAD): hello() status() config_get() config_set(changes)
-#     take(profile=None, store=False) list(from_seq, limit) pull(from_seq, max_bytes)
+#     take(profile=None, store=True) list(from_seq, limit) pull(from_seq, max_bytes)
 #     ack(up_to_seq) set_clock(time_s) bridge(baud, fmt, idle_ms) bye() -> frame bytes;
 #     retry() -> the pending frame again; receive(data) -> Response or None, raises
 #     RetryNeeded / DeviceError; end_bridge() -> ESCAPE (then receive() the BRIDGE_END);
-#     call(frame, write, read, retries=3) -> Response (blocking, read() returns b"" on timeout)
+#     call(frame, write, read, retries=3) -> Response (blocking, read() returns b"" on
+#     timeout); raises DeviceError(.code .message) or LinkError (no usable answer)
 #   Response(.cmd .seq .value) value: dict, or list of raw record bytes for PULL
 #   DeviceSide(handler, max_payload=MAX_REQUEST).receive(data) -> list of frames to write;
 #     flags: session_open, closed, interrupted, bridge (args dict once a BRIDGE was
@@ -105,6 +109,13 @@ E_BAD_REQUEST = "bad-request"
 E_NO_SESSION = "no-session"
 E_UNSUPPORTED = "unsupported"
 E_FAILED = "failed"
+
+# Path B for the host: write ENTER_RAW_REPL, wait for RAW_REPL_PROMPT, write SERVE_SOURCE
+# then b"\x04" (Ctrl-D: run it), expect b"OK", then frames. After BYE the raw REPL prints
+# b"\x04\x04>"; send b"\x02" (Ctrl-B) for the friendly REPL or b"\x04" to soft-reset.
+ENTER_RAW_REPL = b"\r\x03\x03\x01"
+RAW_REPL_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
+SERVE_SOURCE = b"import probe.usb\nprobe.usb.serve()\n"
 
 # Host bytes that end bridge mode. Long and odd so meter traffic never contains it.
 ESCAPE = b"\x1b\x1b\x1bIRPROBE-BRIDGE-END\x1b\x1b\x1b"
@@ -330,7 +341,8 @@ class HostSide:
     def config_set(self, changes):
         return self.request(CMD_CONFIG_SET, changes)
 
-    def take(self, profile=None, store=False):
+    def take(self, profile=None, store=True):
+        # store: informational; the reader app stores every good reading it takes
         return self.request(CMD_TAKE, {"profile": profile, "store": bool(store)})
 
     def list(self, from_seq=0, limit=50):
@@ -452,7 +464,9 @@ class DeviceSide:
         pos = 0
         while pos < len(data) and self.bridge is None:
             for item in self.decoder.feed(data, pos, True):
-                out.append(self._handle(item))
+                resp = self._handle(item)
+                if resp is not None:
+                    out.append(resp)
             pos = self.decoder.pos
         if self.bridge is not None:
             self.leftover = bytes(data[pos:])
@@ -460,6 +474,8 @@ class DeviceSide:
 
     def _handle(self, item):
         if not isinstance(item, Frame):
+            if not self.session_open:
+                return None  # terminal typing ("~...DEL") before HELLO: stay silent
             if isinstance(item, FrameTooLong):
                 code = E_TOO_LONG
             elif isinstance(item, ChecksumError):

@@ -234,13 +234,13 @@ class App:
         now = clock.ticks_ms()
         self._poll_server(now)
         if self.stepper is not None:
-            if self.stepper.step(self.s["slice_ms"]):
+            if self._step():
                 self._finish()
         else:
             pressed = self.hw.button is not None and self.hw.button.poll(now)
-            if self.host_session:
-                pressed = False  # e.g. in bridge mode the host owns the meter line
             due = self._next_interval is not None and clock.diff(now, self._next_interval) >= 0
+            if self.host_session:
+                pressed = due = False  # e.g. in bridge mode the host owns the meter line
             if pressed or due:
                 if due:
                     self._next_interval = now + self.s["interval_s"] * 1000
@@ -254,6 +254,16 @@ class App:
         clock = self.hw.clock
         while until_ms is None or clock.diff(clock.ticks_ms(), until_ms) < 0:
             self.tick()
+
+    def _step(self):
+        """One session step; a bug in a protocol module ends the read, not the app."""
+        try:
+            return self.stepper.step(self.s["slice_ms"])
+        except Exception as e:
+            m = self.stepper.machine
+            m.done = True
+            m.error = e
+            return True
 
     def _poll_server(self, now):
         if self.server is not None and not self._in_server:
@@ -274,14 +284,15 @@ class App:
             try:
                 self.store.check_room()  # a statvfs, no write: full -> say so, skip the read
             except Exception as e:
-                if not _is_store_full(e):
-                    raise
-                self._report(STORAGE_FULL, None, None, str(e))
+                if _is_store_full(e):
+                    self._report(STORAGE_FULL, None, None, str(e))
+                else:
+                    self._report(ERROR, None, None, "storage does not work: %s" % e)
                 return False
         try:
             self.s = settings(self.config, profile)  # re-read: the host may have changed it
             machine = self.session_factory(self.s)
-        except (ImportError, LocalProtocolError) as e:
+        except Exception as e:  # a missing module, a bad setting in the meter profile
             self._report(ERROR, None, None, "cannot start a read: %s" % e)
             return False
         gc.collect()  # between sessions, never mid-frame
@@ -317,6 +328,11 @@ class App:
                     outcome = ERROR
                 message = "reading not stored: %s" % e
         self._report(outcome, reading, seq, message)
+        # Logging mode follows the settings this read used (the host may have changed them).
+        if self.s["interval_s"] <= 0:
+            self._next_interval = None
+        elif self._next_interval is None:
+            self._next_interval = self.hw.clock.ticks_ms() + self.s["interval_s"] * 1000
         st.raw = None
         gc.collect()
 
@@ -343,9 +359,8 @@ class App:
                     "message": "a read is already running"}
         if not self.begin_read():
             return self.last
-        slice_ms = self.s["slice_ms"]
         clock = self.hw.clock
-        while not self.stepper.step(slice_ms):
+        while not self._step():
             self.led.tick(clock.ticks_ms())
         self._finish()
         return self.last

@@ -121,7 +121,7 @@ class Hardware:
             io.switch_to_output()
             self.led = ledmod.PinLed(_CpPin(io), spec.get("active_high", True))
         else:
-            self.led = None
+            self.led = ledmod.NoLed()
         self.button = None
         b = board_spec.get("button")
         if b is not None:

@@ -141,7 +141,7 @@ class Hardware:
             drv = ledmod.PinLed(machine.Pin(spec["pin"], machine.Pin.OUT),
                                 spec.get("active_high", True))
         else:
-            drv = _NoLed()
+            drv = ledmod.NoLed()
         self.led = drv
         self.button = None
         b = board.get("button")
@@ -156,8 +156,3 @@ class Hardware:
 
             self.carrier = Carrier(c["pin"], u["tx"], machine=machine)
             self.carrier.start()
-
-
-class _NoLed:
-    def set(self, colour):
-        pass

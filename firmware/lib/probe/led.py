@@ -16,6 +16,13 @@ PATTERNS = {
 REPEATING = ("busy",)
 
 
+class NoLed:
+    """A board without a status LED."""
+
+    def set(self, colour):
+        pass
+
+
 class PinLed:
     """A plain LED on a GPIO (or Pin("LED") on a Pico W)."""
 

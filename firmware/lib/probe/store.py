@@ -17,7 +17,8 @@
 #   recover() -> dict(removed_tmp, quarantined, deleted_acked)   call once at boot
 #   commit(reading, time_s, digest=b"") -> seq   raises StoreFull (nothing written)
 #   check_room(nbytes=0)                         raises StoreFull: ask before a meter session
-#   records(from_seq=0, limit=None) -> iterator of (seq, raw record bytes), CRC-checked
+#   records(from_seq=0, limit=None) -> iterator of (seq, raw record bytes), CRC-checked;
+#       reading never writes flash (safe while a meter session runs)
 #   read(seq) -> raw bytes  (KeyError if absent or damaged)
 #   ack(up_to_seq) -> number of records deleted
 #   status() -> {"count","first_seq","last_seq","acked","free_pct","full"}
@@ -242,6 +243,7 @@ class Store:
         while self._bad and self._bad[0] <= up_to:
             seq = self._bad.pop(0)
             self._remove_quiet(self._path(seq, "bad"))
+            self._remove_quiet(self._path(seq))  # found damaged after boot, not renamed yet
             if self._dir(seq) not in dirs:
                 dirs.append(self._dir(seq))
         for d in dirs:
@@ -286,14 +288,12 @@ class Store:
                 return raw
         except (DecodeError, OSError):
             pass
+        # Damaged: never return it. Only RAM changes here (a pull may run during a meter
+        # session, when flash must not be written); recover() renames it to .bad at boot.
         if seq in self._seqs:
             self._seqs.remove(seq)
-        try:
-            self.fs.rename(path, self._path(seq, "bad"))
             self._bad.append(seq)
             self._bad.sort()
-        except OSError:
-            pass
         return None
 
     def status(self):

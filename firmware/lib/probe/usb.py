@@ -110,6 +110,8 @@ class CommandServer:
         self._kbd_off = True
         self._last_ms = ticks_ms()
         self._ended = False
+        self._bridge = None  # the app may have been interrupted anywhere: start clean
+        self.link = H.DeviceSide(self)
         try:
             while not self._ended:
                 now = ticks_ms()

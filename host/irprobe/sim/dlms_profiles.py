@@ -91,8 +91,10 @@ PROFILES = {
     # A modest meter: window 1, 128-byte info fields, 256-byte PDUs (so block transfer), and
     # no multiple references (so one GET per attribute).
     "dlms-small": _profile("dlms-small", "70000006", max_pdu=256, conformance=0x001C1D),
+    # Large windows and information fields, and one day of 15-minute values: the bench meter.
     "dlms-large": _profile("dlms-large", "70000007", max_info_tx=1024, max_info_rx=1024,
-                           window_tx=7, window_rx=7, max_pdu=4096, server_lower=0x10),
+                           window_tx=7, window_rx=7, max_pdu=4096, server_lower=0x10,
+                           entries=96, period=900, first="2026-11-24 00:15:00"),
 }
 
 # HLS-GMAC suite 0 (IEC 62056-5-3 9.2.7): the Green Book example keys.

@@ -5,14 +5,9 @@
 from meterproto.bcc import bcc
 from meterproto.compat import const
 from meterproto.line import FMT_7E1, FMT_8N1
-from meterproto.machine import Machine, A_SEND, A_SET_LINE
-
-SOH = const(0x01)
-STX = const(0x02)
-ETX = const(0x03)
-EOT = const(0x04)
-ACK = const(0x06)
-NAK = const(0x15)
+from meterproto.machine import Machine, A_SET_LINE
+from irprobe.sim.iec_text import (SOH, STX, ETX, EOT, ACK, NAK, frame, render_set,
+                                  render_block, text7, load_profile_lines)
 
 _ASLEEP = const(0)      # battery meter: waiting for a wake-up train (6.4.7)
 _IDLE = const(1)        # 300 baud 7E1, waiting for `/?...!CR LF`
@@ -41,44 +36,6 @@ HANDOVER_IDLE_MS = const(5000)  # silence after which a mode E session is taken 
 
 BAUD_C = (300, 600, 1200, 2400, 4800, 9600, 19200)  # Z = '0'..'6' (modes C and E)
 BAUD_B = (600, 1200, 2400, 4800, 9600, 19200)       # Z = 'A'..'F' (mode B)
-
-
-def frame(opener, body, end=ETX):
-    """opener + body + end + BCC (the BCC covers everything after the opener, 6.3.3)."""
-    out = bytearray((opener,))
-    out.extend(body.encode() if isinstance(body, str) else body)
-    out.append(end)
-    out.append(bcc(out, 1))
-    return bytes(out)
-
-
-def render_set(ds):
-    """One data set as text: address(value*unit)(extra)... (clause 6.5)."""
-    s = ds["address"] + "(" + ds["value"]
-    if ds.get("unit"):
-        s += "*" + ds["unit"]
-    s += ")"
-    for x in ds.get("extra") or ():
-        s += "(" + x + ")"
-    return s
-
-
-def render_block(lines):
-    """Readout data block: data lines then `!` CR LF (clause 6.3.7)."""
-    out = []
-    for line in lines:
-        out.append("".join([render_set(ds) for ds in line]) + "\r\n")
-    out.append("!\r\n")
-    return "".join(out)
-
-
-def _text7(b):
-    out = bytearray()
-    for c in b:
-        c &= 0x7F
-        if c:
-            out.append(c)
-    return bytes(out).decode()
 
 
 class IecMeter(Machine):
@@ -146,33 +103,9 @@ class IecMeter(Machine):
             self._inner.receive(data, now_ms)
             self._inner_check(now_ms)
             return
-        st = self.state
-        if st == _PUSH:
-            return  # mode D is one-way
-        if st == _ASLEEP:
-            if self._train_start is None or now_ms - self._train_last >= WAKE_PAUSE_MIN_MS:
-                self._train_start = now_ms
-            self._train_last = now_ms
-            self._deadline = now_ms + WAKE_PAUSE_MIN_MS
-            return
-        if st in (_ANSWER, _SWITCH, _MODE_B, _PROG_REPLY):
-            return  # the meter is busy answering; the standard has no full duplex here
-        if st == _AFTER:
-            if NAK in data or (NAK | 0x80) in data:
-                self._repeats += 1
-                if self._repeats <= REPEATS_MAX:
-                    self._note(now_ms, "NAK: readout repeated")
-                    self._after(now_ms, _SWITCH, ("readout", self.baud))
-            return
-        if self._rx and now_ms - self._last_rx > TA_MS:
-            self._rx = bytearray()  # a gap over ta ends a broken message (6.3.14)
-        for b in data:
-            self._rx.append(b & 0x7F)
-        self._last_rx = now_ms
-        if st == _IDLE or st == _WAIT_ACK:
-            self._scan_signon(now_ms)
-        elif st == _PROG or st == _BLOCKS:
-            self._scan_command(now_ms)
+        handler = _ON_RECEIVE.get(self.state)
+        if handler is not None:  # other states are busy answering (no full duplex here)
+            getattr(self, handler)(data, now_ms)
 
     def timeout(self, now_ms):
         if self._inner is not None:
@@ -184,33 +117,64 @@ class IecMeter(Machine):
             self._inner.timeout(now_ms)
             self._inner_check(now_ms)
             return
-        st = self.state
-        if st == _ASLEEP:
-            if self._train_start is not None and \
-                    self._train_last - self._train_start >= WAKE_TRAIN_MIN_MS - 100:
-                self._note(now_ms, "woken up")
-                self.state = _IDLE
-                self._rx = bytearray()
-                self._deadline = now_ms + WAKE_WINDOW_MS
-            else:
-                self._deadline = None
-            self._train_start = None
-        elif st == _IDLE:
-            self._go_idle(now_ms, True)
-        elif st in (_ANSWER, _SWITCH, _MODE_B, _PROG_REPLY):
-            self._answer_due(now_ms)
-        elif st == _AFTER:
-            self._go_idle(now_ms, True)
-        elif st == _WAIT_ACK:
-            self._note(now_ms, "no option select within 1500 ms")
-            self._go_idle(now_ms, True)
-        elif st == _PROG or st == _BLOCKS:
-            self._note(now_ms, "programming mode inactivity")
-            self._go_idle(now_ms, True)
-        elif st == _PUSH:
-            self.sessions += 1
-            end = self._send(self._ident() + self._data_message(), now_ms)
-            self._deadline = end + self.p.get("push_gap_ms", 1000)
+        getattr(self, _ON_TIMEOUT[self.state])(now_ms)
+
+    # -- inputs by state (the tables _ON_RECEIVE and _ON_TIMEOUT below) ---------------------
+    def _r_train(self, data, now_ms):
+        # asleep: every byte is part of the wake-up train until a pause (6.4.7)
+        if self._train_start is None or now_ms - self._train_last >= WAKE_PAUSE_MIN_MS:
+            self._train_start = now_ms
+        self._train_last = now_ms
+        self._deadline = now_ms + WAKE_PAUSE_MIN_MS
+
+    def _t_train(self, now_ms):
+        if self._train_start is not None and \
+                self._train_last - self._train_start >= WAKE_TRAIN_MIN_MS - 100:
+            self._note(now_ms, "woken up")
+            self.state = _IDLE
+            self._rx = bytearray()
+            self._deadline = now_ms + WAKE_WINDOW_MS
+        else:
+            self._deadline = None
+        self._train_start = None
+
+    def _r_after(self, data, now_ms):
+        if NAK in data or (NAK | 0x80) in data:
+            self._repeats += 1
+            if self._repeats <= REPEATS_MAX:
+                self._note(now_ms, "NAK: readout repeated")
+                self._after(now_ms, _SWITCH, ("readout", self.baud))
+
+    def _collect(self, data, now_ms):
+        if self._rx and now_ms - self._last_rx > TA_MS:
+            self._rx = bytearray()  # a gap over ta ends a broken message (6.3.14)
+        for b in data:
+            self._rx.append(b & 0x7F)
+        self._last_rx = now_ms
+
+    def _r_signon(self, data, now_ms):
+        self._collect(data, now_ms)
+        self._scan_signon(now_ms)
+
+    def _r_command(self, data, now_ms):
+        self._collect(data, now_ms)
+        self._scan_command(now_ms)
+
+    def _t_idle(self, now_ms):
+        self._go_idle(now_ms, True)
+
+    def _t_no_option(self, now_ms):
+        self._note(now_ms, "no option select within 1500 ms")
+        self._go_idle(now_ms, True)
+
+    def _t_inactive(self, now_ms):
+        self._note(now_ms, "programming mode inactivity")
+        self._go_idle(now_ms, True)
+
+    def _t_push(self, now_ms):
+        self.sessions += 1
+        end = self._send(self._ident() + self._data_message(), now_ms)
+        self._deadline = end + self.p.get("push_gap_ms", 1000)
 
     # -- helpers ----------------------------------------------------------------------------
     def _note(self, now_ms, text):
@@ -399,7 +363,7 @@ class IecMeter(Machine):
             self._note(now_ms, "command BCC wrong: NAK")
             self._after(now_ms, _PROG_REPLY, ("nak",))
             return
-        body = _text7(msg[1:-2])
+        body = text7(msg[1:-2])
         cd = body[0:2]
         k = body.find("\x02")
         data = body[k + 1:] if k >= 0 else ""
@@ -490,45 +454,11 @@ class IecMeter(Machine):
         return out
 
 
-def _stamp_add(stamp, minutes):
-    """Season digit + YYMMDDhhmm plus minutes, within one month (enough for a simulator)."""
-    day = int(stamp[5:7])
-    hh = int(stamp[7:9])
-    mm = int(stamp[9:11]) + minutes
-    hh += mm // 60
-    mm %= 60
-    day += hh // 24
-    hh %= 24
-    return "%s%02d%02d%02d" % (stamp[0:5], day, hh, mm)
-
-
-def load_profile_rows(lp):
-    """[(stamp, [values...]), ...] of a load profile description."""
-    out = []
-    stamp = lp["start"]
-    for vals in lp["rows"]:
-        out.append((stamp, vals))
-        stamp = _stamp_add(stamp, lp["period"])
-    return out
-
-
-def load_profile_lines(lp, start="", end=""):
-    """P.01 header + interval lines for rows with start <= stamp <= end (stamps compared on
-    their first 11 characters: season digit + YYMMDDhhmm)."""
-    rows = []
-    for stamp, vals in load_profile_rows(lp):
-        if start and stamp < start[0:11]:
-            continue
-        if end and stamp > end[0:11]:
-            continue
-        rows.append((stamp, vals))
-    if not rows:
-        return []
-    head = "P.01(%s)(%s)(%d)(%d)" % (rows[0][0], lp.get("status", "00"), lp["period"],
-                                     len(lp["channels"]))
-    for addr, unit in lp["channels"]:
-        head += "(%s)(%s)" % (addr, unit)
-    out = [head]
-    for stamp, vals in rows:
-        out.append("".join(["(" + v + ")" for v in vals]))
-    return out
+# state -> handler of received bytes; states not listed ignore what they hear
+_ON_RECEIVE = {_ASLEEP: "_r_train", _IDLE: "_r_signon", _WAIT_ACK: "_r_signon",
+               _AFTER: "_r_after", _PROG: "_r_command", _BLOCKS: "_r_command"}
+# state -> handler of the deadline
+_ON_TIMEOUT = {_ASLEEP: "_t_train", _IDLE: "_t_idle", _ANSWER: "_answer_due",
+               _WAIT_ACK: "_t_no_option", _SWITCH: "_answer_due", _MODE_B: "_answer_due",
+               _PROG: "_t_inactive", _PROG_REPLY: "_answer_due", _BLOCKS: "_t_inactive",
+               _PUSH: "_t_push", _AFTER: "_t_idle"}

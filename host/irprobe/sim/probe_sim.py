@@ -100,6 +100,19 @@ class ProbeSim:
         self._thread = None
         self.error = None
 
+    def move_to(self, profile):
+        """Hold the probe to another simulated meter (the handheld walks to the next one).
+        Time carries on: the new line starts at the old line's simulated time."""
+        from irprobe.sim.profiles import get_profile, make_meter
+        from irprobe.sim.vline import VirtualLine
+
+        p = get_profile(profile)
+        line = VirtualLine(make_meter(p), faults=self.line.faults)
+        line.now = self.line.now
+        self.profile = p
+        self.line = line
+        self.hw.port.line = line
+
     def prefill(self, n, reading=None):
         """Store n records as if n readings had been taken (benchmarks, sync tests)."""
         exp = self.profile.get("expected") or []

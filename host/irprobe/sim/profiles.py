@@ -2,7 +2,8 @@
 # Each profile says how the meter talks (IEC 62056-21 mode, max baud, reaction time, wake-up,
 # password) and what it holds; "expected" lists the values a correct reader must return.
 # DLMS meters come from the optional module irprobe.sim.dlms_profiles, merged in lazily.
-from irprobe.sim.iec_meter import IecMeter, load_profile_rows
+from irprobe.sim.iec_meter import IecMeter
+from irprobe.sim.iec_text import load_profile_rows
 
 # Letters that stand for OBIS value groups in IEC addresses (IEC 62056-61): C = 96 service,
 # F = 97 error, L = 98 lists, P = 99 profiles.
@@ -159,7 +160,10 @@ _PROFILES = [
                    [S("9.7", "20000"), S("6.32*01", "0000000", "h")],
                    [S("6.33*01", "001.625", "m3ph"), S("9.31", "0028333", "h")],
                    [S("0.0.0", "66153690")], [S("F.F", "00")],
-                   [S("0.9.1", "101500")], [S("0.9.2", "261125")]]),
+                   [S("0.9.1", "101500")], [S("0.9.2", "261125")]]
+             + [[S("6.8*%02d" % k, "%04d.%03d" % (28 - k, (597 * k) % 1000), "MWh"),
+                 S("6.26*%02d" % k, "0%04d.%02d" % (1563 - 26 * k, (92 * k) % 100), "m3")]
+                for k in range(2, 11)]),
     _profile("prog-lp", title="Meter with P1 password and a P.01 load profile",
              manufacturer="ISK", baud_char="5", ident_text="MT831-LP", max_baud=9600,
              password="12345678", p0_operand="61234567", address="61234567",

@@ -22,7 +22,8 @@ from meterproto.machine import A_SEND, A_SET_LINE
 from irprobe.sim.rng import Rng
 
 # Faults a pty can emulate (names as in irprobe.sim.vline.Faults).
-PTY_FAULTS = ("unpowered", "echo", "echo_bit7", "stop_after", "byte_error_ppm", "drop_ppm")
+PTY_FAULTS = ("unpowered", "echo", "echo_bit7", "client_8n1", "stop_after", "byte_error_ppm",
+              "drop_ppm")
 
 
 def parse_fault(spec):
@@ -32,7 +33,7 @@ def parse_fault(spec):
     if name not in PTY_FAULTS:
         raise ValueError("fault %r is not emulated on a pty (known: %s)"
                          % (spec, ", ".join(PTY_FAULTS)))
-    if name in ("unpowered", "echo", "echo_bit7"):
+    if name in ("unpowered", "echo", "echo_bit7", "client_8n1"):
         return name, True
     try:
         return name, int(val)
@@ -201,6 +202,14 @@ class PtyServer:
     def now(self):
         return (time.monotonic() - self._t0) * 1000.0 * self.scale
 
+    def _reader_line(self):
+        """(baud, fmt) of the reader's side; client_8n1: its adapter cannot do 7E1."""
+        line = self.end.line() if self.end.check_line else None
+        if self.faults.get("client_8n1"):
+            baud = line[0] if line is not None and line[0] is not None else self.meter_rx[0]
+            return (baud, FMT_8N1)
+        return line
+
     def _meter_actions(self):
         m = self.meter
         while True:
@@ -268,7 +277,7 @@ class PtyServer:
             sw = self._switches.pop(0)
             self.meter_rx = (sw[1], sw[2])
         if self._out and self._out[0][0] <= now:
-            line = self.end.line() if self.end.check_line else None
+            line = self._reader_line()
             out = bytearray()
             while self._out and self._out[0][0] <= now:
                 _, b, baud, fmt = self._out.pop(0)
@@ -306,7 +315,7 @@ class PtyServer:
             if self.faults.get("echo_bit7"):
                 echo = bytes([(b & 0x7F) | (even_parity_bit(b) << 7) for b in data])
             self.end.write(echo)
-        line = self.end.line() if self.end.check_line else None
+        line = self._reader_line()
         if line is None or line[0] is None:
             line = self.meter_rx
         baud, fmt = line

@@ -24,7 +24,7 @@ class Faults:
 
     def __init__(self, unpowered=False, echo=False, echo_bit7=False, byte_error_ppm=0,
                  drop_ppm=0, dup_ppm=0, burst_every_ms=0, burst_len=0, stop_after=0,
-                 client_8n1=False, seed=1):
+                 client_8n1=False, seed=1, late_ms=0):
         self.unpowered = unpowered      # the meter hears nothing and says nothing
         self.echo = echo                # our own light comes back to our receiver
         self.echo_bit7 = echo_bit7      # ... seen with bit 7 set on parity-odd bytes
@@ -35,6 +35,7 @@ class Faults:
         self.burst_len = burst_len
         self.stop_after = stop_after    # the meter falls silent after this many bytes sent
         self.client_8n1 = client_8n1    # our adapter cannot do 7 bits: it always reads 8N1
+        self.late_ms = late_ms          # the meter starts each answer this much later
         self.rng = Rng(seed)
 
 
@@ -260,6 +261,8 @@ class VirtualLine:
                         continue
                     data = data[:room]
                 self.meter_sent += len(data)
+                if self.faults.late_ms and self.meter_end.tx_free <= self.now:
+                    self.meter_end.tx_free = self.now + self.faults.late_ms * _MS
                 t0 = self.meter_end.tx_free if self.meter_end.tx_free > self.now else self.now
                 self._transmit(self.meter_end, data, "c")
                 self.log.append(("m", t0, self.meter_end.tx_free, len(data), self.meter_end.baud))

@@ -49,7 +49,7 @@ class UART:
 
     def init(self, **kw):
         if self.in_flight:
-            raise AssertionError("UART re-initialised with %d bytes still to send" % self.in_flight)
+            raise AssertionError("UART re-initialised with %d bytes unsent" % self.in_flight)
         self.kw.update(kw)
         LOG.append(("init", dict(kw)))
 

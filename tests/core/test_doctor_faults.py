@@ -1,0 +1,121 @@
+# Every simulated first-contact fault (irprobe.sim.faults) against the real simulator
+# profiles, over the virtual line in simulated time: the doctor must name the cause.
+from meterproto.doctor import Doctor, VERDICTS
+from meterproto.driver import run
+from irprobe.sim.faults import FAULTS, make_faulty_meter, line_faults, apply_profile
+from irprobe.sim.profiles import make_meter, get_profile
+from irprobe.sim.vline import VirtualLine
+
+# fault -> (profile, expected verdict, words the text must contain for a newcomer)
+TABLE = {
+    "unpowered": ("iskra-mt174", "silent", ("powered", "--address")),
+    "crosstalk": ("iskra-mt174", "echo-only", ("own echo", "powered")),
+    "crosstalk-bit7": ("iskra-mt174", "echo-only", ("own echo",)),
+    "echo": ("iskra-mt174", "ok", ("9600 baud", "own light")),
+    "adapter-8n1": ("iskra-mt174", "wrong-framing", ("7 data bits", "even parity")),
+    "push-9600": ("iskra-mt174", "wrong-framing", ("by itself at 9600", "push meter")),
+    "asleep": ("iskra-mt174", "needs-wakeup", ("wake-up", "--wakeup standard")),
+    "misaligned": ("lgz-zmd", "bit-errors", ("damaged", "re-seat the head")),
+    "address-only": ("lgz-zmd", "needs-address", ("--address 41234567",)),
+}
+
+
+def _diagnose(fault, profile, **kw):
+    meter, p = make_faulty_meter(fault, profile)
+    if fault == "address-only":
+        kw.setdefault("address", p["address"])
+    return run(Doctor(**kw), VirtualLine(meter, faults=line_faults(fault)))
+
+
+def test_every_fault_has_a_row_and_a_known_verdict():
+    for name in FAULTS:
+        assert name in TABLE, name
+        assert TABLE[name][1] in VERDICTS
+
+
+def test_each_fault_is_named_by_the_doctor():
+    for name in TABLE:
+        profile, want, words = TABLE[name]
+        r = _diagnose(name, profile)
+        assert r["verdict"] == want, (name, r["verdict"], r["text"])
+        for w in words:
+            assert w in r["text"], (name, w, r["text"])
+        assert len(r["steps"]) >= 1
+
+
+def test_healthy_meters_are_ok_with_a_readout():
+    for profile in ("iskra-mt174", "elster-as1440", "mode-b", "prog-lp"):
+        r = run(Doctor(), VirtualLine(make_meter(profile)))
+        assert r["verdict"] == "ok", (profile, r["text"])
+        last = r["steps"][-1]
+        assert last["step"] == "readout check" and "every block check correct" in last["detail"]
+
+
+def test_mode_a_meter_still_talking_does_not_spoil_the_readout_check():
+    # Mode A sends its data right after the identification at 300 baud (6.4.2): the doctor
+    # must wait for the line to fall quiet before its readout check signs on again.
+    r = run(Doctor(), VirtualLine(make_meter("mode-a")))
+    assert r["verdict"] == "ok", r["text"]
+    assert "mode A at 300 baud" in r["text"]
+
+
+def test_address_only_meter_without_an_address_is_silent_with_a_hint():
+    r = _diagnose("address-only", "lgz-zmd", address=None, readout_check=False)
+    assert r["verdict"] == "silent", r["text"]
+    assert "--address" in r["text"]
+
+
+def test_battery_profile_needs_wakeup_without_any_fault():
+    r = run(Doctor(readout_check=False), VirtualLine(make_meter("battery")))
+    assert r["verdict"] == "needs-wakeup", r["text"]
+
+
+def test_mode_d_pusher_at_its_standard_rate():
+    r = run(Doctor(readout_check=False), VirtualLine(make_meter("mode-d")))
+    assert r["verdict"] == "wrong-framing" and "by itself at 2400" in r["text"], r["text"]
+
+
+def test_apply_profile_copies_and_never_touches_the_original():
+    orig = get_profile("iskra-mt174")
+    p = apply_profile("push-9600", orig)
+    assert p["mode"] == "D" and p["push_baud"] == 9600
+    assert orig["mode"] == "C" and "push_baud" not in orig
+    p = apply_profile("address-only", orig)
+    assert p["address"] and not orig.get("address")
+
+
+def test_unknown_fault_names_the_known_ones():
+    try:
+        line_faults("no-such-fault")
+    except KeyError as e:
+        assert "unpowered" in str(e)
+    else:
+        assert False, "unknown fault accepted"
+
+
+def _dlms_doctor(name, faults=None):
+    from irprobe.sim import dlms_profiles as dp
+
+    trace = []
+    r = run(Doctor(), VirtualLine(dp.make_meter(dp.PROFILES[name]), faults=faults), trace=trace)
+    return r, trace
+
+
+def test_direct_hdlc_meters_are_found_and_left_disconnected():
+    from meterproto.hdlc_frame import decode_frame, K_DISC
+
+    for name, where in (("dlms-direct", "UA from server 1)"), ("dlms-large", "server 1/16")):
+        for faults in (None, line_faults("echo")):
+            r, trace = _dlms_doctor(name, faults)
+            assert r["verdict"] == "ok" and "--mode hdlc" in r["text"], (name, r["text"])
+            assert where in r["text"], (name, r["text"])
+            last_tx = [t[2] for t in trace if t[1] == ">"][-1]
+            assert decode_frame(last_tx).kind == K_DISC  # the meter is left as found
+
+
+def test_mode_e_meter_without_text_readout_is_ok_in_mode_e():
+    r, _ = _dlms_doctor("dlms-mode-e")
+    assert r["verdict"] == "ok" and "--mode e" in r["text"], r["text"]
+    names = [s["step"] for s in r["steps"]]
+    assert names == ["sign-on 300 7E1", "readout check", "mode E check", "SNRM after mode E"]
+    assert "1/17" in r["steps"][-1]["detail"]
