@@ -6,6 +6,7 @@ CPython, so this measures the protocol and the host, not an RP2040 (PLATFORM.md 
 CDC itself is far faster than these figures on a real board; the Pico's CPU will be slower).
 Run: .venv/bin/python bench/sync_bench.py [N]
 """
+
 import os
 import sys
 import tempfile
@@ -57,12 +58,19 @@ def run(n=10000, max_bytes=None):
         "db_sessions": counts["sessions"],
         "db_values": counts["values"],
     }
-    print("sync of %(records)d records over a pty: %(seconds).2f s, %(records_per_s).0f records/s, "
-          "%(wire_kbytes_per_s).0f KiB/s on the wire" % out)
-    print("per record: %(payload_bytes_per_record).0f payload bytes, %(wire_bytes_per_record).0f "
-          "bytes on the wire; channel overhead %(channel_overhead_pct).2f %% "
-          "(%(batches)d PULL/ACK batches, %(frames)d frames)" % out)
-    print("database: %(db_sessions)d readings, %(db_values)d values; prefill took %(prefill_s).1f s" % out)
+    print(
+        "sync of %(records)d records over a pty: %(seconds).2f s, %(records_per_s).0f records/s, "
+        "%(wire_kbytes_per_s).0f KiB/s on the wire" % out
+    )
+    print(
+        "per record: %(payload_bytes_per_record).0f payload bytes, %(wire_bytes_per_record).0f "
+        "bytes on the wire; channel overhead %(channel_overhead_pct).2f %% "
+        "(%(batches)d PULL/ACK batches, %(frames)d frames)" % out
+    )
+    print(
+        "database: %(db_sessions)d readings, %(db_values)d values; prefill took %(prefill_s).1f s"
+        % out
+    )
     return out
 
 

@@ -5,6 +5,7 @@ When the tool changes its baud rate or character format on the pty (IEC 62056-21
 switches after the ACK), the bridge leaves transparent mode, tells the probe the new line
 setting, and enters it again; the tool's bytes stay in order.
 """
+
 import json
 import os
 import select
@@ -20,7 +21,7 @@ def iec_switch(data):
     dropped first: a tool doing 7E1 in software sends the parity there."""
     t = bytes(b & 0x7F for b in data)
     i = t.rfind(b"\x06")
-    if i < 0 or len(t) < i + 6 or t[i + 4:i + 6] != b"\r\n":
+    if i < 0 or len(t) < i + 6 or t[i + 4 : i + 6] != b"\r\n":
         return None
     v, z = chr(t[i + 1]), chr(t[i + 2])
     if v not in "0123456789" or z not in IEC_BAUD:
@@ -167,6 +168,9 @@ def run(args):
                 br.close()
             except LinkError:
                 pass
-        print("bridge closed: %d bytes to the meter, %d from it, %d line changes"
-              % (br.to_meter, br.from_meter, br.switches), file=sys.stderr)
+        print(
+            "bridge closed: %d bytes to the meter, %d from it, %d line changes"
+            % (br.to_meter, br.from_meter, br.switches),
+            file=sys.stderr,
+        )
     return 0

@@ -3,6 +3,7 @@
 Secrets (meter passwords, DLMS keys) are write-only: the probe never sends them back, and
 this command never prints them.
 """
+
 import json
 
 
@@ -17,13 +18,25 @@ def add_arguments(p):
     p.add_argument("--server", type=int, help="DLMS server address")
     p.add_argument("--password", help="meter password (stored write-only); '' clears it")
     p.add_argument("--password-prompt", action="store_true", help="ask for the password")
-    p.add_argument("--key", action="append", default=[], metavar="NAME=HEX",
-                   help="DLMS key (ek, ak, system_title), write-only; NAME= clears it")
+    p.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="NAME=HEX",
+        help="DLMS key (ek, ak, system_title), write-only; NAME= clears it",
+    )
     p.add_argument("--active", metavar="NAME", help="the profile the button and `take` read")
-    p.add_argument("--remove", action="append", default=[], metavar="NAME", help="delete a profile")
+    p.add_argument(
+        "--remove", action="append", default=[], metavar="NAME", help="delete a profile"
+    )
     p.add_argument("--device-name", help="a name for this probe")
-    p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="board option, e.g. interval_s=900, echo_filter=false")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="board option, e.g. interval_s=900, echo_filter=false",
+    )
 
 
 def _value(text):
@@ -105,24 +118,41 @@ def print_config(cfg):
     from irprobe.probelink import clean
 
     con = Console()
-    con.print("probe %s, active profile: %s" % (escape(clean(cfg.get("device_name") or "(no name)")),
-                                               escape(clean(cfg.get("active") or "(none)"))))
+    con.print(
+        "probe %s, active profile: %s"
+        % (
+            escape(clean(cfg.get("device_name") or "(no name)")),
+            escape(clean(cfg.get("active") or "(none)")),
+        )
+    )
     t = Table(title="meter profiles")
     for c in ("name", "mode", "max baud", "address", "client", "server", "password", "keys"):
         t.add_column(c)
     for m in cfg.get("meters") or ():
         if not isinstance(m, dict):
             continue
-        t.add_row(*[escape(clean(x)) for x in (
-            m.get("name"), m.get("mode"), m.get("max_baud"), m.get("address") or "",
-            "" if m.get("client") is None else m.get("client"),
-            "" if m.get("server") is None else m.get("server"),
-            "set" if m.get("has_password") or m.get("password") else "-",
-            ", ".join(sorted(m.get("keys") or {})) or "-")])
+        t.add_row(
+            *[
+                escape(clean(x))
+                for x in (
+                    m.get("name"),
+                    m.get("mode"),
+                    m.get("max_baud"),
+                    m.get("address") or "",
+                    "" if m.get("client") is None else m.get("client"),
+                    "" if m.get("server") is None else m.get("server"),
+                    "set" if m.get("has_password") or m.get("password") else "-",
+                    ", ".join(sorted(m.get("keys") or {})) or "-",
+                )
+            ]
+        )
     con.print(t)
     opts = cfg.get("options") or {}
     if opts:
-        con.print("options: " + escape(clean(", ".join("%s=%s" % kv for kv in sorted(opts.items())), 400)))
+        con.print(
+            "options: "
+            + escape(clean(", ".join("%s=%s" % kv for kv in sorted(opts.items())), 400))
+        )
 
 
 def run(args):

@@ -1,4 +1,5 @@
 """irprobe devices: connected RP2040 boards, and whether the irprobe firmware answers."""
+
 import json
 
 # USB ids: Raspberry Pi's MicroPython CDC, and Adafruit's (CircuitPython and their boards).
@@ -8,7 +9,9 @@ ADAFRUIT_VID = 0x239A
 
 def add_arguments(p):
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    p.add_argument("--timeout", type=float, default=1.0, help="seconds to wait for each board's hello")
+    p.add_argument(
+        "--timeout", type=float, default=1.0, help="seconds to wait for each board's hello"
+    )
     p.add_argument("--no-hello", action="store_true", help="only list, do not talk to the boards")
 
 
@@ -33,20 +36,29 @@ def find_boards(comports=None):
     for p in comports:
         k = kind(p)
         if k:
-            out.append({"port": p.device, "kind": k, "serial": getattr(p, "serial_number", None),
-                        "description": getattr(p, "description", None)})
+            out.append(
+                {
+                    "port": p.device,
+                    "kind": k,
+                    "serial": getattr(p, "serial_number", None),
+                    "description": getattr(p, "description", None),
+                }
+            )
     return sorted(out, key=lambda d: d["port"])
 
 
 def hello_info(port, timeout):
     """The running firmware's hello as {"version", "device"}, or None when it does not answer
     in time. Only the running app is asked: a board busy elsewhere is not interrupted."""
-    from irprobe.probelink import ProbeLink, LinkError, clean
+    from irprobe.probelink import LinkError, ProbeLink, clean
 
     try:
         with ProbeLink.open(port, timeout=timeout, raw_repl=False) as link:
             h = link.info
-            return {"version": clean(h.get("firmware"), 32), "device": clean(h.get("device_id"), 64)}
+            return {
+                "version": clean(h.get("firmware"), 32),
+                "device": clean(h.get("device_id"), 64),
+            }
     except (LinkError, OSError):
         return None
 
@@ -73,9 +85,16 @@ def run(args, comports=None, hello=None):
         t.add_column(c)
     for b in boards:
         fw = b["irprobe"]
-        fw_text = ("v%s (device %s)" % (fw["version"], fw["device"])) if fw else (
-            "not checked" if args.no_hello else "no answer")
-        t.add_row(escape(clean(b["port"])), b["kind"], escape(clean(b["serial"] or "?")),
-                  escape(clean(fw_text)))
+        fw_text = (
+            ("v%s (device %s)" % (fw["version"], fw["device"]))
+            if fw
+            else ("not checked" if args.no_hello else "no answer")
+        )
+        t.add_row(
+            escape(clean(b["port"])),
+            b["kind"],
+            escape(clean(b["serial"] or "?")),
+            escape(clean(fw_text)),
+        )
     Console().print(t)
     return 0

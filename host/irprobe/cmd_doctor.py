@@ -1,7 +1,8 @@
 """irprobe doctor: find out why a meter is silent, in plain words.
 
 Runs meterproto.doctor.Doctor (the same ladder the probe runs on a long button press)
-through a serial IR head, or asks a probe to run it on its own UART (--probe).
+through a serial IR head, or asks a probe to run it on its own UART (--probe), where it
+runs with the IR carrier off and on when the board has one.
 """
 import json
 
@@ -10,21 +11,40 @@ from irprobe.cli import CommandError
 
 def add_arguments(p):
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serial IR head (e.g. /dev/ttyUSB0)")
-    where.add_argument("--probe", metavar="PORT", help="an irprobe probe on USB: it runs the ladder itself")
+    where.add_argument("--port", help="serial IR head (e.g. /dev/ttyUSB0, a simulator's "
+                       "/dev/pts/N or socket://host:port)")
+    where.add_argument("--probe", metavar="PORT",
+                       help="an irprobe probe on USB: it runs the ladder itself")
     p.add_argument("--address", help="the meter's device address (serial on its nameplate)")
     p.add_argument("--loopback", action="store_true",
                    help="the head is OFF the meter: test for optical crosstalk only")
+    p.add_argument("--wakeup", choices=("standard", "fast", "none"), default="standard",
+                   help="wake-up train tried for battery meters (none: skip that step)")
     p.add_argument("--no-hdlc", action="store_true", help="skip the direct HDLC (SNRM) step")
     p.add_argument("--no-readout", action="store_true", help="skip the readout check")
     p.add_argument("--json", action="store_true", help="machine-readable result")
 
 
+def _options(args):
+    from meterproto.errors import LocalProtocolError
+    from meterproto.iec21_msg import sign_on
+
+    if args.address:
+        try:
+            sign_on(args.address)
+        except LocalProtocolError as e:
+            raise CommandError(str(e))
+    return {"address": args.address or None, "loopback": args.loopback,
+            "try_hdlc": not args.no_hdlc, "readout_check": not args.no_readout,
+            "wakeup": None if args.wakeup == "none" else args.wakeup}
+
+
 def run(args):
+    opts = _options(args)
     if args.probe:
-        result = _on_probe(args)
+        result = _on_probe(args, opts)
     else:
-        result = _on_port(args)
+        result = _on_port(args, opts)
     if args.json:
         print(json.dumps(result))
     else:
@@ -32,48 +52,77 @@ def run(args):
     return 0 if result["verdict"] == "ok" else 1
 
 
-def _on_port(args):
+def _on_port(args, opts):
     from meterproto.doctor import Doctor
     from meterproto.driver import run as drive
     from meterproto.errors import ProtocolError
 
     try:
-        from irprobe.serialport import SerialPort
+        from irprobe.serialport import PortError, SerialPort
     except ImportError:
         raise CommandError("serial support is not installed (pyserial)")
     try:
         port = SerialPort(args.port)
-    except OSError as e:
-        raise CommandError("cannot open %s: %s" % (args.port, getattr(e, "strerror", e) or e))
-    doc = Doctor(address=args.address, loopback=args.loopback, try_hdlc=not args.no_hdlc,
-                 readout_check=not args.no_readout)
+    except PortError as e:
+        raise CommandError(str(e))
+    # No echo filter here: the doctor wants to see the echo (meterproto.doctor).
+    doc = Doctor(**opts)
     try:
         return drive(doc, port)
     except ProtocolError as e:
+        raise CommandError(str(e))
+    except PortError as e:
         raise CommandError(str(e))
     finally:
         port.close()
 
 
-def _on_probe(args):
+def _on_probe(args, opts):
     try:
-        from irprobe.probelink import open_probe
+        from irprobe.probelink import open_link
+        from meterproto import hostlink as H
     except ImportError:
         raise CommandError("the probe link is not available in this build")
-    with open_probe(args.probe) as probe:
-        return probe.doctor(address=args.address, loopback=args.loopback)
+    cmd = getattr(H, "CMD_DOCTOR", None)
+    if cmd is None:
+        raise CommandError("this build's probe link has no doctor command")
+    link = open_link(args.probe)
+    try:
+        link.hello()
+        req = {"address": opts["address"], "loopback": opts["loopback"],
+               "try_hdlc": opts["try_hdlc"], "readout_check": opts["readout_check"],
+               "wakeup": opts["wakeup"]}
+        # Two ladders (carrier off and on) can take a minute at 300 baud.
+        return link.call(link.host.request(cmd, req), timeout=150.0, retries=1)
+    except H.DeviceError as e:
+        raise CommandError("the probe could not run the doctor: %s" % e.message)
+    except H.LinkError as e:
+        raise CommandError(str(e))
+    finally:
+        link.bye()
+        link.close()
 
 
 def _print(result):
-    try:
-        from rich.console import Console
+    from rich.console import Console
 
-        c = Console()
-        for s in result["steps"]:
-            c.print("  [dim]%-28s[/dim] %-16s %s" % (s["step"], s["finding"], s.get("detail", "")))
-        style = "bold green" if result["verdict"] == "ok" else "bold red"
-        c.print("[%s]%s[/%s]: %s" % (style, result["verdict"], style, result["text"]))
-    except ImportError:
-        for s in result["steps"]:
-            print("  %-28s %-16s %s" % (s["step"], s["finding"], s.get("detail", "")))
-        print("%s: %s" % (result["verdict"], result["text"]))
+    c = Console(highlight=False)
+    for label, r in _parts(result):
+        if label:
+            c.print("[bold]%s[/bold]" % label)
+        for s in r.get("steps") or ():
+            c.print("  %-28s %-16s %s" % (s["step"], s["finding"], s.get("detail", "")),
+                    markup=False)
+        if label:
+            c.print("  %s: %s" % (r["verdict"], r["text"]), markup=False)
+    style = "bold green" if result["verdict"] == "ok" else "bold red"
+    c.print("[%s]%s[/%s]: " % (style, result["verdict"], style), end="")
+    c.print(result["text"], markup=False)
+
+
+def _parts(result):
+    """(label, result) pairs: the carrier-off and carrier-on runs of a probe, or just one."""
+    runs = result.get("carrier")
+    if isinstance(runs, dict) and runs:
+        return [("carrier %s" % k, runs[k]) for k in ("off", "on") if k in runs]
+    return [("", result)]

@@ -1,4 +1,5 @@
 """irprobe export: stored readings as CSV or JSON (values stay decimal text with units)."""
+
 import csv
 import json
 import sys
@@ -7,10 +8,14 @@ FIELDS = ("meter", "device", "seq", "taken_at", "obis", "value", "unit", "time",
 
 
 def add_arguments(p):
-    p.add_argument("--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)")
+    p.add_argument(
+        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+    )
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--meter", help="only this meter id")
-    p.add_argument("--since", help="only readings taken at or after this time (UTC), e.g. 2026-11-01")
+    p.add_argument(
+        "--since", help="only readings taken at or after this time (UTC), e.g. 2026-11-01"
+    )
     p.add_argument("--out", help="write to this file instead of standard output")
 
 

@@ -1,9 +1,12 @@
 """irprobe plot: one register's history, or one load-profile column, as a PNG."""
+
 import datetime
 
 
 def add_arguments(p):
-    p.add_argument("--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)")
+    p.add_argument(
+        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+    )
     p.add_argument("--meter", required=True, help="meter id (see `irprobe show`)")
     p.add_argument("--obis", required=True, help="OBIS code, e.g. 1-0:1.8.0*255 or 1.8.0")
     p.add_argument("--out", required=True, help="PNG file to write")
@@ -15,7 +18,13 @@ def _when(t):
         return datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
     if isinstance(t, str):
         s = t.strip().rstrip("Z").replace(" ", "T")
-        for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%y%m%d%H%M%S", "%y%m%d%H%M"):
+        for fmt in (
+            "%Y-%m-%dT%H:%M:%S",
+            "%Y-%m-%dT%H:%M",
+            "%Y-%m-%d",
+            "%y%m%d%H%M%S",
+            "%y%m%d%H%M",
+        ):
             try:
                 return datetime.datetime.strptime(s, fmt).replace(tzinfo=datetime.timezone.utc)
             except ValueError:
@@ -30,8 +39,8 @@ def plot(points, kind, meter, obis, out):
     import matplotlib
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import matplotlib.dates as mdates
+    import matplotlib.pyplot as plt
 
     xs, ys, units = [], [], set()
     for t, v, u in points:
@@ -56,7 +65,10 @@ def plot(points, kind, meter, obis, out):
         ax.step(xs, ys, where="post", marker=".")
     else:
         ax.plot(xs, ys, marker="o")
-    ax.set_title("meter %s  %s (%s)" % (meter, obis, "load profile" if kind == "profile" else "register history"))
+    ax.set_title(
+        "meter %s  %s (%s)"
+        % (meter, obis, "load profile" if kind == "profile" else "register history")
+    )
     ax.set_xlabel("time (UTC)")
     ax.set_ylabel("%s [%s]" % (obis, unit))
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # meter readings, not 1e7
@@ -78,7 +90,9 @@ def run(args):
     finally:
         store.close()
     if not points:
-        raise CommandError("no values for meter %r and %s in the database" % (args.meter, args.obis))
+        raise CommandError(
+            "no values for meter %r and %s in the database" % (args.meter, args.obis)
+        )
     try:
         n = plot(points, kind, args.meter, args.obis, args.out)
     except OSError as e:

@@ -2,13 +2,15 @@
 
 
 def add_arguments(p):
-    p.add_argument("--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)")
+    p.add_argument(
+        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+    )
 
 
 def run(args):
     from rich.console import Console
-    from rich.table import Table
     from rich.markup import escape
+    from rich.table import Table
 
     from irprobe.db import iso, open_store
 
@@ -23,7 +25,9 @@ def run(args):
         return 0
     for meter_id, taken_at, values in latest:
         # Meter ids and values come from the device: escape them so they cannot inject markup.
-        t = Table(title="meter %s, read %s" % (escape(meter_id), iso(taken_at) or "at an unknown time"))
+        t = Table(
+            title="meter %s, read %s" % (escape(meter_id), iso(taken_at) or "at an unknown time")
+        )
         t.add_column("OBIS")
         t.add_column("value", justify="right")
         t.add_column("unit")

@@ -4,13 +4,15 @@ Order per batch (docs/COMMAND-CHANNEL.md): PULL from the cursor -> check every r
 -> store them keyed by (device id, seq) in one transaction -> COMMIT -> ACK. A cut anywhere
 re-sends at most an unacked tail, which the database already holds: no loss, no duplicate.
 """
-import sys
+
 import time
 
 
 def add_arguments(p):
     p.add_argument("--port", required=True, help="the probe's serial port")
-    p.add_argument("--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)")
+    p.add_argument(
+        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+    )
     p.add_argument("--no-clock", action="store_true", help="do not set the probe's clock")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each answer")
 
@@ -28,24 +30,40 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     from meterproto import hostlink as H
     from meterproto.errors import DecodeError
     from meterproto.records import decode_record
-    from irprobe.db import BadRecord, MAX_ID
+
+    from irprobe.db import MAX_ID, BadRecord
     from irprobe.probelink import LinkError, clean
 
     info = link.info or link.hello()
     device = info.get("device_id")
-    if not isinstance(device, str) or not device or len(device) > MAX_ID or not device.isprintable():
+    if (
+        not isinstance(device, str)
+        or not device
+        or len(device) > MAX_ID
+        or not device.isprintable()
+    ):
         raise LinkError("the probe gave an unusable device id (%r)" % clean(device, 40))
     acked = info.get("acked") or 0
     count = info.get("count") or 0
     if not _seq_ok(acked) or not _seq_ok(count):
-        raise LinkError("the probe's status makes no sense (acked %s, count %s)"
-                        % (clean(acked, 20), clean(count, 20)))
+        raise LinkError(
+            "the probe's status makes no sense (acked %s, count %s)"
+            % (clean(acked, 20), clean(count, 20))
+        )
     clock_before = info.get("clock")
     if set_clock:
         link.set_clock(int(now if now is not None else time.time()))
     cursor = acked + 1
-    stats = {"device_id": device, "pulled": 0, "added": 0, "duplicates": 0, "batches": 0,
-             "bytes": 0, "acked": acked, "probe_clock_was": clock_before}
+    stats = {
+        "device_id": device,
+        "pulled": 0,
+        "added": 0,
+        "duplicates": 0,
+        "batches": 0,
+        "bytes": 0,
+        "acked": acked,
+        "probe_clock_was": clock_before,
+    }
     mb = max_bytes or H.PULL_MAX
     if progress:
         progress(0, count)
@@ -58,18 +76,24 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
             try:
                 rec = decode_record(raw)
             except DecodeError as e:
-                raise LinkError("the probe sent a record that cannot be read (%s); nothing of it "
-                                "was stored or acknowledged" % clean(e))
+                raise LinkError(
+                    "the probe sent a record that cannot be read (%s); nothing of it "
+                    "was stored or acknowledged" % clean(e)
+                )
             if rec.seq < cursor or (batch and rec.seq <= batch[-1][0]):
-                raise LinkError("the probe sent record %d out of order (expected %d or later)"
-                                % (rec.seq, cursor))
+                raise LinkError(
+                    "the probe sent record %d out of order (expected %d or later)"
+                    % (rec.seq, cursor)
+                )
             batch.append((rec.seq, rec.time_s, rec.reading, rec.digest))
             stats["bytes"] += len(raw)
         try:
             added, dup = store.add_records(device, batch)  # one transaction, committed
         except BadRecord as e:
-            raise LinkError("record from the probe refused: %s; nothing of this batch was "
-                            "stored or acknowledged" % e)
+            raise LinkError(
+                "record from the probe refused: %s; nothing of this batch was "
+                "stored or acknowledged" % e
+            )
         last = batch[-1][0]
         link.ack(last)  # only now may the probe delete
         store.note_sync(device, last, clean(info.get("firmware"), 32))
@@ -86,7 +110,13 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
 
 def run(args):
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from irprobe.cli import CommandError
     from irprobe.db import BadRecord, open_store
@@ -96,9 +126,14 @@ def run(args):
     try:
         link = open_link(args.port, args.timeout)
         try:
-            with Progress(TextColumn("syncing"), BarColumn(), MofNCompleteColumn(),
-                          TimeRemainingColumn(), transient=True,
-                          console=Console(stderr=True)) as bar:
+            with Progress(
+                TextColumn("syncing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                transient=True,
+                console=Console(stderr=True),
+            ) as bar:
                 task = bar.add_task("sync", total=None)
 
                 def progress(done, total):
@@ -113,8 +148,17 @@ def run(args):
         counts = store.counts()
     finally:
         store.close()
-    print("probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
-          "database holds %d readings of %d meters"
-          % (stats["device_id"], stats["pulled"], stats["added"], stats["duplicates"],
-             stats["acked"], counts["sessions"], counts["meters"]))
+    print(
+        "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
+        "database holds %d readings of %d meters"
+        % (
+            stats["device_id"],
+            stats["pulled"],
+            stats["added"],
+            stats["duplicates"],
+            stats["acked"],
+            counts["sessions"],
+            counts["meters"],
+        )
+    )
     return 0

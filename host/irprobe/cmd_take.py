@@ -3,8 +3,12 @@
 
 def add_arguments(p):
     p.add_argument("--port", required=True, help="the probe's serial port")
-    p.add_argument("--json", action="store_true", help="print the reading as JSON (as `irprobe read`)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for the meter read")
+    p.add_argument(
+        "--json", action="store_true", help="print the reading as JSON (as `irprobe read`)"
+    )
+    p.add_argument(
+        "--timeout", type=float, default=120.0, help="seconds to wait for the meter read"
+    )
 
 
 def checked_reading(d):
@@ -44,6 +48,8 @@ def run(args):
     if isinstance(seq, int) and not isinstance(seq, bool):
         print("stored on the probe as record %d" % seq, file=sys.stderr)
     else:
-        print("not stored on the probe: %s" % clean(res.get("message") or "no reason given"),
-              file=sys.stderr)
+        print(
+            "not stored on the probe: %s" % clean(res.get("message") or "no reason given"),
+            file=sys.stderr,
+        )
     return 0

@@ -56,7 +56,7 @@ _MIGRATIONS = {
             value TEXT,
             unit TEXT,
             PRIMARY KEY (session, profile, row, obis))""",
-        "CREATE INDEX values_obis ON \"values\"(obis)",
+        'CREATE INDEX values_obis ON "values"(obis)',
         "CREATE INDEX sessions_meter ON sessions(meter, taken_at)",
     ],
 }
@@ -68,7 +68,9 @@ class BadRecord(ValueError):
 
 def default_path():
     """~/.local/share/irprobe/readings.sqlite, honouring XDG_DATA_HOME."""
-    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(
+        os.path.expanduser("~"), ".local", "share"
+    )
     return os.path.join(base, "irprobe", "readings.sqlite")
 
 
@@ -115,12 +117,16 @@ class Store:
     # -- schema ---------------------------------------------------------------------
     def _migrate(self):
         c = self.conn
-        c.execute("CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER)")
+        c.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER)"
+        )
         row = c.execute("SELECT MAX(version) FROM migrations").fetchone()
         have = row[0] or 0
         if have > SCHEMA_VERSION:
-            raise BadRecord("database schema %d is newer than this irprobe (%d): upgrade irprobe"
-                            % (have, SCHEMA_VERSION))
+            raise BadRecord(
+                "database schema %d is newer than this irprobe (%d): upgrade irprobe"
+                % (have, SCHEMA_VERSION)
+            )
         for v in range(have + 1, SCHEMA_VERSION + 1):
             with c:
                 for stmt in _MIGRATIONS[v]:
@@ -153,13 +159,17 @@ class Store:
         c = self.conn
         if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 1 << 32:
             raise BadRecord("record sequence number %r is out of range" % (seq,))
-        if taken_at is not None and (isinstance(taken_at, bool) or not isinstance(taken_at, int)
-                                     or not 0 <= taken_at < 1 << 40):
+        if taken_at is not None and (
+            isinstance(taken_at, bool)
+            or not isinstance(taken_at, int)
+            or not 0 <= taken_at < 1 << 40
+        ):
             raise BadRecord("record %d has an impossible time %r" % (seq, taken_at))
         if not isinstance(reading, dict):
             raise BadRecord("record %d holds no reading" % seq)
-        if c.execute("SELECT 1 FROM sessions WHERE device_id = ? AND seq = ?",
-                     (device_id, seq)).fetchone():
+        if c.execute(
+            "SELECT 1 FROM sessions WHERE device_id = ? AND seq = ?", (device_id, seq)
+        ).fetchone():
             return False
         meter = reading.get("meter") or {}
         if not isinstance(meter, dict):
@@ -173,27 +183,48 @@ class Store:
         baud = reading.get("baud")
         if baud is not None and (isinstance(baud, bool) or not isinstance(baud, int)):
             raise BadRecord("record %d: baud is not a number" % seq)
-        c.execute("INSERT OR IGNORE INTO meters (meter_id, manufacturer, ident) VALUES (?, ?, ?)",
-                  (meter_id, manufacturer, ident))
+        c.execute(
+            "INSERT OR IGNORE INTO meters (meter_id, manufacturer, ident) VALUES (?, ?, ?)",
+            (meter_id, manufacturer, ident),
+        )
         if manufacturer or ident:
-            c.execute("UPDATE meters SET manufacturer = COALESCE(?, manufacturer), "
-                      "ident = COALESCE(?, ident) WHERE meter_id = ?",
-                      (manufacturer, ident, meter_id))
+            c.execute(
+                "UPDATE meters SET manufacturer = COALESCE(?, manufacturer), "
+                "ident = COALESCE(?, ident) WHERE meter_id = ?",
+                (manufacturer, ident, meter_id),
+            )
         mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
         cur = c.execute(
             "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
             " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (device_id, seq, mpk, taken_at, _text(reading.get("protocol"), "protocol", 32),
-             _text(reading.get("mode"), "mode", 8), baud,
-             bytes(digest).hex() if digest else None, json.dumps(reading, sort_keys=True)))
+            (
+                device_id,
+                seq,
+                mpk,
+                taken_at,
+                _text(reading.get("protocol"), "protocol", 32),
+                _text(reading.get("mode"), "mode", 8),
+                baud,
+                bytes(digest).hex() if digest else None,
+                json.dumps(reading, sort_keys=True),
+            ),
+        )
         sid = cur.lastrowid
         for pos, v in enumerate(values):
             if not isinstance(v, dict):
                 raise BadRecord("record %d: value %d is not an object" % (seq, pos))
-            c.execute('INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)',
-                      (sid, pos, _text(v.get("obis"), "OBIS code", 64),
-                       _text(v.get("value"), "value"), _text(v.get("unit"), "unit", 32),
-                       _text(v.get("address"), "address", 64), _text(v.get("time"), "time", 64)))
+            c.execute(
+                'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)',
+                (
+                    sid,
+                    pos,
+                    _text(v.get("obis"), "OBIS code", 64),
+                    _text(v.get("value"), "value"),
+                    _text(v.get("unit"), "unit", 32),
+                    _text(v.get("address"), "address", 64),
+                    _text(v.get("time"), "time", 64),
+                ),
+            )
         self._add_profiles(sid, seq, reading.get("profiles"))
         return True
 
@@ -214,8 +245,12 @@ class Store:
             if cols is None:
                 cols = p.get("capture_objects")
             rows = p.get("rows") or []
-            if (not isinstance(cols, list) or not isinstance(rows, list) or len(rows) > 100000
-                    or not all(isinstance(c, dict) for c in cols)):
+            if (
+                not isinstance(cols, list)
+                or not isinstance(rows, list)
+                or len(rows) > 100000
+                or not all(isinstance(c, dict) for c in cols)
+            ):
                 raise BadRecord("record %d: profile %s is malformed" % (seq, pname))
             clock = None
             for j, c in enumerate(cols):
@@ -227,26 +262,42 @@ class Store:
                     t, vals = row.get("time"), row.get("values")
                 else:
                     vals = row
-                    t = row[clock] if isinstance(row, list) and clock is not None and clock < len(row) else None
+                    t = (
+                        row[clock]
+                        if isinstance(row, list) and clock is not None and clock < len(row)
+                        else None
+                    )
                 if not isinstance(vals, list) or len(vals) != len(cols):
-                    raise BadRecord("record %d: profile %s row %d does not match its columns"
-                                    % (seq, pname, r))
+                    raise BadRecord(
+                        "record %d: profile %s row %d does not match its columns" % (seq, pname, r)
+                    )
                 t = _text(t, "profile time", 64)
                 for j, (col, val) in enumerate(zip(cols, vals)):
                     if j == clock:
                         continue
                     self.conn.execute(
                         "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (sid, pname, r, t,
-                         _text(col.get("obis") or col.get("address"), "column OBIS code", 64, True),
-                         _text(val, "profile value"), _text(col.get("unit"), "unit", 32)))
+                        (
+                            sid,
+                            pname,
+                            r,
+                            t,
+                            _text(
+                                col.get("obis") or col.get("address"), "column OBIS code", 64, True
+                            ),
+                            _text(val, "profile value"),
+                            _text(col.get("unit"), "unit", 32),
+                        ),
+                    )
 
     def note_sync(self, device_id, acked_seq, firmware=None):
         with self.conn:
             self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
-            self.conn.execute("UPDATE devices SET acked_seq = MAX(acked_seq, ?), last_sync = ?,"
-                              " firmware = COALESCE(?, firmware) WHERE device_id = ?",
-                              (acked_seq, int(time.time()), firmware, device_id))
+            self.conn.execute(
+                "UPDATE devices SET acked_seq = MAX(acked_seq, ?), last_sync = ?,"
+                " firmware = COALESCE(?, firmware) WHERE device_id = ?",
+                (acked_seq, int(time.time()), firmware, device_id),
+            )
 
     # -- reading --------------------------------------------------------------------
     def counts(self):
@@ -256,19 +307,27 @@ class Store:
         return out
 
     def known_seqs(self, device_id):
-        return [r[0] for r in self.conn.execute(
-            "SELECT seq FROM sessions WHERE device_id = ? ORDER BY seq", (device_id,))]
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT seq FROM sessions WHERE device_id = ? ORDER BY seq", (device_id,)
+            )
+        ]
 
     def meters(self):
         return [r[0] for r in self.conn.execute("SELECT meter_id FROM meters ORDER BY meter_id")]
 
     def rows(self, meter=None, since=None):
         """Every stored value as a dict, oldest first (registers, then profile rows)."""
-        q = ('SELECT m.meter_id, s.device_id, s.seq, s.taken_at, v.obis, v.value, v.unit, v.time '
-             'FROM "values" v JOIN sessions s ON v.session = s.id JOIN meters m ON s.meter = m.id')
-        q2 = ("SELECT m.meter_id, s.device_id, s.seq, s.taken_at, p.obis, p.value, p.unit, p.time,"
-              " p.profile FROM profile_rows p JOIN sessions s ON p.session = s.id"
-              " JOIN meters m ON s.meter = m.id")
+        q = (
+            "SELECT m.meter_id, s.device_id, s.seq, s.taken_at, v.obis, v.value, v.unit, v.time "
+            'FROM "values" v JOIN sessions s ON v.session = s.id JOIN meters m ON s.meter = m.id'
+        )
+        q2 = (
+            "SELECT m.meter_id, s.device_id, s.seq, s.taken_at, p.obis, p.value, p.unit, p.time,"
+            " p.profile FROM profile_rows p JOIN sessions s ON p.session = s.id"
+            " JOIN meters m ON s.meter = m.id"
+        )
         where, params = [], []
         if meter is not None:
             where.append("m.meter_id = ?")
@@ -296,44 +355,68 @@ class Store:
     def latest(self):
         """Per meter: its newest session's values. [(meter_id, taken_at, [value dicts])]."""
         out = []
-        for mpk, meter_id in self.conn.execute("SELECT id, meter_id FROM meters ORDER BY meter_id"):
-            s = self.conn.execute("SELECT id, taken_at FROM sessions WHERE meter = ? "
-                                  "ORDER BY taken_at DESC, id DESC LIMIT 1", (mpk,)).fetchone()
+        for mpk, meter_id in self.conn.execute(
+            "SELECT id, meter_id FROM meters ORDER BY meter_id"
+        ):
+            s = self.conn.execute(
+                "SELECT id, taken_at FROM sessions WHERE meter = ? "
+                "ORDER BY taken_at DESC, id DESC LIMIT 1",
+                (mpk,),
+            ).fetchone()
             if not s:
                 continue
-            vals = [dict(zip(("obis", "value", "unit"), r)) for r in self.conn.execute(
-                'SELECT obis, value, unit FROM "values" WHERE session = ? ORDER BY pos', (s[0],))]
+            vals = [
+                dict(zip(("obis", "value", "unit"), r))
+                for r in self.conn.execute(
+                    'SELECT obis, value, unit FROM "values" WHERE session = ? ORDER BY pos',
+                    (s[0],),
+                )
+            ]
             out.append((meter_id, s[1], vals))
         return out
 
     def profile_series(self):
         """[(meter_id, column obis, rows)] of every stored load-profile column."""
-        return [tuple(r) for r in self.conn.execute(
-            "SELECT m.meter_id, p.obis, COUNT(*) FROM profile_rows p JOIN sessions s ON p.session = s.id"
-            " JOIN meters m ON s.meter = m.id GROUP BY m.meter_id, p.obis ORDER BY m.meter_id, p.obis")]
+        return [
+            tuple(r)
+            for r in self.conn.execute(
+                "SELECT m.meter_id, p.obis, COUNT(*) FROM profile_rows p"
+                " JOIN sessions s ON p.session = s.id JOIN meters m ON s.meter = m.id"
+                " GROUP BY m.meter_id, p.obis ORDER BY m.meter_id, p.obis"
+            )
+        ]
 
     def history(self, meter, obis):
         """[(time_text_or_unix, value_text, unit)] for one register or profile column."""
         out = []
         for t, v, u in self.conn.execute(
-                "SELECT p.time, p.value, p.unit FROM profile_rows p JOIN sessions s ON p.session = s.id"
-                " JOIN meters m ON s.meter = m.id WHERE m.meter_id = ? AND p.obis = ?"
-                " ORDER BY p.time", (meter, obis)):
+            "SELECT p.time, p.value, p.unit FROM profile_rows p"
+            " JOIN sessions s ON p.session = s.id JOIN meters m ON s.meter = m.id"
+            " WHERE m.meter_id = ? AND p.obis = ?"
+            " ORDER BY p.time",
+            (meter, obis),
+        ):
             out.append((t, v, u))
         if out:
             if not any(u for _, _, u in out):
                 # DLMS capture objects carry no unit: take the register's own, if stored.
                 r = self.conn.execute(
-                    'SELECT v.unit FROM "values" v JOIN sessions s ON v.session = s.id JOIN meters m'
-                    " ON s.meter = m.id WHERE m.meter_id = ? AND v.obis = ? AND v.unit IS NOT NULL"
-                    " ORDER BY s.id DESC LIMIT 1", (meter, obis)).fetchone()
+                    'SELECT v.unit FROM "values" v JOIN sessions s ON v.session = s.id'
+                    " JOIN meters m ON s.meter = m.id"
+                    " WHERE m.meter_id = ? AND v.obis = ? AND v.unit IS NOT NULL"
+                    " ORDER BY s.id DESC LIMIT 1",
+                    (meter, obis),
+                ).fetchone()
                 if r:
                     out = [(t, v, r[0]) for t, v, _ in out]
             return out, "profile"
         for t, v, u in self.conn.execute(
-                'SELECT s.taken_at, v.value, v.unit FROM "values" v JOIN sessions s ON v.session = s.id'
-                " JOIN meters m ON s.meter = m.id WHERE m.meter_id = ? AND (v.obis = ? OR v.address = ?)"
-                " ORDER BY s.taken_at, s.id", (meter, obis, obis)):
+            'SELECT s.taken_at, v.value, v.unit FROM "values" v'
+            " JOIN sessions s ON v.session = s.id JOIN meters m ON s.meter = m.id"
+            " WHERE m.meter_id = ? AND (v.obis = ? OR v.address = ?)"
+            " ORDER BY s.taken_at, s.id",
+            (meter, obis, obis),
+        ):
             out.append((t, v, u))
         return out, "register"
 

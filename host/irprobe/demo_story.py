@@ -6,6 +6,7 @@ readings are pulled into a database (`irprobe sync`, twice: the second finds not
 shown (`irprobe show`), exported (`irprobe export`) and a load profile is plotted
 (`irprobe plot`). run_story(out_dir) returns what it made.
 """
+
 import os
 import sys
 
@@ -45,8 +46,21 @@ def run_story(out_dir, stream=None):
         for name, mode in METERS:
             sim.move_to(name)
             _say("\n-- the probe is held to simulated meter %s" % name, stream)
-            _cmd(["config", "--port", sim.port, "--meter", name, "--mode", mode,
-                  "--active", name, "--json"], stream)
+            _cmd(
+                [
+                    "config",
+                    "--port",
+                    sim.port,
+                    "--meter",
+                    name,
+                    "--mode",
+                    mode,
+                    "--active",
+                    name,
+                    "--json",
+                ],
+                stream,
+            )
             _cmd(["take", "--port", sim.port], stream)
         _cmd(["sync", "--port", sim.port, "--db", db], stream)
         _cmd(["sync", "--port", sim.port, "--db", db], stream)  # nothing new, nothing doubled
@@ -67,4 +81,6 @@ def run_story(out_dir, stream=None):
 if __name__ == "__main__":
     import tempfile
 
-    print(run_story(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="irprobe-demo-")))
+    print(
+        run_story(sys.argv[1] if len(sys.argv) > 1 else tempfile.mkdtemp(prefix="irprobe-demo-"))
+    )

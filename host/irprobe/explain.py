@@ -129,7 +129,7 @@ def _hdlc_item(direction, f, raw):
         from_client = True
     elif f.kind in (hd.K_UA, hd.K_DM, hd.K_FRMR):
         from_client = False
-    text = hd.describe(f, from_client)
+    text = hd.describe(f, from_client) + ", control 0x%02X" % f.control
     name = hd.KIND_NAMES[f.kind]
     if f.info and f.kind in (hd.K_I, hd.K_UI) and f.fcs_ok:
         a = apdu_name(f.info)
@@ -267,6 +267,10 @@ def _frames_of(d, data, findings):
             high += 1
             if (b >> 7) != even_parity_bit(b):
                 consistent = False
+    if d == "<" and high and consistent and not _intact_hdlc(d, data):
+        orig = unparity_hdlc(data)
+        if orig is not None:
+            return _parity_hdlc(d, data, orig, findings)
     hdlc = looks_hdlc(data) and not (high and consistent and not _plain_hdlc(data))
     if hdlc:
         got, junk, fnd = hdlc_frames(d, data)
@@ -293,6 +297,65 @@ def _frames_of(d, data, findings):
                                  "frame: wrong speed or framing, an inverted receiver, or "
                                  "noise" % len(data)))
     return got
+
+
+def unparity_hdlc(data, max_unknown=14):
+    """The HDLC frame that, sent as 7E1 and read as 8N1, gives `data` (bit 7 replaced by the
+    even parity of bits 0-6), or None. Bit 7 of the original is lost on the way, so the
+    candidates are tried against the HCS/FCS; only short frames (the usual SNRM, UA, RR,
+    DISC) are searched."""
+    n = len(data)
+    if n < 9 or data[0] != 0x7E or data[-1] != 0x7E:
+        return None
+    inner = [b & 0x7F for b in data[1:-1]]
+    length = n - 2
+    if length > 0x7FF:
+        return None
+    # Format byte A0-A7 (+ segmentation 08) and the length low byte are known exactly.
+    fixed = {0: 0xA0 | (inner[0] & 0x0F), 1: length & 0xFF}
+    if (fixed[0] & 7) != length >> 8 or (fixed[1] & 0x7F) != inner[1]:
+        return None
+    unknown = [i for i in range(length) if i not in fixed]
+    if len(unknown) > max_unknown:
+        return None
+    base = bytearray(inner)
+    for i in fixed:
+        base[i] = fixed[i]
+    for mask in range(1 << len(unknown)):
+        cand = bytearray(base)
+        for k in range(len(unknown)):
+            if mask >> k & 1:
+                cand[unknown[k]] |= 0x80
+        frame = b"\x7e" + bytes(cand) + b"\x7e"
+        try:
+            f = hd.decode_frame(frame)
+        except DecodeError:
+            continue
+        return frame, f
+    return None
+
+
+def _parity_hdlc(d, data, orig, findings):
+    frame, f = orig
+    item = _hdlc_item(d, f, frame)
+    item["name"] += " (read with the parity in bit 7)"
+    item["text"] += ", received as %s" % hexlify(data)
+    item["hex"] = hexlify(data)
+    findings.append(_finding("parity-in-bit-7", "these %d bytes are the HDLC frame %s with "
+                             "bit 7 replaced by the even parity of the other 7 bits: it went "
+                             "out as 7E1 and was read by a receiver set to 8N1 (or the other "
+                             "way round)." % (len(data), hexlify(frame))))
+    if f.kind in (hd.K_SNRM, hd.K_DISC) or f.info[:3] == hd.LLC_REQUEST:
+        findings.append(_finding("echo", "a meter never sends a %s: it is a request from "
+                                 "the client side. These bytes are almost certainly our own "
+                                 "frame seen by our receiver (echo through a 7E1/8N1 "
+                                 "mismatch), not a meter answer." % hd.KIND_NAMES[f.kind]))
+    return [item]
+
+
+def _intact_hdlc(d, data):
+    got, junk, fnd = hdlc_frames(d, data)
+    return bool(got) and not junk and not fnd and all(f["check"] == "ok" for f in got)
 
 
 def _plain_hdlc(data):
@@ -410,7 +473,10 @@ def hdlc_claims(direction, data):
 
 
 def hdlc_describe(direction, data):
-    frames, junk, findings = hdlc_frames(direction, data)
+    frames = _frames_of(direction, data, [])
+    junk = 0
+    if not frames or frames[0]["protocol"] == "hdlc":
+        junk = hdlc_frames(direction, data)[1]
     items = []
     for f in frames:
         items.append({"kind": f["kind"], "protocol": "hdlc", "values": [], "text": f["text"],

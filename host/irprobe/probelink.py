@@ -34,8 +34,11 @@ class ProbeLink:
         self.name = name
         self.timeout = timeout
         # A fresh seq per connection, so a late answer from an earlier one never matches.
-        self.host = H.HostSide(MAX_ANSWER, first_seq=1 + (int.from_bytes(os.urandom(2), "big") % 60000))
+        self.host = H.HostSide(
+            MAX_ANSWER, first_seq=1 + (int.from_bytes(os.urandom(2), "big") % 60000)
+        )
         self.info = None
+        self.via_raw_repl = False  # path B: the app was interrupted; restart it on close
         self.bytes_out = 0
         self.bytes_in = 0
         self.frames = 0
@@ -84,9 +87,12 @@ class ProbeLink:
         self._drain()
         w(b"\r\x01")
         if not self._read_until(RAW_REPL_BANNER, self.timeout):
-            raise LinkError("the board on %s answers neither irprobe nor MicroPython's raw REPL: "
-                            "is the firmware installed (irprobe install)?" % self.name)
+            raise LinkError(
+                "the board on %s answers neither irprobe nor MicroPython's raw REPL: "
+                "is the firmware installed (irprobe install)?" % self.name
+            )
         w(SERVE + b"\x04")
+        self.via_raw_repl = True
         if not self._read_until(b"OK", self.timeout):
             raise LinkError("the board on %s did not start the command server" % self.name)
 
@@ -95,7 +101,7 @@ class ProbeLink:
         end = time.monotonic() + timeout
         while time.monotonic() < end and len(buf) < 65536:
             buf += self.ser.read(256)
-            if buf.endswith(ending) or ending in buf[-len(ending) - 8:]:
+            if buf.endswith(ending) or ending in buf[-len(ending) - 8 :]:
                 return True
         return False
 
@@ -116,7 +122,9 @@ class ProbeLink:
                 try:
                     got = self.ser.read(max(1, min(4096, self.ser.in_waiting or 1)))
                 except Exception as e:
-                    raise LinkError("lost the probe on %s while receiving (%s)" % (self.name, clean(e)))
+                    raise LinkError(
+                        "lost the probe on %s while receiving (%s)" % (self.name, clean(e))
+                    )
                 if got:
                     self.bytes_in += len(got)
                     end[0] = time.monotonic() + timeout  # the deadline is per silence
@@ -148,8 +156,8 @@ class ProbeLink:
                 frame = self.host.retry()
 
     # -- commands -----------------------------------------------------------------------
-    def hello(self):
-        v = self.call(self.host.hello())
+    def hello(self, retries=1):
+        v = self.call(self.host.hello(), retries=retries)
         if not isinstance(v.get("device_id"), str) or not v["device_id"]:
             raise LinkError("the probe on %s did not say who it is" % self.name)
         return v
@@ -208,6 +216,15 @@ class ProbeLink:
             return None
 
     def close(self):
+        try:
+            if self.via_raw_repl:
+                # Leave the raw REPL (Ctrl-B) and soft-reset (Ctrl-D): main.py starts the
+                # reader app again, as it was before we interrupted it.
+                self.via_raw_repl = False
+                self.ser.write(b"\r\x02\x04")
+                self.ser.flush()
+        except Exception:
+            pass
         try:
             self.ser.close()
         except Exception:

@@ -36,6 +36,8 @@ def _why(exc):
         return "permission denied (on Linux, add yourself to the dialout group)"
     if code == errno.EBUSY or "busy" in text.lower():
         return "the port is in use by another program"
+    if code == errno.ENOTTY or "Inappropriate ioctl" in text:
+        return "not a serial port"
     if "Connection refused" in text:
         return "connection refused (is the simulator running?)"
     return text

@@ -27,8 +27,10 @@ def check(data):
     if len(data) == 0:
         raise UF2Error("the file is empty")
     if len(data) % BLOCK:
-        raise UF2Error("the file is %d bytes, not a whole number of 512-byte UF2 blocks: "
-                       "is it really a .uf2?" % len(data))
+        raise UF2Error(
+            "the file is %d bytes, not a whole number of 512-byte UF2 blocks: "
+            "is it really a .uf2?" % len(data)
+        )
     if len(data) > MAX_FILE:
         raise UF2Error("the file is %d bytes, too big for any RP2040 board" % len(data))
     nblocks = len(data) // BLOCK
@@ -38,11 +40,13 @@ def check(data):
     payload = 0
     lo = hi = None
     for i in range(nblocks):
-        b = data[i * BLOCK:(i + 1) * BLOCK]
+        b = data[i * BLOCK : (i + 1) * BLOCK]
         m0, m1, flags, addr, size, no, num, fam = struct.unpack_from("<8I", b, 0)
         (mend,) = struct.unpack_from("<I", b, BLOCK - 4)
         if m0 != MAGIC0 or m1 != MAGIC1 or mend != MAGIC_END:
-            raise UF2Error("block %d has no UF2 magic numbers: the file is not a UF2 (or is damaged)" % i)
+            raise UF2Error(
+                "block %d has no UF2 magic numbers: the file is not a UF2 (or is damaged)" % i
+            )
         if flags & FLAG_NOT_MAIN_FLASH:
             continue  # comments/extra data the boot ROM skips
         if not flags & FLAG_FAMILY_ID:
@@ -57,8 +61,9 @@ def check(data):
         if total is None:
             total = num
         if num != total or no >= num:
-            raise UF2Error("block %d says it is block %d of %d; the numbering is inconsistent"
-                           % (i, no, num))
+            raise UF2Error(
+                "block %d says it is block %d of %d; the numbering is inconsistent" % (i, no, num)
+            )
         if no in seen:
             raise UF2Error("block number %d appears twice" % no)
         seen.add(no)
@@ -66,10 +71,14 @@ def check(data):
         lo = addr if lo is None or addr < lo else lo
         hi = addr + size if hi is None or addr + size > hi else hi
     if RP2040_FAMILY not in families:
-        raise UF2Error("this UF2 is for another chip (family id %s), not the RP2040 (0x%08X)"
-                       % (", ".join("0x%08X" % f for f in sorted(families)) or "none", RP2040_FAMILY))
+        raise UF2Error(
+            "this UF2 is for another chip (family id %s), not the RP2040 (0x%08X)"
+            % (", ".join("0x%08X" % f for f in sorted(families)) or "none", RP2040_FAMILY)
+        )
     if len(seen) != total:
-        raise UF2Error("the UF2 holds %d of its %d blocks: the file is truncated" % (len(seen), total))
+        raise UF2Error(
+            "the UF2 holds %d of its %d blocks: the file is truncated" % (len(seen), total)
+        )
     return {"blocks": total, "payload": payload, "start": lo, "end": hi}
 
 
@@ -78,8 +87,10 @@ def make(payload, base=FLASH_BASE, family=RP2040_FAMILY, chunk=256):
     n = (len(payload) + chunk - 1) // chunk
     out = bytearray()
     for i in range(n):
-        part = payload[i * chunk:(i + 1) * chunk]
-        head = struct.pack("<8I", MAGIC0, MAGIC1, FLAG_FAMILY_ID, base + i * chunk, len(part), i, n, family)
+        part = payload[i * chunk : (i + 1) * chunk]
+        head = struct.pack(
+            "<8I", MAGIC0, MAGIC1, FLAG_FAMILY_ID, base + i * chunk, len(part), i, n, family
+        )
         out += head + part + bytes(476 - len(part)) + struct.pack("<I", MAGIC_END)
     return bytes(out)
 

@@ -245,3 +245,43 @@ def test_damaged_bytes_on_the_line_are_repaired_by_the_link():
     r, c, _ = _read("dlms-direct", faults=Faults(byte_error_ppm=2000, seed=7))
     _check_reading("dlms-direct", r)
     assert c.link.stats.bad_frames > 0, "the fault injection must have damaged frames"
+
+
+def test_simulator_entry_descriptor_unknown_objects_and_rlrq():
+    from meterproto import axdr
+    from irprobe.sim.dlms_model import CosemModel
+    p = PROFILES["dlms-lp96"]
+    model = CosemModel(p)
+    ok, data = model.get(7, LP, 2, 2, (3, 5, 1, 0))  # entries 3..5, all columns
+    rows = axdr.decode_whole(data)
+    assert ok and len(rows) == 3 and rows[0][2] == int(expected_rows(p)[2][2])
+    assert model.get(3, "1-0:99.99.9*255", 2) == (False, 4)  # object-undefined
+    assert model.get(1, "1-0:1.8.0*255", 2) == (False, 9)  # object-class-inconsistent
+    r, c, meter = _read("dlms-password", release="rlrq", profiles=False)
+    assert "released" in meter.log and r.profiles is None
+    import json
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["meter"]["id"] == "70000003" and d["objects"][0]["obis"] == "0-0:40.0.0*255"
+
+
+def test_auto_session_mode_e_profile_read_resumes_from_its_checkpoint():
+    p = dict(PROFILES["dlms-mode-e"], max_pdu=256)  # the profile comes in several blocks
+    full = expected_rows(p)
+    whole = AutoSession(mode="e", server_lower=17)
+    run(whole, VirtualLine(make_meter(p), baud=300, fmt=FMT_7E1))
+    meter_bytes = whole.dlms.bytes_rx
+    first = AutoSession(mode="e", server_lower=17)
+    line = VirtualLine(make_meter(p), baud=300, fmt=FMT_7E1,
+                       faults=Faults(stop_after=meter_bytes - 300))
+    try:
+        run(first, line)
+    except NoAnswer:
+        pass
+    else:
+        raise AssertionError("the silent meter must end the session")
+    part = first.dlms.partial.profiles[0]["rows"]
+    assert 0 < len(part) < len(full) and first.checkpoint[LP] == part[-1][0]
+    second = AutoSession(mode="e", server_lower=17, checkpoint=first.checkpoint)
+    r = run(second, VirtualLine(make_meter(p), baud=300, fmt=FMT_7E1))
+    assert r.mode == "E"
+    assert part + r.profiles[0]["rows"] == full, (len(part), first.checkpoint)

@@ -56,7 +56,7 @@ def test_mode_a_meter_still_talking_does_not_spoil_the_readout_check():
     # must wait for the line to fall quiet before its readout check signs on again.
     r = run(Doctor(), VirtualLine(make_meter("mode-a")))
     assert r["verdict"] == "ok", r["text"]
-    assert "mode A at 300 baud" in r["text"]
+    assert "300 baud only (IEC mode A)" in r["text"]
 
 
 def test_address_only_meter_without_an_address_is_silent_with_a_hint():
@@ -119,3 +119,11 @@ def test_mode_e_meter_without_text_readout_is_ok_in_mode_e():
     names = [s["step"] for s in r["steps"]]
     assert names == ["sign-on 300 7E1", "readout check", "mode E check", "SNRM after mode E"]
     assert "1/17" in r["steps"][-1]["detail"]
+
+
+def test_line_only_faults_do_not_change_the_meter():
+    from irprobe.sim.faults import changes_meter
+
+    assert not changes_meter("crosstalk") and not changes_meter("misaligned")
+    assert changes_meter("asleep") and changes_meter("address-only")
+    assert changes_meter("push-9600")

@@ -103,3 +103,29 @@ def test_classify_parity_in_bit7():
     s.received = bytearray([(b | (even_parity_bit(b) << 7)) for b in b"/ISk5MT174-0001\r\n"])
     classify(s)
     assert s.finding == F_PARITY7, s.finding
+
+
+def test_loopback_tells_crosstalk_from_a_clean_head():
+    r = _doctor(_IdentMeter(), Faults(unpowered=True, echo=True), loopback=True)
+    assert r["verdict"] == "echo-only" and "crosstalk" in r["text"], r
+    r = _doctor(_IdentMeter(), Faults(unpowered=True), loopback=True)
+    assert r["verdict"] == "silent" and "no crosstalk" in r["text"], r
+    assert len(r["steps"]) == 1
+
+
+def test_bad_options_fail_at_once_in_plain_words():
+    from meterproto.errors import LocalProtocolError
+
+    for kw in ({"address": "no!good"}, {"wakeup": "shout"}):
+        try:
+            Doctor(**kw)
+        except LocalProtocolError as e:
+            assert str(e)
+        else:
+            assert False, kw
+
+
+def test_no_wakeup_and_no_hdlc_shorten_the_ladder():
+    r = _doctor(_IdentMeter(), Faults(unpowered=True), wakeup=None, try_hdlc=False)
+    assert [s["step"] for s in r["steps"]] == ["sign-on 300 7E1"]
+    assert r["verdict"] == "silent"

@@ -82,3 +82,28 @@ def test_echo_fault_returns_our_own_bytes_first():
     line = VirtualLine(_Parrot(), faults=Faults(echo=True))
     answer, _ = run(_Ask(b"AB\r\n"), line)
     assert answer == b"AB\r\n"
+
+
+class _SwitchThenSend(Machine):
+    """Meter side: on any byte, switch to 9600 and answer in the same batch of actions."""
+
+    def start(self, now_ms):
+        self._deadline = None
+
+    def receive(self, data, now_ms):
+        self._set_line(9600, FMT_7E1)
+        self._send(b"OK\r\n", now_ms)
+
+
+def test_meter_send_after_set_line_goes_out_at_the_new_baud():
+    line = VirtualLine(_SwitchThenSend(), baud=300)
+
+    class _Hello(_Ask):
+        def start(self, now_ms):
+            end = self._send(b"x", now_ms)
+            self._set_line(9600, FMT_7E1)
+            self._deadline = end + 1500
+
+    answer, _ = run(_Hello(b""), line)
+    assert answer == b"OK\r\n"
+    assert line.log[-1][4] == 9600

@@ -92,8 +92,13 @@ class FakeBoard:
             code += "\nexec(open('/main.py').read())\n"
         cm, cs = pty.openpty()
         tty.setraw(cs)
-        self._child = subprocess.Popen([MICROPYTHON, "-X", "heapsize=8m", "-i", "-c", code],
-                                       stdin=cs, stdout=cs, stderr=cs, close_fds=True)
+        self._child = subprocess.Popen(
+            [MICROPYTHON, "-X", "heapsize=8m", "-i", "-c", code],
+            stdin=cs,
+            stdout=cs,
+            stderr=cs,
+            close_fds=True,
+        )
         os.close(cs)
         self._cm = cm
         # Swallow the unix banner up to the first prompt; a real board after a soft reset

@@ -237,7 +237,8 @@ def read_with_gurux(path, client_sap=16, server=1, password=None, server_lower=N
         for o in regs:
             out["values"][_ln(o.logicalName)] = (o.value, o.scaler, int(o.unit))
         for o in simple:
-            out["values"][_ln(o.logicalName)] = (o.value if o.objectType == ObjectType.DATA else o.time, 0, None)
+            v = o.value if o.objectType == ObjectType.DATA else o.time
+            out["values"][_ln(o.logicalName)] = (v, 0, None)
         pg = [o for o in objects if o.objectType == ObjectType.PROFILE_GENERIC][0]
         client.updateValue(pg, 3, line.read_block(client.read(pg, 3)[0]).value)
         reply = line.read_block(client.readRowsByRange(pg, GXDateTime(datetime.fromisoformat(DAY[0])),

@@ -3,8 +3,6 @@
 import json
 import threading
 
-import pytest
-
 from irprobe import cli
 from irprobe.cmd_bridge import Bridge
 from irprobe.probelink import ProbeLink
@@ -19,7 +17,9 @@ def test_read_through_the_bridge(tmp_path, capsys):
         t = threading.Thread(target=br.run, daemon=True)
         t.start()
         try:
-            rc = cli.main(["read", "--port", br.port, "--mode", "iec", "--max-baud", "9600", "--json"])
+            rc = cli.main(
+                ["read", "--port", br.port, "--mode", "iec", "--max-baud", "9600", "--json"]
+            )
         finally:
             br.stop()
             t.join(5)
@@ -28,7 +28,9 @@ def test_read_through_the_bridge(tmp_path, capsys):
         assert rc == 0, out
         d = json.loads(out)
         exp = get_profile("iskra-mt174")["expected"]
-        assert [(v["obis"], v["value"]) for v in d["values"]] == [(e["obis"], e["value"]) for e in exp]
+        assert [(v["obis"], v["value"]) for v in d["values"]] == [
+            (e["obis"], e["value"]) for e in exp
+        ]
         assert br.switches >= 1  # 300 Bd -> 9600 Bd went through the probe
         assert [ln[1] for ln in sim.hw.port.lines][:2] == [300, 9600]
         # After the bridge the probe is back to frames: the same link still works.

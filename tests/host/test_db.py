@@ -2,17 +2,23 @@
 import sqlite3
 
 import pytest
-
-from irprobe.db import BadRecord, SCHEMA_VERSION, Store, default_path
+from irprobe.db import SCHEMA_VERSION, BadRecord, Store, default_path
 
 
 def reading(meter="12345678", kwh="001234.567", extra=None):
-    vals = [{"obis": "1-0:1.8.0*255", "value": kwh, "unit": "kWh"},
-            {"obis": "1-0:2.8.0*255", "value": "000000.000", "unit": "kWh"}]
+    vals = [
+        {"obis": "1-0:1.8.0*255", "value": kwh, "unit": "kWh"},
+        {"obis": "1-0:2.8.0*255", "value": "000000.000", "unit": "kWh"},
+    ]
     if extra:
         vals.extend(extra)
-    return {"meter": {"id": meter, "manufacturer": "EMH", "ident": "/EMH5\\@01LZQJC"},
-            "protocol": "iec62056-21", "mode": "C", "baud": 9600, "values": vals}
+    return {
+        "meter": {"id": meter, "manufacturer": "EMH", "ident": "/EMH5\\@01LZQJC"},
+        "protocol": "iec62056-21",
+        "mode": "C",
+        "baud": 9600,
+        "values": vals,
+    }
 
 
 def test_schema_and_migrations(tmp_path):
@@ -64,20 +70,45 @@ def test_bad_record_stores_nothing():
     assert s.counts()["sessions"] == 0  # the whole batch rolled back
 
 
-@pytest.mark.parametrize("rec,msg", [
-    ((-1, 0, reading()), "out of range"),
-    ((1 << 40, 0, reading()), "out of range"),
-    ((1, "yesterday", reading()), "impossible time"),
-    ((1, 0, "not a dict"), "no reading"),
-    ((1, 0, reading(meter="x" * 500)), "characters long"),
-    ((1, 0, dict(reading(), values="nope")), "not a list"),
-    ((1, 0, dict(reading(), values=[{"value": "1"}] * 5000)), "not a list"),
-    ((1, 0, dict(reading(), profiles=[{"obis": "1-0:99.1.0*255", "columns": [{"obis": "a"}],
-                                       "rows": [{"time": "x", "values": ["1", "2"]}]}])),
-     "does not match"),
-    ((1, 0, dict(reading(), profiles=[{"obis": "1-0:99.1.0*255", "columns": ["a"], "rows": []}])),
-     "malformed"),
-])
+@pytest.mark.parametrize(
+    "rec,msg",
+    [
+        ((-1, 0, reading()), "out of range"),
+        ((1 << 40, 0, reading()), "out of range"),
+        ((1, "yesterday", reading()), "impossible time"),
+        ((1, 0, "not a dict"), "no reading"),
+        ((1, 0, reading(meter="x" * 500)), "characters long"),
+        ((1, 0, dict(reading(), values="nope")), "not a list"),
+        ((1, 0, dict(reading(), values=[{"value": "1"}] * 5000)), "not a list"),
+        (
+            (
+                1,
+                0,
+                dict(
+                    reading(),
+                    profiles=[
+                        {
+                            "obis": "1-0:99.1.0*255",
+                            "columns": [{"obis": "a"}],
+                            "rows": [{"time": "x", "values": ["1", "2"]}],
+                        }
+                    ],
+                ),
+            ),
+            "does not match",
+        ),
+        (
+            (
+                1,
+                0,
+                dict(
+                    reading(), profiles=[{"obis": "1-0:99.1.0*255", "columns": ["a"], "rows": []}]
+                ),
+            ),
+            "malformed",
+        ),
+    ],
+)
 def test_bad_records_rejected(rec, msg):
     s = Store(":memory:")
     with pytest.raises(BadRecord, match=msg):
@@ -95,14 +126,24 @@ def test_hostile_meter_id_is_stored_as_data():
 def test_profiles_and_history():
     s = Store(":memory:")
     r = reading()
-    r["profiles"] = [{"obis": "1-0:99.1.0*255", "period_min": 15,
-                      "columns": [{"address": "1.29", "obis": "1-0:1.29.0*255", "unit": "kWh"}],
-                      "rows": [{"time": "2026-11-25T00:15:00", "status": "00", "values": ["0.125"]},
-                               {"time": "2026-11-25T00:00:00", "status": "00", "values": ["0.250"]}]}]
+    r["profiles"] = [
+        {
+            "obis": "1-0:99.1.0*255",
+            "period_min": 15,
+            "columns": [{"address": "1.29", "obis": "1-0:1.29.0*255", "unit": "kWh"}],
+            "rows": [
+                {"time": "2026-11-25T00:15:00", "status": "00", "values": ["0.125"]},
+                {"time": "2026-11-25T00:00:00", "status": "00", "values": ["0.250"]},
+            ],
+        }
+    ]
     s.add_records("dev", [(1, 1764090000, r)])
     pts, kind = s.history("12345678", "1-0:1.29.0*255")
     assert kind == "profile"
-    assert pts == [("2026-11-25T00:00:00", "0.250", "kWh"), ("2026-11-25T00:15:00", "0.125", "kWh")]
+    assert pts == [
+        ("2026-11-25T00:00:00", "0.250", "kWh"),
+        ("2026-11-25T00:15:00", "0.125", "kWh"),
+    ]
     pts, kind = s.history("12345678", "1-0:1.8.0*255")
     assert kind == "register" and pts == [(1764090000, "001234.567", "kWh")]
     latest = s.latest()
@@ -112,10 +153,16 @@ def test_profiles_and_history():
 def test_dlms_profile_shape():
     s = Store(":memory:")
     r = reading()
-    r["profiles"] = [{"obis": "1-0:99.1.0*255", "capture_objects": [
-        {"class_id": 8, "obis": "0-0:1.0.0*255", "attr": 2},
-        {"class_id": 3, "obis": "1-0:1.8.0*255", "attr": 2}],
-        "rows": [["2026-11-25 00:15:00", "12.5"], ["2026-11-25 00:30:00", "13.0"]]}]
+    r["profiles"] = [
+        {
+            "obis": "1-0:99.1.0*255",
+            "capture_objects": [
+                {"class_id": 8, "obis": "0-0:1.0.0*255", "attr": 2},
+                {"class_id": 3, "obis": "1-0:1.8.0*255", "attr": 2},
+            ],
+            "rows": [["2026-11-25 00:15:00", "12.5"], ["2026-11-25 00:30:00", "13.0"]],
+        }
+    ]
     s.add_records("dev", [(1, 1764090000, r)])
     pts, kind = s.history("12345678", "1-0:1.8.0*255")
     assert kind == "profile"

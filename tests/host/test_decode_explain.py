@@ -151,3 +151,35 @@ def test_every_vector_frame_is_named_with_its_checksum_status(vec):
         r = explain([("<", bytes(broken))])
         assert any(f["check"] == "bad" or f["kind"] in ("damaged", "truncated", "garbage")
                    for f in r["frames"]) or "garbage" in _codes(r), (where, n, r)
+
+
+def test_seed_reply_alone_is_recognised_as_our_snrm_through_7e1():
+    r = explain([("<", unhexlify(SEED_GOT))])
+    codes = _codes(r)
+    assert "parity-in-bit-7" in codes and "echo" in codes, codes
+    f = r["frames"][0]
+    assert f["kind"] == "SNRM" and f["check"] == "ok" and f["hex"] == SEED_GOT
+    assert SEED_SENT in [x for x in r["findings"] if x["code"] == "parity-in-bit-7"][0]["text"]
+    # an intact frame whose bit 7 happens to match parity everywhere is not "repaired"
+    r = explain([("<", unhexlify("7E A0 07 21 03 73 01 40 7E"))])
+    assert "parity-in-bit-7" not in _codes(r) and r["frames"][0]["kind"] == "UA"
+
+
+def test_iec_echo_then_identification():
+    r = explain([(">", b"/?!\r\n"), ("<", b"/?!\r\n/ISk5MT174-0001\r\n")])
+    assert "echo" in _codes(r)
+    echo = [x for x in r["findings"] if x["code"] == "echo"][0]["text"]
+    assert "sign-on" in echo and "meter's" in echo
+    kinds = [f["kind"] for f in r["frames"]]
+    assert kinds == ["sign-on", "echo", "identification"], kinds
+
+
+def test_get_request_and_response_name_the_apdu():
+    get = unhexlify("7E A0 19 03 21 32 6F D8 E6 E6 00 C0 01 C1 00 03 01 00 01 08 00 FF 02 00 "
+                    "32 68 7E")
+    resp = unhexlify("7E A0 15 21 03 52 5D 8A E6 E7 00 C4 01 C1 00 06 00 00 13 91 84 22 7E")
+    r = explain([(">", get), ("<", resp)])
+    names = [f["name"] for f in r["frames"]]
+    assert names[0] == "I GET-request normal" and names[1] == "I GET-response normal, data"
+    assert "control 0x32" in r["frames"][0]["text"]
+    assert "no-answer" not in _codes(r) and "snrm-no-answer" not in _codes(r)

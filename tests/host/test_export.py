@@ -1,22 +1,29 @@
 # export (CSV/JSON round trip, exact decimal text and units) and show (rich table).
 import csv
-import io
 import json
 
 from irprobe import cli
 from irprobe.db import Store
 
-VALUES = [("1-0:1.8.0*255", "001234.567", "kWh"), ("1-0:2.8.0*255", "0.000", "kWh"),
-          ("1-0:32.7.0*255", "230.1", "V"), ("0-0:96.1.0*255", "12345678", None),
-          ("1-0:1.8.1*255", "1e3,5", "kWh")]  # odd text survives as text
+VALUES = [
+    ("1-0:1.8.0*255", "001234.567", "kWh"),
+    ("1-0:2.8.0*255", "0.000", "kWh"),
+    ("1-0:32.7.0*255", "230.1", "V"),
+    ("0-0:96.1.0*255", "12345678", None),
+    ("1-0:1.8.1*255", "1e3,5", "kWh"),
+]  # odd text survives as text
 
 
 def fill(path):
     with Store(path) as s:
         for seq in (1, 2, 3):
-            r = {"meter": {"id": "M%d" % (seq % 2), "manufacturer": "EMH", "ident": "/EMH5"},
-                 "protocol": "iec62056-21", "mode": "C", "baud": 9600,
-                 "values": [{"obis": o, "value": v, "unit": u} for o, v, u in VALUES]}
+            r = {
+                "meter": {"id": "M%d" % (seq % 2), "manufacturer": "EMH", "ident": "/EMH5"},
+                "protocol": "iec62056-21",
+                "mode": "C",
+                "baud": 9600,
+                "values": [{"obis": o, "value": v, "unit": u} for o, v, u in VALUES],
+            }
             s.add_records("dev", [(seq, 1795536000 + seq * 86400, r)])
 
 
@@ -27,7 +34,7 @@ def test_csv_round_trip(tmp_path, capsys):
     assert cli.main(["export", "--db", db, "--format", "csv", "--out", out]) == 0
     rows = list(csv.DictReader(open(out, newline="")))
     assert len(rows) == 3 * len(VALUES)
-    got = [(r["obis"], r["value"], r["unit"] or None) for r in rows[:len(VALUES)]]
+    got = [(r["obis"], r["value"], r["unit"] or None) for r in rows[: len(VALUES)]]
     assert got == VALUES
     assert rows[0]["taken_at"] == "2026-11-25T16:00:00Z"
     assert {r["seq"] for r in rows} == {"1", "2", "3"}
@@ -36,8 +43,12 @@ def test_csv_round_trip(tmp_path, capsys):
 def test_json_filters(tmp_path, capsys):
     db = str(tmp_path / "r.sqlite")
     fill(db)
-    assert cli.main(["export", "--db", db, "--format", "json", "--meter", "M1",
-                     "--since", "2026-11-26"]) == 0
+    assert (
+        cli.main(
+            ["export", "--db", db, "--format", "json", "--meter", "M1", "--since", "2026-11-26"]
+        )
+        == 0
+    )
     rows = json.loads(capsys.readouterr().out)
     assert {r["seq"] for r in rows} == {3}
     assert [(r["obis"], r["value"], r["unit"]) for r in rows] == VALUES

@@ -5,7 +5,6 @@ import hashlib
 import os
 
 import pytest
-
 from fake_board import FakeBoard
 from irprobe import cli, installer
 
@@ -73,30 +72,39 @@ def test_install_copies_and_verifies(tmp_path):
     (root / "lib" / "meterproto").mkdir(parents=True)
     (root / "lib" / "meterproto" / "records.py").write_text("raise ImportError('stale')\n")
     logs = []
+    built = installer.build(fw, str(tmp_path / "b"))
     with FakeBoard(root) as b:
         res = installer.install(b.port, "pico", carrier=True, log=logs.append, src=fw)
         assert res["copied"] == res["files"] and res["micropython"].startswith("1.")
         assert not (root / "lib" / "meterproto" / "records.py").exists()
         assert "removed stale /lib/meterproto/records.py" in logs
-        built = installer.build(fw, str(tmp_path / "b"))
         have = _tree_hashes(root)
         for local, dev in built:
             assert have[dev] == hashlib.sha256(open(local, "rb").read()).hexdigest(), dev
         assert b'"enabled": true' in (root / "board.json").read_bytes()
         # Second run: everything already matches, nothing is copied.
-        res2 = installer.install(b.port, "pico", carrier=True, log=logs.append, src=fw)
+        res2 = installer.install(b.port, "pico", carrier=True, log=logs.append, built=built)
         assert res2["copied"] == 0
         assert b.resets >= 2
 
 
-def test_install_source_mode(tmp_path):
+def test_install_source_mode_then_raw_repl_channel(tmp_path, capsys):
     root = tmp_path / "flash"
     root.mkdir()
     with FakeBoard(root) as b:
-        installer.install(b.port, "xiao_rp2040", source=True, log=lambda m: None,
-                          src=snapshot(tmp_path))
-    assert (root / "lib" / "meterproto" / "records.py").exists()
-    assert not (root / "lib" / "meterproto" / "records.mpy").exists()
+        installer.install(
+            b.port, "xiao_rp2040", source=True, log=lambda m: None, src=snapshot(tmp_path)
+        )
+        assert (root / "lib" / "meterproto" / "records.py").exists()
+        assert not (root / "lib" / "meterproto" / "records.mpy").exists()
+        # No reader app runs on the unix port: sync reaches the installed command server
+        # through the raw REPL (path B), and restarts the board afterwards.
+        resets = b.resets
+        assert cli.main(["sync", "--port", b.port, "--db", str(tmp_path / "r.sqlite")]) == 0
+        assert "0 records pulled" in capsys.readouterr().out
+        assert b.resets > resets
+        # The probe's store lives on the board's own filesystem.
+        assert (root / "data").is_dir()
 
 
 def test_version_mismatch_refused_before_copying(tmp_path, capsys):
@@ -120,7 +128,9 @@ def test_no_micropython(tmp_path, capsys, mode):
         rc = cli.main(["install", "--board", "pico", "--port", b.port, "--timeout", "0.5"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert "no MicroPython answered on %s: is it flashed? hold BOOTSEL and use --uf2" % b.port in err
+    assert (
+        "no MicroPython answered on %s: is it flashed? hold BOOTSEL and use --uf2" % b.port in err
+    )
 
 
 def test_missing_port(tmp_path, capsys):
@@ -142,9 +152,21 @@ def test_mip_install_offline_from_package_json(tmp_path):
     root.mkdir()
     mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
     with FakeBoard(root) as b:
-        r = subprocess.run([mpremote, "connect", b.port, "mip", "install", "--target", "/",
-                            os.path.join(fw, "package.json")], capture_output=True, text=True,
-                           timeout=120)
+        r = subprocess.run(
+            [
+                mpremote,
+                "connect",
+                b.port,
+                "mip",
+                "install",
+                "--target",
+                "/",
+                os.path.join(fw, "package.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
         for dest, src in manifest["urls"]:
             local = open(os.path.join(fw, src), "rb").read()

@@ -36,6 +36,8 @@ def sim_port():
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+        p.stdout.close()
+        p.stderr.close()
 
 
 def _their_view(profile):

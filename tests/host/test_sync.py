@@ -8,7 +8,6 @@ import tty
 
 import pytest
 import serial
-
 from irprobe import cli
 from irprobe.cmd_sync import sync
 from irprobe.db import Store
@@ -40,6 +39,7 @@ def test_sync_twice_same_rows(sim, tmp_path, capsys):
     assert sim.store.status()["count"] == 0  # acked, so the probe deleted them
     # The probe's clock was set from the host.
     import time
+
     assert abs(sim.hw.clock.time_s() - time.time()) < 5
 
 
@@ -91,7 +91,7 @@ def test_cut_at_every_frame_then_resume(sim, tmp_path):
     per_round = 6
     # A clean run to count the frame events of one whole sync.
     sim.prefill(per_round)
-    link, ser = _cut_link(sim.port, cut_at=10 ** 9)
+    link, ser = _cut_link(sim.port, cut_at=10**9)
     sync(link, store, max_bytes=1300)
     total_events = ser.events
     link.close()
@@ -129,15 +129,28 @@ def test_cut_at_every_frame_then_resume(sim, tmp_path):
 
 def test_hostile_record_content_is_data(sim, tmp_path):
     evil = "x'); DROP TABLE sessions;--"
-    sim.prefill(1, {"meter": {"id": evil}, "protocol": "iec62056-21", "values": [
-        {"obis": "1-0:1.8.0*255", "value": "1.0", "unit": "kWh"}]})
-    sim.prefill(1, {"meter": {"id": "../../../etc/passwd"}, "protocol": "iec62056-21", "values": []})
+    sim.prefill(
+        1,
+        {
+            "meter": {"id": evil},
+            "protocol": "iec62056-21",
+            "values": [{"obis": "1-0:1.8.0*255", "value": "1.0", "unit": "kWh"}],
+        },
+    )
+    sim.prefill(
+        1, {"meter": {"id": "../../../etc/passwd"}, "protocol": "iec62056-21", "values": []}
+    )
     db = str(tmp_path / "r.sqlite")
     with ProbeLink.open(sim.port) as link:
         sync(link, Store(db))
     assert sorted(Store(db).meters()) == sorted([evil, "../../../etc/passwd"])
     out = tmp_path / "p.png"
-    assert cli.main(["plot", "--db", db, "--meter", evil, "--obis", "1-0:1.8.0*255", "--out", str(out)]) == 0
+    assert (
+        cli.main(
+            ["plot", "--db", db, "--meter", evil, "--obis", "1-0:1.8.0*255", "--out", str(out)]
+        )
+        == 0
+    )
     assert out.exists() and not os.path.exists("/etc/passwd.png")
 
 
@@ -165,6 +178,7 @@ class EvilProbe:
 
     def loop(self):
         import select
+
         dec = H.FrameDecoder()
         while not self.stop:
             r, _, _ = select.select([self.master], [], [], 0.05)
@@ -174,8 +188,16 @@ class EvilProbe:
                 if not isinstance(f, H.Frame):
                     continue
                 if f.type == H.CMD_HELLO:
-                    os.write(self.master, H.encode_frame(H.CMD_HELLO | H.RESPONSE, f.seq, H.encode_json(
-                        {"device_id": "EVIL", "acked": 0, "count": 3, "clock": 0})))
+                    os.write(
+                        self.master,
+                        H.encode_frame(
+                            H.CMD_HELLO | H.RESPONSE,
+                            f.seq,
+                            H.encode_json(
+                                {"device_id": "EVIL", "acked": 0, "count": 3, "clock": 0}
+                            ),
+                        ),
+                    )
                 else:
                     os.write(self.master, self.answer(f))
 
@@ -214,12 +236,15 @@ def _huge_device_id(f):
     return H.encode_frame(f.type | 0x80, f.seq, b"{}")
 
 
-@pytest.mark.parametrize("answer,msg", [
-    (_absurd_length, "no usable answer from the probe"),
-    (_bad_crc, "no usable answer from the probe"),
-    (_damaged_record, "unusable answers"),
-    (_out_of_order, "out of order"),
-])
+@pytest.mark.parametrize(
+    "answer,msg",
+    [
+        (_absurd_length, "no usable answer from the probe"),
+        (_bad_crc, "no usable answer from the probe"),
+        (_damaged_record, "unusable answers"),
+        (_out_of_order, "out of order"),
+    ],
+)
 def test_hostile_device_clear_errors(tmp_path, capsys, answer, msg):
     ev = EvilProbe(answer)
     try:

@@ -2,7 +2,6 @@
 import json
 
 import pytest
-
 from irprobe import cli
 from irprobe.sim.probe_sim import ProbeSim
 from irprobe.sim.profiles import get_profile
@@ -19,8 +18,9 @@ def test_take_prints_the_reading_json_and_stores_it(sim, capsys):
     cap = capsys.readouterr()
     d = json.loads(cap.out)
     exp = get_profile("iskra-mt174")["expected"]
-    assert [(v["obis"], v["value"], v["unit"]) for v in d["values"]] == \
-        [(e["obis"], e["value"], e["unit"]) for e in exp]
+    assert [(v["obis"], v["value"], v["unit"]) for v in d["values"]] == [
+        (e["obis"], e["value"], e["unit"]) for e in exp
+    ]
     assert d["protocol"] == "iec62056-21" and d["meter"]["manufacturer"] == "ISk"
     assert "stored on the probe as record 1" in cap.err
     assert sim.store.status()["count"] == 1
@@ -40,9 +40,31 @@ def test_take_failure_is_plain_words(tmp_path, capsys):
 
 
 def test_config_roundtrip_secrets_write_only(sim, capsys):
-    assert cli.main(["config", "--port", sim.port, "--meter", "cellar", "--mode", "auto",
-                     "--max-baud", "4800", "--password", "s3cret", "--key", "ek=000102030405060708090A0B0C0D0E0F",
-                     "--active", "cellar", "--option", "interval_s=900", "--json"]) == 0
+    assert (
+        cli.main(
+            [
+                "config",
+                "--port",
+                sim.port,
+                "--meter",
+                "cellar",
+                "--mode",
+                "auto",
+                "--max-baud",
+                "4800",
+                "--password",
+                "s3cret",
+                "--key",
+                "ek=000102030405060708090A0B0C0D0E0F",
+                "--active",
+                "cellar",
+                "--option",
+                "interval_s=900",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "s3cret" not in out and "000102" not in out
     cfg = json.loads(out)
@@ -58,7 +80,10 @@ def test_config_roundtrip_secrets_write_only(sim, capsys):
     out = capsys.readouterr().out
     assert "cellar" in out and "s3cret" not in out and "set" in out
     # Clearing the password, removing the profile.
-    assert cli.main(["config", "--port", sim.port, "--meter", "cellar", "--password", "", "--json"]) == 0
+    assert (
+        cli.main(["config", "--port", sim.port, "--meter", "cellar", "--password", "", "--json"])
+        == 0
+    )
     assert sim.config.profile("cellar")["password"] is None
     capsys.readouterr()
     assert cli.main(["config", "--port", sim.port, "--remove", "cellar", "--json"]) == 0
@@ -84,8 +109,22 @@ def test_simulate_probe_command_serves_a_pty(tmp_path):
     import subprocess
     import sys
 
-    p = subprocess.Popen([sys.executable, "-m", "irprobe", "simulate", "--probe", "--profile",
-                          "lgz-zmd", "--pty", "--timeout", "20"], stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "irprobe",
+            "simulate",
+            "--probe",
+            "--profile",
+            "lgz-zmd",
+            "--pty",
+            "--timeout",
+            "20",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         first = json.loads(p.stdout.readline())
         from irprobe.probelink import ProbeLink

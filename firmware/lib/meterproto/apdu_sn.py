@@ -22,14 +22,26 @@ def build_read_request(items):
     return bytes(out)
 
 
+def _items(apdu, tag, what, item_min):
+    # -> (bytes, item count, position of the first item); the count is checked against the
+    # bytes left so an absurd count fails at once instead of allocating.
+    b = bytes(apdu)
+    if not b or b[0] != tag:
+        raise DecodeError("not a READ %s" % what)
+    n, p = axdr.decode_length(b, 1)
+    if n * item_min > len(b) - p:
+        raise DecodeError("READ %s claims %d items" % (what, n))
+    return b, n, p
+
+
+def _at_end(b, p, what):
+    if p != len(b):
+        raise DecodeError("%d unexpected byte(s) after the READ %s" % (len(b) - p, what))
+
+
 def parse_read_request(apdu):
     """-> list of (short_name, selector or None, params bytes)."""
-    b = bytes(apdu)
-    if not b or b[0] != READ_REQUEST:
-        raise DecodeError("not a READ request")
-    n, p = axdr.decode_length(b, 1)
-    if n * 3 > len(b) - p:
-        raise DecodeError("READ request claims %d items" % n)
+    b, n, p = _items(apdu, READ_REQUEST, "request", 3)
     out = []
     for _ in range(n):
         if p + 3 > len(b):
@@ -46,8 +58,7 @@ def parse_read_request(apdu):
             p = q
         else:
             raise DecodeError("unsupported READ variable access 0x%02X" % kind)
-    if p != len(b):
-        raise DecodeError("%d unexpected byte(s) after the READ request" % (len(b) - p))
+    _at_end(b, p, "request")
     return out
 
 
@@ -62,12 +73,7 @@ def build_read_response(results):
 
 def parse_read_response(apdu):
     """-> list of encoded Data bytes, int DAR, or ("block", last, block_no, raw) items."""
-    b = bytes(apdu)
-    if not b or b[0] != READ_RESPONSE:
-        raise DecodeError("not a READ response")
-    n, p = axdr.decode_length(b, 1)
-    if n * 2 > len(b) - p:
-        raise DecodeError("READ response claims %d items" % n)
+    b, n, p = _items(apdu, READ_RESPONSE, "response", 2)
     out = []
     for _ in range(n):
         if p + 2 > len(b):
@@ -90,6 +96,5 @@ def parse_read_response(apdu):
             p = q + m
         else:
             raise DecodeError("unknown READ result choice %d" % c)
-    if p != len(b):
-        raise DecodeError("%d unexpected byte(s) after the READ response" % (len(b) - p))
+    _at_end(b, p, "response")
     return out

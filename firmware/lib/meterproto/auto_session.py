@@ -31,14 +31,26 @@ class AutoSession(Machine):
         self.iec_retries = iec_retries
         if auth is None:
             auth = "hls-gmac" if ak else ("low" if password else "lowest")
-        self.dlms = dict(dlms_options)
-        self.dlms.update({"client_sap": client_sap, "server_upper": server_upper,
+        self._dlms_opts = dict(dlms_options)
+        self._dlms_opts.update({"client_sap": client_sap, "server_upper": server_upper,
                           "server_lower": server_lower, "auth": auth, "password": password,
                           "system_title": system_title, "ek": ek, "ak": ak})
         self.sub = None
         self.stage = None
         self.iec = None  # the IEC client, kept for its identification
         self.notes = []  # plain words: what was tried, in order
+
+    @property
+    def dlms(self):
+        """The DLMS client of this session, once it has started (None before or without)."""
+        sub = self.sub
+        return sub if sub is not None and self.stage == _DLMS else None
+
+    @property
+    def checkpoint(self):
+        """Profile checkpoints to resume an interrupted DLMS profile read (see DlmsClient)."""
+        d = self.dlms
+        return dict(d.checkpoint) if d is not None else dict(self._dlms_opts.get("checkpoint") or {})
 
     # -- Machine inputs: everything goes to the current sub-machine ------------------------
     def start(self, now_ms):
@@ -89,7 +101,7 @@ class AutoSession(Machine):
     def _start_dlms(self, now_ms, baud, set_line, mode):
         from meterproto.dlms_client import DlmsClient
         self.bytes_tx += self.sub.bytes_tx if self.sub is not None else 0
-        client = DlmsClient(baud=baud, fmt=FMT_8N1, set_line=set_line, mode=mode, **self.dlms)
+        client = DlmsClient(baud=baud, fmt=FMT_8N1, set_line=set_line, mode=mode, **self._dlms_opts)
         start = now_ms
         if self.sub is not None and self.sub.tx_end_ms() > start:
             start = self.sub.tx_end_ms()  # the ACK must have left before HDLC timing starts

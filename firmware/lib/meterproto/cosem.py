@@ -2,6 +2,7 @@
 # class ids, units, exact scaling, date-time, association object_list, capture objects and
 # selective-access descriptors (core). Values stay exact decimal text, never float.
 from meterproto import axdr, obis
+from meterproto.compat import hexlify
 from meterproto.errors import DecodeError, LocalProtocolError
 
 CLASS_NAMES = {
@@ -191,9 +192,12 @@ def encode_datetime(year=None, month=None, day=None, hour=None, minute=None, sec
 
 # ---- association object_list (class 15 attribute 2, class 12 attribute 2) ----
 
-def _decoded(value):
+def _array(value, what):
+    """Encoded bytes or an already decoded value -> the list an array attribute holds."""
     if isinstance(value, (bytes, bytearray)):
-        return axdr.decode_whole(value)
+        value = axdr.decode_whole(value)
+    if not isinstance(value, list):
+        raise DecodeError("%s is not an array" % what)
     return value
 
 
@@ -215,9 +219,7 @@ def parse_object_list(value):
     """object_list (encoded bytes or decoded list) -> list of
     {"obis", "class_id", "version", "attributes": [{"id", "access", "selectors"}],
      "methods": [{"id", "access"}]}."""
-    value = _decoded(value)
-    if not isinstance(value, list):
-        raise DecodeError("object_list is not an array")
+    value = _array(value, "object_list")
     out = []
     for n, e in enumerate(value):
         if not _entry(e, 2):
@@ -246,9 +248,7 @@ def parse_object_list(value):
 
 def parse_object_list_sn(value):
     """SN association object_list -> list of {"base_name", "class_id", "version", "obis"}."""
-    value = _decoded(value)
-    if not isinstance(value, list):
-        raise DecodeError("object_list is not an array")
+    value = _array(value, "object_list")
     out = []
     for n, e in enumerate(value):
         if not _entry(e, 3):
@@ -277,9 +277,7 @@ def sn_attribute(base_name, attr):
 
 def parse_capture_objects(value):
     """capture_objects (attribute 3) -> list of {"class_id", "obis", "attr", "data_index"}."""
-    value = _decoded(value)
-    if not isinstance(value, list):
-        raise DecodeError("capture_objects is not an array")
+    value = _array(value, "capture_objects")
     out = []
     for n, e in enumerate(value):
         if not _entry(e, 1):
@@ -359,5 +357,5 @@ def value_text(tv):
     if isinstance(v, (bytes, bytearray)):
         if _printable(v):
             return bytes(v).decode()
-        return "".join("%02X" % c for c in v)
+        return hexlify(v, "")
     return str(v)

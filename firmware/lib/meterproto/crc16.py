@@ -1,45 +1,78 @@
-# meterproto.crc16: CRC-16/X.25, the HCS and FCS of HDLC frames (core, both runtimes).
-# IEC 62056-46 HCS/FCS (the ISO/IEC 13239 FCS; PROTOCOL-FACTS B.2): reflected polynomial
-# 0x8408, initial value 0xFFFF, final XOR 0xFFFF, sent low byte first. Check "123456789" = 0x906E.
+# meterproto.crc16: the three CRC-16 variants the probe speaks, table driven (core, both runtimes).
+# X.25 = HDLC HCS/FCS (IEC 62056-46, ISO/IEC 13239; PROTOCOL-FACTS B.2); CCITT-FALSE = our record
+# and USB-channel format (meterproto.records, .hostlink); ARC = DSMR/P1 telegrams (after `!`).
+#
+# Each table is 256 16-bit entries (512 bytes), built once; the per-byte loop then does one
+# shift, one XOR and one lookup on small ints, with no allocation. X.25 runs on every HDLC
+# frame, so its table is built at import; the other two are built on first use, so a probe
+# that never touches them does not pay their RAM.
+#   variant       poly (reflected)   init    xorout  check "123456789"
+#   X.25          0x1021 (0x8408)    0xFFFF  0xFFFF  0x906E  (sent low byte first)
+#   CCITT-FALSE   0x1021             0xFFFF  0       0x29B1  (our formats: high byte first)
+#   ARC           0x8005 (0xA001)    0       0       0xBB3D
 import array
 
-_POLY = 0x8408
 
-
-def _make_table():
-    # 256 16-bit entries = 512 bytes, built once at import; the per-byte loop then does
-    # one shift, one XOR and one lookup on small ints.
+def _reflected_table(poly):
     t = array.array("H", [0] * 256)
     for i in range(256):
         c = i
         for _ in range(8):
-            if c & 1:
-                c = (c >> 1) ^ _POLY
-            else:
-                c >>= 1
+            c = ((c >> 1) ^ poly) if c & 1 else (c >> 1)
         t[i] = c
     return t
 
 
-_TABLE = _make_table()
+def _msb_first_table(poly):
+    t = array.array("H", [0] * 256)
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = ((c << 1) ^ poly) if c & 0x8000 else (c << 1)
+        t[i] = c & 0xFFFF
+    return t
 
 
-def crc16_x25_update(crc, data, start=0, end=None):
-    """Continue a running (not yet inverted) register over data[start:end]."""
+_X25 = _reflected_table(0x8408)
+_FALSE = None
+_ARC = None
+
+
+def _reflected_update(t, crc, data, start, end):
     if end is None:
         end = len(data)
-    t = _TABLE
     for i in range(start, end):
         crc = (crc >> 8) ^ t[(crc ^ data[i]) & 0xFF]
     return crc
 
 
+def crc16_x25_update(crc, data, start=0, end=None):
+    """Continue a running (not yet inverted) X.25 register over data[start:end]."""
+    return _reflected_update(_X25, crc, data, start, end)
+
+
 def crc16_x25(data, start=0, end=None):
     """CRC-16/X.25 of data[start:end] as an int (send it low byte first)."""
-    return crc16_x25_update(0xFFFF, data, start, end) ^ 0xFFFF
+    return _reflected_update(_X25, 0xFFFF, data, start, end) ^ 0xFFFF
 
 
-def check_at(data, start, end):
-    """True when the two bytes at data[end], data[end+1] are the CRC of data[start:end]."""
-    c = crc16_x25(data, start, end)
-    return data[end] == (c & 0xFF) and data[end + 1] == (c >> 8)
+def crc16_ccitt_false(data, crc=0xFFFF, start=0, end=None):
+    """CRC-16/CCITT-FALSE of data[start:end]; pass crc to continue a running value."""
+    global _FALSE
+    t = _FALSE
+    if t is None:
+        t = _FALSE = _msb_first_table(0x1021)
+    if end is None:
+        end = len(data)
+    for i in range(start, end):
+        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ data[i]) & 0xFF]
+    return crc
+
+
+def crc16_arc(data, crc=0, start=0, end=None):
+    """CRC-16/ARC of data[start:end]; pass crc to continue a running value."""
+    global _ARC
+    t = _ARC
+    if t is None:
+        t = _ARC = _reflected_table(0xA001)
+    return _reflected_update(t, crc, data, start, end)

@@ -254,7 +254,8 @@ class DlmsClient(Machine):
         else:
             results = [r.error if r.error is not None else r.data]
         if len(results) != len(self._batch):
-            raise DecodeError("the meter answered %d of %d requested attributes" % (len(results), len(self._batch)))
+            raise DecodeError("the meter answered %d of %d requested attributes"
+                              % (len(results), len(self._batch)))
         if self.state == _OBJECTS:
             self._object_list(results[0])
         elif self.state == _PROFILE:

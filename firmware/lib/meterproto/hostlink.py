@@ -3,7 +3,7 @@
 # Our own protocol (no standard); docs/COMMAND-CHANNEL.md has the full description.
 #
 # WIRE. A frame is  SOF 0x7E | stuffed(body) | EOF 0x7F,  body = type(1) seq(2) len(2)
-# payload(len) crc16(2), big endian; CRC-16/CCITT-FALSE (meterproto.records.crc16) over
+# payload(len) crc16(2), big endian; CRC-16/CCITT-FALSE (meterproto.crc16) over
 # type..payload. Stuffing: every byte < 0x20 and 0x7D/0x7E/0x7F goes as 0x7D, b ^ 0x20. So no
 # control byte ever appears raw: no 0x03 (Ctrl-C), no CR/LF, no Ctrl-A/B/D/E (raw REPL).
 # A raw 0x03 seen between frames therefore means "the host wants out" (decoder.ctrl_c).
@@ -63,8 +63,9 @@
 import json
 
 from meterproto.compat import const
+from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, RemoteProtocolError
-from meterproto.records import crc16, dumps, split_records
+from meterproto.records import dumps, split_records
 
 PROTO_VERSION = 1
 MAGIC = "irprobe"

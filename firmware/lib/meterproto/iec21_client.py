@@ -9,8 +9,9 @@
 # own echo, stray lines). Every state has a deadline: the meter's reaction window (1500 ms,
 # clause 6.3.14 tr), the inter-character limit (1500 ms, ta) while a message is coming in,
 # our own reaction before every answer (200 ms, 20 ms for a lower-case FLAG letter), a
-# wake-up pause, the break leaving the line, or the quiet time before a retry. After the option select the line is
-# switched by an A_SET_LINE action, which the driver carries out once the ACK has left.
+# wake-up pause, the break leaving the line, or the quiet time before a retry. After the
+# option select the line is switched by an A_SET_LINE action, which the driver carries out
+# once the ACK has left.
 # A failed baud switch is retried from the sign-on one rate lower (max-baud step-down).
 from meterproto.compat import const
 from meterproto.errors import (ChecksumError, DecodeError, LocalProtocolError, NoAnswer,
@@ -328,7 +329,9 @@ class IecClient(Machine):
             r.ident = ident.ident()
         return r
 
-    def _on_readout(self, m, now):
+    def _block_sets(self, m):
+        # (data sets, error text or None) of this block joined to the partial blocks before
+        # it (clause 6.3.7); (None, None) once a block that cannot be parsed ended the session.
         self._naks = 0
         blocks = self._blocks + [m.body]
         self._blocks = []
@@ -336,8 +339,13 @@ class IecClient(Machine):
             sets = dat.parse_block(b"".join(blocks))
         except DecodeError as e:
             self._fail(e)
+            return None, None
+        return sets, dat.error_reply(sets)
+
+    def _on_readout(self, m, now):
+        sets, err = self._block_sets(m)
+        if sets is None:
             return
-        err = dat.error_reply(sets)
         if err is not None:
             self._fail(Refused("the meter answered the readout with (%s)" % err))
             return
@@ -477,16 +485,10 @@ class IecClient(Machine):
                                                                          hint)))
 
     def _on_reply(self, m, now):
-        self._naks = 0
         cd, data = self._cur
-        blocks = self._blocks + [m.body]
-        self._blocks = []
-        try:
-            sets = dat.parse_block(b"".join(blocks))
-        except DecodeError as e:
-            self._fail(e)
+        sets, err = self._block_sets(m)
+        if sets is None:
             return
-        err = dat.error_reply(sets)
         if err is not None:
             if cd[0] == "P":
                 self._fail(Refused("the meter answered the password with (%s)" % err))

@@ -1,7 +1,9 @@
 # meterproto.iec21_data: the IEC 62056-21 data block (clause 6.4 data set syntax), core.
 # Data sets `address(value*unit)(...)` to Reading values, IEC short addresses to OBIS
 # (IEC 62056-61), P.01 load profile blocks, and DSMR/P1 telegrams with their CRC-16/ARC.
+from meterproto.crc16 import crc16_arc  # also used as iec21_data.crc16_arc
 from meterproto.errors import DecodeError
+from meterproto.iec21_msg import text7
 from meterproto.obis import format_obis
 from meterproto.reading import Reading, Value
 
@@ -33,18 +35,6 @@ class DataSet:
         return "DataSet(%r, %r)" % (self.address, self.groups)
 
 
-def text_of(block):
-    """Block bytes -> str of 7-bit characters with NUL bytes dropped (seen in captures)."""
-    if isinstance(block, str):
-        return block.replace("\x00", "")
-    out = bytearray()
-    for b in block:
-        b &= 0x7F
-        if b:
-            out.append(b)
-    return bytes(out).decode()
-
-
 def _split_unit(inner):
     # `*` is not allowed inside a value, so the first one starts the unit (clause 6.4).
     i = inner.find("*")
@@ -61,7 +51,7 @@ def parse_block(block):
     missing units, unbalanced parentheses (a group then ends at the line's end), text lines
     without a data set (skipped). Stops at the `!` that ends a readout.
     """
-    s = text_of(block)
+    s = text7(block)
     n = len(s)
     sets = []
     i = 0
@@ -335,18 +325,6 @@ def parse_profile(sets):
 
 # -- DSMR / P1 push telegrams (mode D descendants, PROTOCOL-FACTS A.8) ---------------------
 
-def crc16_arc(data, crc=0):
-    """CRC-16/ARC: reflected polynomial 0xA001, init 0, no final XOR (check 0xBB3D)."""
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            if crc & 1:
-                crc = (crc >> 1) ^ 0xA001
-            else:
-                crc >>= 1
-    return crc
-
-
 def _is_hex(t):
     for ch in t:
         if not ("0" <= ch <= "9" or "A" <= ch <= "F" or "a" <= ch <= "f"):
@@ -371,10 +349,10 @@ def parse_p1(telegram):
     eol = telegram.find(b"\n", start)
     if eol < 0 or eol > bang:
         eol = bang
-    ident = text_of(telegram[start + 1:eol]).strip()
+    ident = text7(telegram[start + 1:eol]).strip()
     sets = parse_block(telegram[eol:bang + 1])
     crc_ok = None
-    tail = text_of(telegram[bang + 1:bang + 5])
+    tail = text7(telegram[bang + 1:bang + 5])
     if len(tail) == 4 and _is_hex(tail):
         crc_ok = crc16_arc(telegram[start:bang + 1]) == int(tail, 16)
     return ident, sets, crc_ok

@@ -73,8 +73,12 @@ class Identification:
                                                     self.enhanced, self.text)
 
 
-def _text(raw):
-    """Bytes to str, 7 bits per character, NUL dropped (never a UnicodeError)."""
+def text7(raw):
+    """Received bytes (or str) -> str of 7-bit characters, NUL dropped (seen in captures).
+    Clause 6.1: characters are 7 bits and parity is a line property, so bit 7 is never data;
+    this can never raise a UnicodeError."""
+    if isinstance(raw, str):
+        return raw.replace("\x00", "")
     out = bytearray()
     for b in raw:
         b &= 0x7F
@@ -92,7 +96,7 @@ def parse_identification(line):
         if b & 0x80:
             high = True
             break
-    s = _text(line)
+    s = text7(line)
     if s.endswith("\n"):
         s = s[:-1]
     if s.endswith("\r"):
@@ -184,7 +188,7 @@ def data_message(block, end=ETX):
 
 def parse_request(raw):
     """`/?address!CR LF` -> the address text ('' for none)."""
-    s = _text(raw).strip()
+    s = text7(raw).strip()
     if not (s.startswith("/?") and s.endswith("!")):
         raise DecodeError("not a sign-on request: %r" % s)
     return s[2:-1]
@@ -192,7 +196,7 @@ def parse_request(raw):
 
 def split_command(body):
     """Command body (between SOH and ETX/EOT) -> ('R1', data text or None)."""
-    s = _text(body)
+    s = text7(body)
     cd = s[0:2]
     i = s.find("\x02")
     return cd, (s[i + 1:] if i >= 0 else None)

@@ -7,7 +7,7 @@
 #   digest (8) | payload (JSON, utf-8) | CRC-16 (2) over everything before it
 # payload = the JSON reading format (ARCHITECTURE.md), compact, values as decimal text.
 # digest  = first 8 bytes of SHA-256 of the raw meter exchange (proves which bytes were read).
-# CRC-16 is CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF; check "123456789" = 0x29B1).
+# CRC-16 is CRC-16/CCITT-FALSE (meterproto.crc16: poly 0x1021, init 0xFFFF, check 0x29B1).
 #
 # API
 #   encode_record(seq, time_s, reading, digest=b"") -> bytes   reading: Reading or dict
@@ -17,8 +17,9 @@
 #   split_records(data) -> list of raw record bytes (a USB pull carries them back to back)
 #   exchange_digest(raw_bytes) -> 8-byte digest;  crc16(data, crc=0xFFFF) -> int
 import json
-from array import array
 
+# crc16 stays importable from here: the store and the USB channel use records.crc16.
+from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError
 
 MAGIC = b"IR"
@@ -27,29 +28,6 @@ HEADER_LEN = 21  # 2 + 1 + 2 + 4 + 4 + 8
 DIGEST_LEN = 8
 OVERHEAD = HEADER_LEN + 2
 MAX_PAYLOAD = 32768  # so one whole record always fits one USB frame (hostlink)
-
-
-def _make_table():
-    t = array("H", [0] * 256)
-    for i in range(256):
-        c = i << 8
-        for _ in range(8):
-            c = ((c << 1) ^ 0x1021) if c & 0x8000 else (c << 1)
-        t[i] = c & 0xFFFF
-    return t
-
-
-_TABLE = _make_table()
-
-
-def crc16(data, crc=0xFFFF, start=0, end=None):
-    """CRC-16/CCITT-FALSE of data[start:end], table driven (one lookup per byte)."""
-    if end is None:
-        end = len(data)
-    t = _TABLE
-    for i in range(start, end):
-        crc = ((crc << 8) & 0xFF00) ^ t[((crc >> 8) ^ data[i]) & 0xFF]
-    return crc
 
 
 def dumps(obj):

@@ -18,8 +18,8 @@ _IEC_ACK = const(2)  # waiting for the acknowledgement/option select message
 _HDLC = const(3)
 NAMES = ("iec-wait", "iec-ident", "iec-ack", "hdlc")
 
-_BAUD_CHARS = "012345"
-_BAUDS = (300, 600, 1200, 2400, 4800, 9600)
+_BAUD_CHARS = "0123456"
+_BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)
 _REACTION_MS = const(200)  # IEC 62056-21 6.3.14: tr between 200 ms and 1500 ms
 _BLOCK_TRANSFER_GET = const(0x1000)  # conformance bit 11
 _MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14

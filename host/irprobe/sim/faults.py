@@ -64,6 +64,12 @@ def apply_profile(name, profile):
     return p
 
 
+def changes_meter(name):
+    """True when the fault changes the meter (its profile or behaviour), not just the line."""
+    e = _entry(name)
+    return bool(e[2]) or e[3] is not None
+
+
 def line_faults(name, seed=None):
     """A fresh vline Faults for the fault (it holds random state, so one per session)."""
     kw = {}

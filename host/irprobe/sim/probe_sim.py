@@ -60,16 +60,18 @@ class _PtyOut:
 class ProbeSim:
     """A simulated probe. profile: a simulated meter name (irprobe simulate --list)."""
 
-    def __init__(self, profile="iskra-mt174", root=None, device_id=None, prefill=0,
-                 time_s=None, faults=None):
-        from irprobe.sim.profiles import get_profile, make_meter
-        from irprobe.sim.vline import VirtualLine
+    def __init__(
+        self, profile="iskra-mt174", root=None, device_id=None, prefill=0, time_s=None, faults=None
+    ):
         from probe.app import App
         from probe.config import Config
         from probe.fsys import Fsys
         from probe.hal_fake import FakeHardware
         from probe.store import Store
         from probe.usb import CommandServer
+
+        from irprobe.sim.profiles import get_profile, make_meter
+        from irprobe.sim.vline import VirtualLine
 
         self.profile = get_profile(profile)  # KeyError with the known names
         self._own_root = root is None
@@ -82,7 +84,9 @@ class ProbeSim:
         self.config = Config(fs).load()
         if not self.config.data["meters"]:
             mode = "auto" if self.profile.get("protocol") == "dlms" else "iec"
-            self.config.apply({"meters": [{"name": profile, "mode": mode}], "set": {"active": profile}})
+            self.config.apply(
+                {"meters": [{"name": profile, "mode": mode}], "set": {"active": profile}}
+            )
         self.store = Store(fs)
         self.store.recover()
         self.app = App(self.hw, self.config, self.store)
@@ -91,8 +95,14 @@ class ProbeSim:
         os.set_blocking(self.mfd, False)
         self.port = os.ttyname(self._sfd)
         self.out = _PtyOut(self.mfd)
-        self.server = CommandServer(_PtyIn(self.mfd), self.out, self.store, self.config, self.app,
-                                    device_id=device_id or ("SIM-" + profile)[:32])
+        self.server = CommandServer(
+            _PtyIn(self.mfd),
+            self.out,
+            self.store,
+            self.config,
+            self.app,
+            device_id=device_id or ("SIM-" + profile)[:32],
+        )
         self.app.server = self.server
         if prefill:
             self.prefill(prefill)
@@ -116,10 +126,15 @@ class ProbeSim:
     def prefill(self, n, reading=None):
         """Store n records as if n readings had been taken (benchmarks, sync tests)."""
         exp = self.profile.get("expected") or []
-        base = reading or {"meter": {"id": "SIM%08d" % 1, "manufacturer": "SIM", "ident": "/SIM5"},
-                           "protocol": "iec62056-21", "mode": "C", "baud": 9600,
-                           "values": [{"obis": e["obis"], "value": e["value"], "unit": e["unit"]}
-                                      for e in exp][:8]}
+        base = reading or {
+            "meter": {"id": "SIM%08d" % 1, "manufacturer": "SIM", "ident": "/SIM5"},
+            "protocol": "iec62056-21",
+            "mode": "C",
+            "baud": 9600,
+            "values": [{"obis": e["obis"], "value": e["value"], "unit": e["unit"]} for e in exp][
+                :8
+            ],
+        }
         t = self.hw.clock.time_s() - 900 * n
         for i in range(n):
             self.store.commit(base, t + 900 * i, b"")

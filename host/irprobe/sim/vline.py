@@ -53,8 +53,13 @@ def _receive_as(b, tx_fmt, rx_fmt):
 
 class _End:
     def __init__(self, baud, fmt):
-        self.baud = baud
+        self.baud = baud  # what the receiver is set to now
         self.fmt = fmt
+        # What the transmitter uses for the next characters: a switch requested after a
+        # send takes effect for RX once TX has drained, but every later send already
+        # starts after that drain, so it goes out at the new setting.
+        self.tx_baud = baud
+        self.tx_fmt = fmt
         self.tx_free = 0  # ns at which this end's transmitter is idle again
 
 
@@ -88,7 +93,7 @@ class VirtualLine:
         self._start_meter()
         t0 = self.client.tx_free if self.client.tx_free > self.now else self.now
         self._transmit(self.client, data, "m")
-        self.log.append(("c", t0, self.client.tx_free, len(data), self.client.baud))
+        self.log.append(("c", t0, self.client.tx_free, len(data), self.client.tx_baud))
         if self.faults.echo:
             self._echo(data, t0)
 
@@ -96,8 +101,9 @@ class VirtualLine:
         self._advance(self.client.tx_free)
 
     def set_line(self, baud, fmt):
-        self.client.baud = baud
-        self.client.fmt = fmt
+        c = self.client
+        c.baud = c.tx_baud = baud
+        c.fmt = c.tx_fmt = fmt
 
     def read(self, deadline_ms):
         self._start_meter()
@@ -228,12 +234,12 @@ class VirtualLine:
 
     def _transmit(self, end, data, dest):
         t = end.tx_free if end.tx_free > self.now else self.now
-        ns_per_char = bits_per_char(end.fmt) * _NS
+        ns_per_char = bits_per_char(end.tx_fmt) * _NS
         i = 0
         for b in data:
             i += 1
-            self._push(t + (i * ns_per_char) // end.baud, dest, (b, end.baud, end.fmt))
-        end.tx_free = t + (len(data) * ns_per_char) // end.baud
+            self._push(t + (i * ns_per_char) // end.tx_baud, dest, (b, end.tx_baud, end.tx_fmt))
+        end.tx_free = t + (len(data) * ns_per_char) // end.tx_baud
 
     def _echo(self, data, t0):
         # Each character comes back as it leaves our LED (crosstalk has no delay).
@@ -265,7 +271,9 @@ class VirtualLine:
                     self.meter_end.tx_free = self.now + self.faults.late_ms * _MS
                 t0 = self.meter_end.tx_free if self.meter_end.tx_free > self.now else self.now
                 self._transmit(self.meter_end, data, "c")
-                self.log.append(("m", t0, self.meter_end.tx_free, len(data), self.meter_end.baud))
+                self.log.append(("m", t0, self.meter_end.tx_free, len(data),
+                                 self.meter_end.tx_baud))
             elif act[0] == A_SET_LINE:
                 t = self.meter_end.tx_free if self.meter_end.tx_free > self.now else self.now
                 self._push(t, "L", (act[1], act[2]))
+                self.meter_end.tx_baud, self.meter_end.tx_fmt = act[1], act[2]
