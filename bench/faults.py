@@ -23,7 +23,7 @@ KINDS = (
     ("duplicated bytes 1e-3", lambda p: {"dup_ppm": BER}, True),
     # The virtual line puts a burst into the first byte received after each period, so a
     # burst always hits a message; a period shorter than a retry cycle would hit every retry.
-    ("noise bursts 8 B / 5 s", lambda p: {"burst_every_ms": 5000, "burst_len": 8}, True),
+    ("noise bursts 8 B / 10 s", lambda p: {"burst_every_ms": 10000, "burst_len": 8}, True),
     # Late, but inside the standard's reaction window (IEC 62056-21 6.3.14: tr <= 1500 ms).
     ("late meter (1.45 s)", lambda p: {LATE: 1450}, True),
     ("meter stops mid-frame", lambda p: {"stop_after": 300}, False),
@@ -82,7 +82,7 @@ def profile_names():
 def _dlms_opts(p):
     o = {"client_sap": p["client_sap"], "server_upper": p["server_upper"],
          "server_lower": p["server_lower"], "auth": p["auth"], "password": p["password"]}
-    if p["auth"] == "hls-gmac":
+    if p.get("ek"):  # HLS-GMAC and/or the ciphered context (security suite 0)
         o["system_title"] = b"IRPROBE1"
         o["ek"] = unhexlify(p["ek"])
         o["ak"] = unhexlify(p["ak"])

@@ -33,6 +33,27 @@ def add_arguments(p):
                    help="run our clock X times faster, to match `irprobe simulate "
                    "--time-scale X` (simulators only)")
     p.add_argument("--json", action="store_true", help="print the reading as JSON")
+    g = p.add_argument_group("DLMS addresses and security (suite 0: AES-GCM-128)")
+    g.add_argument("--client", type=int, default=16, metavar="SAP",
+                   help="DLMS client address (16 public; 1 management, usual with HLS)")
+    g.add_argument("--server", default="1", metavar="UPPER[/LOWER]",
+                   help="HDLC server address, e.g. 1 or 1/17 (default 1)")
+    g.add_argument("--auth", choices=("lowest", "low", "hls-gmac"),
+                   help="DLMS authentication (default: hls-gmac with --ak, low with "
+                   "--password, else lowest)")
+    g.add_argument("--ek", metavar="HEX", help="global encryption key, 32 hex digits: "
+                   "turns on the ciphered context")
+    g.add_argument("--ak", metavar="HEX", help="authentication key, 32 hex digits")
+    g.add_argument("--system-title", metavar="HEX", help="our system title, 16 hex digits "
+                   "(default 495250524F424531, 'IRPROBE1')")
+    g.add_argument("--security", choices=("auth-enc", "auth", "enc", "none"),
+                   default="auth-enc", help="protection of ciphered APDUs (security control "
+                   "0x30/0x10/0x20); none: HLS without the ciphered context")
+    g.add_argument("--dedicated-key", metavar="HEX", help="dedicated key (32 hex digits) "
+                   "for ded- ciphering, sent in the ciphered InitiateRequest")
+    g.add_argument("--invocation-counter", type=int, default=1, metavar="N",
+                   help="our first invocation counter (the meter refuses counters it has "
+                   "seen: continue above the last one used)")
 
 
 def make_session(args):
@@ -61,9 +82,47 @@ def make_session(args):
             raise CommandError("DLMS/HDLC reading is not available yet in this build: use "
                                "--mode iec")
         return AutoSession(mode=args.mode, address=args.address, password=args.password,
-                           max_baud=args.max_baud, wakeup=args.wakeup)
+                           max_baud=args.max_baud, wakeup=args.wakeup, **_dlms_options(args))
     except LocalProtocolError as e:
         raise CommandError(str(e))
+
+
+_SECURITY = {"auth-enc": 0x30, "auth": 0x10, "enc": 0x20, "none": 0}
+
+
+def _hex(args, name, n):
+    text = getattr(args, name.replace("-", "_"))
+    if text is None:
+        return None
+    from meterproto.compat import unhexlify
+
+    try:
+        b = unhexlify(text)
+    except ValueError:
+        b = b""
+    if len(b) != n:
+        raise CommandError("--%s takes %d hex digits" % (name, 2 * n))
+    return b
+
+
+def _dlms_options(args):
+    """DLMS addresses and security options -> AutoSession/DlmsClient keywords."""
+    upper, _, lower = args.server.partition("/")
+    try:
+        server = (int(upper), int(lower) if lower else None)
+    except ValueError:
+        raise CommandError("--server is UPPER or UPPER/LOWER, e.g. 1 or 1/17")
+    ek, ak = _hex(args, "ek", 16), _hex(args, "ak", 16)
+    if (ek is None) != (ak is None):
+        raise CommandError("ciphering needs both keys: --ek and --ak")
+    opts = {"client_sap": args.client, "server_upper": server[0], "server_lower": server[1],
+            "auth": args.auth, "ek": ek, "ak": ak,
+            "system_title": _hex(args, "system-title", 8)}
+    if ek is not None:
+        opts["security"] = _SECURITY[args.security]
+        opts["invocation_counter"] = args.invocation_counter
+        opts["dedicated_key"] = _hex(args, "dedicated-key", 16)
+    return opts
 
 
 def run(args):

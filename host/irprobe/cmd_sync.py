@@ -31,7 +31,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     from meterproto.errors import DecodeError
     from meterproto.records import decode_record
 
-    from irprobe.db import MAX_ID, BadRecord
+    from irprobe.db import MAX_ID, BadRecord, SeqConflict
     from irprobe.probelink import LinkError, clean
 
     info = link.info or link.hello()
@@ -54,6 +54,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     if set_clock:
         link.set_clock(int(now if now is not None else time.time()))
     cursor = acked + 1
+    key = store.current_key(device)
     stats = {
         "device_id": device,
         "pulled": 0,
@@ -88,7 +89,14 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
             batch.append((rec.seq, rec.time_s, rec.reading, rec.digest))
             stats["bytes"] += len(raw)
         try:
-            added, dup = store.add_records(device, batch)  # one transaction, committed
+            try:
+                added, dup = store.add_records(key, batch)  # one transaction, committed
+            except SeqConflict:
+                # Same number, different record: the probe's storage was erased and its
+                # numbering restarted. Keep the old records; file the new ones apart.
+                key = store.new_epoch(device)
+                stats["new_epoch"] = key
+                added, dup = store.add_records(key, batch)
         except BadRecord as e:
             raise LinkError(
                 "record from the probe refused: %s; nothing of this batch was "
@@ -96,7 +104,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
             )
         last = batch[-1][0]
         link.ack(last)  # only now may the probe delete
-        store.note_sync(device, last, clean(info.get("firmware"), 32))
+        store.note_sync(key, last, clean(info.get("firmware"), 32))
         stats["pulled"] += len(batch)
         stats["added"] += added
         stats["duplicates"] += dup
@@ -105,6 +113,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
         cursor = last + 1
         if progress:
             progress(stats["pulled"], max(count, stats["pulled"]))
+    stats["stored_as"] = key
     return stats
 
 
@@ -161,4 +170,9 @@ def run(args):
             counts["meters"],
         )
     )
+    if stats.get("new_epoch"):
+        print(
+            "note: the probe numbers its records from the start again (was its storage "
+            "erased?); its new records are kept apart as %s" % stats["new_epoch"]
+        )
     return 0

@@ -23,6 +23,21 @@ def checked_reading(d):
         return None
 
 
+def _printable(obj):
+    """Device text made safe for a rich table: no control characters, no markup."""
+    from rich.markup import escape
+
+    from irprobe.probelink import clean
+
+    if isinstance(obj, str):
+        return escape(clean(obj, 400))
+    if isinstance(obj, list):
+        return [_printable(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _printable(v) for k, v in obj.items()}
+    return obj
+
+
 def run(args):
     import sys
 
@@ -42,9 +57,9 @@ def run(args):
         raise CommandError("the probe answered without a usable reading")
     seq = res.get("seq")
     if args.json:
-        output.print_json(reading)
+        output.print_json(reading)  # JSON escapes control characters itself
     else:
-        output.print_reading(reading)
+        output.print_reading(_printable(reading))
     if isinstance(seq, int) and not isinstance(seq, bool):
         print("stored on the probe as record %d" % seq, file=sys.stderr)
     else:

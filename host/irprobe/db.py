@@ -66,6 +66,11 @@ class BadRecord(ValueError):
     """A record from the device that cannot be stored as it is (plain-words message)."""
 
 
+class SeqConflict(BadRecord):
+    """The probe sent a different record under a number we already hold: its storage was
+    erased and numbering started again (see Store.new_epoch)."""
+
+
 def default_path():
     """~/.local/share/irprobe/readings.sqlite, honouring XDG_DATA_HOME."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(
@@ -167,10 +172,18 @@ class Store:
             raise BadRecord("record %d has an impossible time %r" % (seq, taken_at))
         if not isinstance(reading, dict):
             raise BadRecord("record %d holds no reading" % seq)
-        if c.execute(
-            "SELECT 1 FROM sessions WHERE device_id = ? AND seq = ?", (device_id, seq)
-        ).fetchone():
-            return False
+        digest_hex = bytes(digest).hex() if digest else None
+        old = c.execute(
+            "SELECT taken_at, digest FROM sessions WHERE device_id = ? AND seq = ?",
+            (device_id, seq),
+        ).fetchone()
+        if old:
+            if old != (taken_at, digest_hex):
+                raise SeqConflict(
+                    "record %d differs from the record %d stored earlier from this probe"
+                    % (seq, seq)
+                )
+            return False  # the same record again (a resumed or repeated sync)
         meter = reading.get("meter") or {}
         if not isinstance(meter, dict):
             raise BadRecord("record %d: meter is not an object" % seq)
@@ -205,7 +218,7 @@ class Store:
                 _text(reading.get("protocol"), "protocol", 32),
                 _text(reading.get("mode"), "mode", 8),
                 baud,
-                bytes(digest).hex() if digest else None,
+                digest_hex,
                 json.dumps(reading, sort_keys=True),
             ),
         )
@@ -289,6 +302,31 @@ class Store:
                             _text(col.get("unit"), "unit", 32),
                         ),
                     )
+
+    def current_key(self, device_id):
+        """The key this probe's records are stored under now: its id, or "id~N" after its
+        storage was erased N-1 times (numbering restarted; old records are kept apart)."""
+        best, key = 1, device_id
+        prefix = device_id + "~"
+        for (k,) in self.conn.execute(
+            "SELECT device_id FROM devices WHERE substr(device_id, 1, ?) = ?",
+            (len(prefix), prefix),
+        ):
+            tail = k[len(prefix) :]
+            if tail.isdigit() and int(tail) > best:
+                best, key = int(tail), k
+        return key
+
+    def new_epoch(self, device_id):
+        """Start a fresh key for a probe whose numbering restarted; returns it."""
+        key = self.current_key(device_id)
+        n = int(key.rsplit("~", 1)[1]) + 1 if key != device_id else 2
+        new = "%s~%d" % (device_id, n)
+        if len(new) > MAX_ID:
+            raise BadRecord("device id too long to keep apart a restarted numbering")
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (new,))
+        return new
 
     def note_sync(self, device_id, acked_seq, firmware=None):
         with self.conn:

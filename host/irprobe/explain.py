@@ -260,6 +260,11 @@ def explain(chunks):
 
 
 def _frames_of(d, data, findings):
+    # IEC then HDLC in one chunk (ACK 2 Z 2 and the SNRM right after it, mode E): each part
+    # by its own rules.
+    k = _hdlc_start(data)
+    if k > 0:
+        return _frames_of(d, data[:k], findings) + _frames_of(d, data[k:], findings)
     high = 0
     consistent = True
     for b in data:
@@ -358,6 +363,14 @@ def _intact_hdlc(d, data):
     return bool(got) and not junk and not fnd and all(f["check"] == "ok" for f in got)
 
 
+def _hdlc_start(data):
+    """Index of the first flag that opens a type-3 frame after some IEC text, else -1."""
+    for i in range(len(data) - 1):
+        if data[i] == 0x7E and data[i + 1] & 0xF0 == 0xA0:
+            return i if i and data[i - 1] == 0x0A else -1
+    return -1
+
+
 def _plain_hdlc(data):
     return any(data[i] == 0x7E and data[i + 1] & 0xF0 == 0xA0 for i in range(len(data) - 1))
 
@@ -415,7 +428,13 @@ def _after(chunks, frames, findings):
                     break
                 if g["dir"] == "<" and g["protocol"] != "echo":
                     answered = True
-            if not answered:
+            if not answered and _iec_meter_before(frames, i):
+                findings.append(_finding("snrm-to-iec", "an SNRM (HDLC connect) went to a "
+                                         "meter that identified itself by IEC 62056-21 and "
+                                         "got no answer: such a meter takes HDLC only after "
+                                         "the option select ACK 2 Z 2 at 300 baud (mode E), "
+                                         "and only if its identification has \\2."))
+            elif not answered:
                 findings.append(_finding("snrm-no-answer", "an SNRM (HDLC connect) was sent "
                                          "and the meter answered nothing. Most meters with an "
                                          "optical port speak IEC 62056-21 first: sign on at "
@@ -455,6 +474,18 @@ def _after(chunks, frames, findings):
     got = [c for c in chunks if c[0] == "<"]
     if sent and not got:
         findings.append(_finding("no-answer", "bytes were sent but nothing at all came back"))
+
+
+def _iec_meter_before(frames, i):
+    """True when the meter identified itself by IEC before frames[i] and no mode E option
+    select (ACK 2 Z 2) was sent since."""
+    seen = False
+    for g in frames[:i]:
+        if g["dir"] == "<" and g.get("_ident") is not None:
+            seen = True
+        if g["dir"] == ">" and g.get("_option", "")[:1] == "2":
+            seen = False
+    return seen
 
 
 def _swapped(fr):

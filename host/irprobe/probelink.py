@@ -194,17 +194,19 @@ class ProbeLink:
         self._write(self.host.end_bridge())
         read = self._reader(self.timeout if timeout is None else timeout)
         before = bytearray()
+        framing = False  # once a SOF went to the decoder, everything after goes there too
         while True:
             chunk = read()
             if not chunk:
                 raise LinkError("the probe did not leave bridge mode")
-            i = chunk.find(bytes((H.SOF,)))
-            if i < 0 and not self.host.decoder._state:
-                before += chunk  # meter bytes still in flight
-                continue
-            if i > 0 and not self.host.decoder._state:
+            if not framing:
+                i = chunk.find(bytes((H.SOF,)))
+                if i < 0:
+                    before += chunk  # meter bytes still in flight
+                    continue
                 before += chunk[:i]
                 chunk = chunk[i:]
+                framing = True
             resp = self.host.receive(chunk)
             if resp is not None:
                 return bytes(before), resp.value

@@ -4,6 +4,7 @@ from irprobe.sim.rng import Rng
 from meterproto import apdu, axdr, cosem
 from meterproto.compat import unhexlify
 from meterproto.errors import DecodeError, LocalProtocolError, Refused
+from core_checks import raises
 
 AARQ_LOWEST = "60 1D A1 09 06 07 60 85 74 05 08 01 01 BE 10 04 0E 01 00 00 00 06 5F 1F 04 00 00 1E 1D FF FF"
 AARQ_LLS = ("60 36 A1 09 06 07 60 85 74 05 08 01 01 8A 02 07 80 8B 07 60 85 74 05 08 02 01 AC 0A 80 08"
@@ -18,14 +19,6 @@ GET_LIST = "C0 03 C1 02 00 01 00 00 2A 00 00 FF 02 00 00 08 00 00 01 00 00 FF 02
 GET_RANGE = ("C0 01 C1 00 07 01 00 63 01 00 FF 02 01 01 02 04 02 04 12 00 08 09 06 00 00 01 00 00 FF"
              " 0F 02 12 00 00 09 0C 07 E6 01 01 00 00 00 00 FF 80 00 00 09 0C 07 E6 01 02 00 00 00 00"
              " FF 80 00 00 01 00")
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError("%s not raised by %r%r" % (exc.__name__, fn, args))
 
 
 def test_aarq_vectors_lowest_and_lls():

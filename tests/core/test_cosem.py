@@ -4,14 +4,7 @@ from irprobe.sim.rng import Rng
 from meterproto import axdr, cosem
 from meterproto.compat import unhexlify
 from meterproto.errors import DecodeError, LocalProtocolError
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError("%s not raised by %r%r" % (exc.__name__, fn, args))
+from core_checks import raises
 
 
 def test_apply_scaler_is_exact_text():

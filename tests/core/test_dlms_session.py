@@ -14,7 +14,7 @@ LP = "1-0:99.1.0*255"
 def _client(p, **kw):
     opts = {"client_sap": p["client_sap"], "server_upper": p["server_upper"],
             "server_lower": p["server_lower"], "auth": p["auth"], "password": p["password"]}
-    if p["auth"] == "hls-gmac":
+    if p.get("ek"):
         from meterproto.compat import unhexlify
         opts["system_title"] = b"IRPROBE1"
         opts["ek"] = unhexlify(p["ek"])
@@ -285,3 +285,166 @@ def test_auto_session_mode_e_profile_read_resumes_from_its_checkpoint():
     r = run(second, VirtualLine(make_meter(p), baud=300, fmt=FMT_7E1))
     assert r.mode == "E"
     assert part + r.profiles[0]["rows"] == full, (len(part), first.checkpoint)
+
+
+# -- security suite 0: the ciphered context (IEC 62056-5-3 9.2.7) -----------------------------
+
+def _traced(name, meter=None, **kw):
+    """-> (reading, client, meter, bytes the meter sent)."""
+    from meterproto.driver import T_RX
+    p = PROFILES[name]
+    meter = meter or make_meter(p)
+    client = _client(p, **kw)
+    trace = []
+    r = run(client, VirtualLine(meter, baud=9600, fmt=FMT_8N1), trace=trace)
+    rx = b"".join(t[2] for t in trace if t[1] == T_RX)
+    return r, client, meter, rx
+
+
+def test_ciphered_meter_is_read_with_glo_requests_and_nothing_readable_on_the_wire():
+    r, c, meter, rx = _traced("dlms-ciphered")
+    _check_reading("dlms-ciphered", r)
+    assert "associated (mechanism 0, ciphered)" in meter.log, meter.log
+    # one counter per ciphered APDU, both ways: AARQ + every GET, AARE + every answer
+    assert meter.cipher.peer_ic == c.cipher.ic - 1 and c.cipher.ic - 1 == c.apdus, (
+        meter.cipher.peer_ic, c.cipher.ic, c.apdus)
+    assert c.cipher.peer_ic == meter.cipher.ic - 1 == 0x2A + c.apdus - 1
+    assert b"70000008" not in rx  # the serial number travels encrypted
+    assert meter.ciphered_forms == {"glo": c.apdus - 1}, meter.ciphered_forms
+    assert b"\xcc" in rx and c.round_trips > 5
+
+
+def test_security_control_authentication_only_and_encryption_only():
+    for sc, clear in ((0x10, True), (0x20, False)):
+        r, c, meter, rx = _traced("dlms-ciphered", security=sc)
+        _check_reading("dlms-ciphered", r)
+        assert (b"70000008" in rx) == clear, sc  # 0x10 signs the plain text, 0x20 hides it
+
+
+def test_dedicated_key_and_general_glo_ciphering():
+    from meterproto.compat import unhexlify
+    r, c, meter, rx = _traced("dlms-ciphered", dedicated_key=unhexlify("11" * 16))
+    _check_reading("dlms-ciphered", r)
+    assert "associated (mechanism 0, ciphered, dedicated key)" in meter.log, meter.log
+    assert b"\xd4" in rx and list(meter.ciphered_forms) == ["ded"], meter.ciphered_forms
+    p = PROFILES["dlms-ciphered"]
+    client = _client(p)
+    client.cipher.form = "general"  # general-glo-ciphering (0xDB) with our system title
+    meter = make_meter(p)
+    r = run(client, VirtualLine(meter, baud=9600, fmt=FMT_8N1))
+    _check_reading("dlms-ciphered", r)
+    assert list(meter.ciphered_forms) == ["general"], meter.ciphered_forms
+
+
+def test_hls_gmac_with_ciphering_refuses_wrong_keys_in_plain_words():
+    from meterproto.compat import unhexlify
+    r, c, meter, rx = _traced("dlms-hls")
+    _check_reading("dlms-hls", r)
+    assert "HLS-GMAC passed" in meter.log and b"70000004" not in rx
+    p = PROFILES["dlms-hls"]
+    for wrong in ({"ak": unhexlify("00" * 16)}, {"ek": unhexlify("0F" * 16)}):
+        try:
+            run(_client(p, **wrong), VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1))
+        except Refused as e:
+            assert "wrong authentication or encryption key" in str(e), str(e)
+        else:
+            raise AssertionError("a wrong key must be refused")
+
+
+def test_ciphered_meter_refuses_a_client_without_keys():
+    p = PROFILES["dlms-ciphered"]
+    line = VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1)
+    try:
+        run(DlmsClient(client_sap=p["client_sap"]), line)
+    except Refused as e:
+        assert "application context not supported" in str(e), str(e)
+    else:
+        raise AssertionError("a plain AARQ must be refused")
+
+
+def _meter_with(answer):
+    """A dlms-ciphered meter whose ciphered GET answers pass through answer(meter, bytes)."""
+    from irprobe.sim.dlms_meter import DlmsMeter
+
+    class Tampering(DlmsMeter):
+        def _ciphered(self, apdu):
+            reply = DlmsMeter._ciphered(self, apdu)
+            if reply is not None and reply[:1] == b"\xcc":
+                reply = answer(self, reply)
+            return reply
+
+    return Tampering(PROFILES["dlms-ciphered"])
+
+
+def test_an_answer_under_another_key_is_refused_in_plain_words():
+    from meterproto.errors import ChecksumError
+
+    def flip(meter, reply):  # one bit of the authentication tag
+        return reply[:-1] + bytes((reply[-1] ^ 1,))
+
+    try:
+        _traced("dlms-ciphered", meter=_meter_with(flip))
+    except ChecksumError as e:
+        assert "does not authenticate with this key" in str(e), str(e)
+        assert "wrong authentication or encryption key" in str(e), str(e)
+    else:
+        raise AssertionError("a damaged tag must be refused")
+
+
+def test_a_replayed_answer_is_refused():
+    seen = []
+
+    def replay(meter, reply):  # the second answer is the first one again, same counter
+        seen.append(reply)
+        return seen[0]
+
+    meter = _meter_with(replay)
+    try:
+        _traced("dlms-ciphered", meter=meter)
+    except Refused as e:
+        assert "invocation counter did not increase" in str(e), str(e)
+    else:
+        raise AssertionError("a replayed answer must be refused")
+    assert len(seen) == 2
+
+
+def test_the_meter_refuses_an_invocation_counter_it_has_seen():
+    p = PROFILES["dlms-ciphered"]
+    meter = make_meter(p)
+    _, first, _, _ = _traced("dlms-ciphered", meter=meter)
+    try:
+        _traced("dlms-ciphered", meter=meter)  # starts again at counter 1
+    except Refused as e:
+        assert "invocation counter the meter has already seen" in str(e), str(e)
+    else:
+        raise AssertionError("a reused invocation counter must be refused")
+    assert [x for x in meter.log if "did not increase" in x], meter.log
+    r, c, _, _ = _traced("dlms-ciphered", meter=meter, invocation_counter=first.cipher.ic)
+    _check_reading("dlms-ciphered", r)
+
+
+def test_ciphered_session_with_the_pure_python_aes_fallback():
+    # The AES/GCM of last resort (no cryptography, no cryptolib): still a whole session.
+    from meterproto import security
+    saved = security.BACKEND
+    security.BACKEND = "pure"
+    try:
+        r, c, meter, rx = _traced("dlms-hls")
+    finally:
+        security.BACKEND = saved
+    _check_reading("dlms-hls", r)
+    assert "HLS-GMAC passed" in meter.log
+
+
+def test_hls_gmac_without_the_ciphered_context_where_the_meter_allows_it():
+    p = dict(PROFILES["dlms-hls"], ciphered=False)
+    meter = make_meter(p)
+    r = run(_client(p, security=0), VirtualLine(meter, baud=9600, fmt=FMT_8N1))
+    _check_reading("dlms-hls", r)
+    assert "HLS-GMAC passed" in meter.log and meter.ciphered_requests == 0
+    try:  # the real dlms-hls meter insists on ciphering
+        run(_client(p, security=0), VirtualLine(make_meter("dlms-hls"), baud=9600, fmt=FMT_8N1))
+    except Refused as e:
+        assert "application context not supported" in str(e), str(e)
+    else:
+        raise AssertionError("HLS without ciphering must be refused by dlms-hls")

@@ -127,3 +127,21 @@ def test_line_only_faults_do_not_change_the_meter():
     assert not changes_meter("crosstalk") and not changes_meter("misaligned")
     assert changes_meter("asleep") and changes_meter("address-only")
     assert changes_meter("push-9600")
+
+
+def test_settle_waits_for_a_meter_still_sending_and_resets_the_line():
+    # As when the probe app breaks off a read for the doctor: the port is still at 9600
+    # and the meter is half-way through a 300 baud mode A readout.
+    meter = make_meter("mode-a")
+    line = VirtualLine(meter)
+    from meterproto.iec21_msg import sign_on
+
+    line.write(sign_on())
+    line.read(3000)  # the meter is answering now
+    line.set_line(9600, 0)
+    trace = []
+    r = run(Doctor(readout_check=False, settle_ms=1600), line, trace=trace)
+    assert r["verdict"] == "ok", r["text"]
+    assert trace[0][1] == "=" and trace[0][2][0] == 300
+    first_tx = [t for t in trace if t[1] == ">"][0]
+    assert first_tx[0] > 5000  # signed on only once the readout had ended

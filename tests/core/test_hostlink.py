@@ -263,3 +263,18 @@ def test_bridge_hands_over_following_bytes_and_escape_splits():
     r = hs.receive(b"\x7e\x06\x15meter junk" + end)
     assert r.value["reason"] == "escape"
     assert hs.receive(b"".join(dev.receive(hs.status()))).value == {"count": 5}
+
+
+def test_both_ends_are_reachable_from_hostlink_and_unknown_names_are_not():
+    from meterproto import hostlink_device, hostlink_host
+    assert H.HostSide is hostlink_host.HostSide and H.Response is hostlink_host.Response
+    assert H.DeviceSide is hostlink_device.DeviceSide
+    assert H.EscapeScanner is hostlink_device.EscapeScanner
+    from meterproto.hostlink import DeviceSide, HostSide
+    assert DeviceSide is hostlink_device.DeviceSide and HostSide is hostlink_host.HostSide
+    try:
+        H.NoSuchName
+    except AttributeError as e:
+        assert "NoSuchName" in str(e)
+    else:
+        raise AssertionError("an unknown hostlink name must raise AttributeError")

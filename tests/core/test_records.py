@@ -3,6 +3,7 @@
 from meterproto import records as R
 from meterproto.errors import ChecksumError, DecodeError
 from meterproto.reading import Reading, Value
+from core_checks import raises
 
 
 def _reading():
@@ -10,14 +11,6 @@ def _reading():
     r.add(Value("1-0:1.8.0*255", "001234.567", "kWh", address="1.8.0"))
     r.add(Value("1-0:2.8.0*255", "000000.001", "kWh"))
     return r
-
-
-def _raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError("%s not raised" % exc.__name__)
 
 
 def test_round_trip_keeps_decimal_text_and_header_fields():
@@ -47,8 +40,8 @@ def test_every_single_byte_damage_is_detected():
         for flip in (0x01, 0x80):
             bad = bytearray(raw)
             bad[i] ^= flip
-            _raises(DecodeError, R.decode_record, bytes(bad))
-    e = _raises(ChecksumError, R.decode_record, raw[:30] + bytes((raw[30] ^ 4,)) + raw[31:])
+            raises(DecodeError, R.decode_record, bytes(bad))
+    e = raises(ChecksumError, R.decode_record, raw[:30] + bytes((raw[30] ^ 4,)) + raw[31:])
     assert "damaged" in str(e)
 
 
@@ -56,7 +49,7 @@ def test_short_long_and_foreign_bytes_are_decode_errors():
     raw = R.encode_record(7, 1000, {"protocol": "dlms", "values": []})
     wrong_version = raw[:2] + b"\x09" + raw[3:]
     for bad in (b"", raw[:10], raw[:-1], raw + b"\x00", b"XX" + raw[2:], wrong_version):
-        e = _raises(DecodeError, R.decode_record, bad)
+        e = raises(DecodeError, R.decode_record, bad)
         assert str(e)
 
 
@@ -66,15 +59,15 @@ def test_split_records_back_to_back():
     blob = b"".join(raws)
     assert R.split_records(blob) == raws
     assert R.split_records(b"") == []
-    _raises(DecodeError, R.split_records, blob[:-3])
+    raises(DecodeError, R.split_records, blob[:-3])
     bad = bytearray(blob)
     bad[len(raws[0]) + 25] ^= 0x10
-    _raises(ChecksumError, R.split_records, bytes(bad))
+    raises(ChecksumError, R.split_records, bytes(bad))
 
 
 def test_bad_arguments_are_refused_in_plain_words():
-    _raises(DecodeError, R.encode_record, -1, 0, {})
-    _raises(DecodeError, R.encode_record, 1, 1 << 32, {})
-    _raises(DecodeError, R.encode_record, 1, 0, "not a reading")
-    e = _raises(DecodeError, R.encode_record, 1, 0, {"big": "9" * (R.MAX_PAYLOAD + 1)})
+    raises(DecodeError, R.encode_record, -1, 0, {})
+    raises(DecodeError, R.encode_record, 1, 1 << 32, {})
+    raises(DecodeError, R.encode_record, 1, 0, "not a reading")
+    e = raises(DecodeError, R.encode_record, 1, 0, {"big": "9" * (R.MAX_PAYLOAD + 1)})
     assert "too large" in str(e)

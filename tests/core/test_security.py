@@ -6,6 +6,7 @@ from meterproto import apdu, security
 from meterproto import security_gcm as pure
 from meterproto.compat import MICROPYTHON, unhexlify
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError
+from core_checks import raises
 
 EK = unhexlify("000102030405060708090A0B0C0D0E0F")
 AK = unhexlify("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -27,14 +28,6 @@ NIST = [
     (K3, IV3, unhexlify("feedfacedeadbeeffeedfacedeadbeefabaddad2"), P3[:60], C3[:60],
      unhexlify("5bc94fbc3221a5db94fae95ae7121a47")),
 ]
-
-
-def raises(exc, fn, *args):
-    try:
-        fn(*args)
-    except exc as e:
-        return e
-    raise AssertionError("%s not raised by %r%r" % (exc.__name__, fn, args))
 
 
 def test_backend_choice_per_runtime():

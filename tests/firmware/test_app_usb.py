@@ -186,7 +186,7 @@ def test_settings_from_config_profile_and_options(tmp_path):
     assert type(m).__name__ == "IecClient" and m.password == "12345678" and m.max_baud == 2400
     m = make_session(settings(config, "b"))
     assert type(m).__name__ == "AutoSession" and m.mode == "hdlc"
-    assert m.dlms["client_sap"] == 48 and m.dlms["ek"] == bytes(range(16))
+    assert m._dlms_opts["client_sap"] == 48 and m._dlms_opts["ek"] == bytes(range(16))
     with pytest.raises(Exception) as e:
         settings(config, "nope")
     assert "no meter profile named 'nope'" in str(e.value)

@@ -121,16 +121,21 @@ def _quiet_structlog():
         pass
 
 
-def read_with_dlms_cosem(path, client_sap=16, server=1, password=None, server_lower=None):
+def read_with_dlms_cosem(path, client_sap=16, server=1, password=None, server_lower=None,
+                         keys=None):
     """dlms-cosem 25.1.0 client: -> {"values": {obis: (raw int or bytes, scaler, unit)},
-    "objects": [obis...], "rows": [[...]]}. Uses only its public client API."""
+    "objects": [obis...], "rows": [[...]]}. Uses only its public client API.
+
+    keys: {"ek": bytes, "ak": bytes, "system_title": bytes, "hls": bool} for security suite 0
+    global ciphering (authenticated and encrypted, general-glo-ciphering), HLS-GMAC if "hls"."""
     from datetime import datetime
     from dlms_cosem import cosem, enumerations as en, utils
     from dlms_cosem.client import DlmsClient
     from dlms_cosem.cosem.capture_object import CaptureObject
     from dlms_cosem.cosem.selective_access import RangeDescriptor
     from dlms_cosem.io import HdlcTransport, SerialIO
-    from dlms_cosem.security import LowLevelSecurityAuthentication, NoSecurityAuthentication
+    from dlms_cosem.security import (HighLevelSecurityGmacAuthentication,
+                                     LowLevelSecurityAuthentication, NoSecurityAuthentication)
 
     _quiet_structlog()
     io = SerialIO(port_name=path, baud_rate=9600, timeout=3)
@@ -138,7 +143,14 @@ def read_with_dlms_cosem(path, client_sap=16, server=1, password=None, server_lo
                               server_physical_address=server_lower, io=io)
     auth = (LowLevelSecurityAuthentication(secret=password.encode()) if password
             else NoSecurityAuthentication())
-    client = DlmsClient(transport=transport, authentication=auth)
+    if keys:
+        if keys.get("hls"):
+            auth = HighLevelSecurityGmacAuthentication()
+        client = DlmsClient(transport=transport, authentication=auth,
+                            encryption_key=keys["ek"], authentication_key=keys["ak"],
+                            client_system_title=keys["system_title"])
+    else:
+        client = DlmsClient(transport=transport, authentication=auth)
 
     def attr(cid, obis, a):
         o = [int(x) for x in obis.replace("-", ".").replace(":", ".").replace("*", ".").split(".")]
@@ -202,23 +214,36 @@ class _GuruxLine:
 
 
 def read_with_gurux(path, client_sap=16, server=1, password=None, server_lower=None,
-                    use_list=True):
-    """Gurux gurux-dlms 1.0.203 client -> same shape as read_with_dlms_cosem()."""
+                    use_list=True, keys=None):
+    """Gurux gurux-dlms 1.0.203 client -> same shape as read_with_dlms_cosem().
+    keys: as for read_with_dlms_cosem (GXDLMSSecureClient, authentication and encryption)."""
     from datetime import datetime
     import serial
     from gurux_dlms import GXDLMSClient, GXDateTime
-    from gurux_dlms.enums import Authentication, Conformance, InterfaceType, ObjectType
+    from gurux_dlms.enums import Authentication, Conformance, InterfaceType, ObjectType, Security
+    from gurux_dlms.secure import GXDLMSSecureClient
 
     auth = Authentication.LOW if password else Authentication.NONE
     if server_lower is not None:
         server = GXDLMSClient.getServerAddress(server, server_lower)
-    client = GXDLMSClient(True, client_sap, server, auth, password, InterfaceType.HDLC)
+    if keys:
+        auth = Authentication.HIGH_GMAC if keys.get("hls") else auth
+        client = GXDLMSSecureClient(True, client_sap, server, auth, password, InterfaceType.HDLC)
+        client.ciphering.security = Security.AUTHENTICATION_ENCRYPTION
+        client.ciphering.systemTitle = bytearray(keys["system_title"])
+        client.ciphering.blockCipherKey = bytearray(keys["ek"])
+        client.ciphering.authenticationKey = bytearray(keys["ak"])
+    else:
+        client = GXDLMSClient(True, client_sap, server, auth, password, InterfaceType.HDLC)
     port = serial.Serial(path, 9600, timeout=0.2)
     line = _GuruxLine(client, port)
     out = {"values": {}, "objects": [], "rows": []}
     try:
         client.parseUAResponse(line.exchange(client.snrmRequest()).data)
         client.parseAareResponse(line.read_block(client.aarqRequest()).data)
+        if keys and keys.get("hls"):  # HLS pass 3/4: reply_to_HLS_authentication
+            reply = line.read_block(client.getApplicationAssociationRequest())
+            client.parseApplicationAssociationResponse(reply.data)
         objects = client.parseObjects(line.read_block(client.getObjectsRequest()).data, True)
         out["objects"] = [o.logicalName for o in objects]
         regs = [o for o in objects if o.objectType in (ObjectType.REGISTER, ObjectType.EXTENDED_REGISTER)]

@@ -183,3 +183,51 @@ def test_get_request_and_response_name_the_apdu():
     assert names[0] == "I GET-request normal" and names[1] == "I GET-response normal, data"
     assert "control 0x32" in r["frames"][0]["text"]
     assert "no-answer" not in _codes(r) and "snrm-no-answer" not in _codes(r)
+
+
+def test_snrm_straight_after_an_iec_identification_is_named():
+    snrm = unhexlify(SEED_SENT)
+    r = explain([(">", b"/?!\r\n"), ("<", b"/ISk5MT174-0001\r\n"), (">", snrm)])
+    assert "snrm-to-iec" in _codes(r) and "snrm-no-answer" not in _codes(r)
+    assert "ACK 2 Z 2" in [x for x in r["findings"] if x["code"] == "snrm-to-iec"][0]["text"]
+    # after a proper mode E switch an unanswered SNRM is the generic case
+    r = explain([(">", b"/?!\r\n"), ("<", b"/LGZ5\\2ZMD3104407.B32\r\n"),
+                 (">", b"\x06252\r\n"), (">", snrm)])
+    assert "snrm-to-iec" not in _codes(r)
+
+
+def _session_chunks(session, meter, faults=None):
+    from irprobe.sim.vline import VirtualLine
+    from meterproto.driver import run
+    from meterproto.echo import EchoFilter
+
+    trace = []
+    run(session, VirtualLine(meter, faults=faults), echo=EchoFilter(), trace=trace)
+    return [(t[1], t[2]) for t in trace if t[1] in "<>"]
+
+
+def test_a_whole_clean_mode_e_session_has_no_false_findings():
+    from irprobe.sim import dlms_profiles as dp
+    from meterproto.auto_session import AutoSession
+
+    p = dp.PROFILES["dlms-mode-e"]
+    s = AutoSession(mode="auto", server_lower=p["server_lower"])
+    r = explain(_session_chunks(s, dp.make_meter(p)))
+    assert _codes(r) == [], r["findings"]
+    kinds = [f["kind"] for f in r["frames"]]
+    assert kinds[:4] == ["sign-on", "identification", "option", "SNRM"], kinds
+    assert "UA" in kinds and "DISC" in kinds
+    assert all(f["check"] in ("ok", "none") for f in r["frames"])
+    assert any("AARE (association answer), accepted" in f["name"] for f in r["frames"])
+
+
+def test_a_mode_c_session_with_crosstalk_shows_each_echo():
+    from irprobe.sim.profiles import make_meter
+    from irprobe.sim.vline import Faults
+    from meterproto.iec21_client import IecClient
+
+    r = explain(_session_chunks(IecClient(max_baud=9600), make_meter("iskra-mt174"),
+                                Faults(echo=True)))
+    assert "echo" in _codes(r) and "bad-checksum" not in _codes(r)
+    data = [f for f in r["frames"] if f["kind"] == "data"]
+    assert data and data[0]["check"] == "ok" and data[0]["dir"] == "<"

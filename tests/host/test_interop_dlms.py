@@ -19,12 +19,19 @@ pytest.importorskip("gurux_dlms")
 PEER_PROFILES = ["dlms-direct", "dlms-password", "dlms-small", "dlms-large"]
 
 
+def _keys(p):
+    if not p.get("ek"):
+        return {}
+    return {"ek": bytes.fromhex(p["ek"]), "ak": bytes.fromhex(p["ak"]),
+            "system_title": b"IRPROBE1"}
+
+
 def _ours(name):
     """Our reading of the profile, back to back in simulated time, over the same day."""
     p = PROFILES[name]
     client = DlmsClient(client_sap=p["client_sap"], server_upper=p["server_upper"],
                         server_lower=p["server_lower"], auth=p["auth"], password=p["password"],
-                        profile_from=h.DAY[0], profile_to=h.DAY[1])
+                        profile_from=h.DAY[0], profile_to=h.DAY[1], **_keys(p))
     r = run(client, VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1))
     values = {v.obis: (v.value, v.unit) for v in r.values}
     rows = [x for x in r.profiles if x["obis"] == h.LP][0]["rows"]
@@ -37,13 +44,27 @@ def _text(v):
     return str(v)
 
 
-@pytest.mark.parametrize("name", PEER_PROFILES)
+CIPHERED_PROFILES = ["dlms-ciphered", "dlms-hls"]
+
+
+@pytest.mark.parametrize("name", PEER_PROFILES + CIPHERED_PROFILES)
 def test_dlms_cosem_client_gets_the_same_values_as_ours(name):
     p = PROFILES[name]
     ours, our_rows = _ours(name)
-    with h.PtyMeter(make_meter(p)) as pm:
+    keys = _keys(p)
+    if keys:
+        keys["system_title"] = b"DLMSCOSM"
+        keys["hls"] = p["auth"] == "hls-gmac"
+    meter = make_meter(p)
+    with h.PtyMeter(meter) as pm:
         got = h.read_with_dlms_cosem(pm.path, p["client_sap"], p["server_upper"], p["password"],
-                                     p["server_lower"])
+                                     p["server_lower"], keys=keys)
+    if keys:  # it really spoke the ciphered context (general-glo-ciphering, auth+enc)
+        assert meter.ciphered_requests > 20 and meter.cipher.peer_ic >= meter.ciphered_requests
+        # dlms-cosem sends general-glo-ciphering (0xDB) whatever the conformance says
+        assert list(meter.ciphered_forms) == ["general"], meter.ciphered_forms
+        assert [x for x in meter.log if "ciphered" in x or x == "HLS-GMAC passed"], meter.log
+        assert b"70000" not in b"".join(d for _t, _d, d in pm.transcript)
     assert len(got["objects"]) == len(p["objects"]) + 1
     for obis, (raw, scaler, unit) in got["values"].items():
         value, our_unit = ours[obis]
@@ -59,13 +80,25 @@ def test_dlms_cosem_client_gets_the_same_values_as_ours(name):
     assert [[cosem.DateTime(r[0]).text, str(r[1]), str(r[2])] for r in got["rows"]] == our_rows
 
 
-@pytest.mark.parametrize("name", PEER_PROFILES)
+@pytest.mark.parametrize("name", PEER_PROFILES + CIPHERED_PROFILES)
 def test_gurux_client_gets_the_same_values_as_ours(name):
     p = PROFILES[name]
     ours, our_rows = _ours(name)
-    with h.PtyMeter(make_meter(p)) as pm:
+    keys = _keys(p)
+    if keys:
+        keys["system_title"] = b"GURUXCLI"
+        keys["hls"] = p["auth"] == "hls-gmac"
+    meter = make_meter(p)
+    with h.PtyMeter(meter) as pm:
         got = h.read_with_gurux(pm.path, p["client_sap"], p["server_upper"], p["password"],
-                                p["server_lower"])
+                                p["server_lower"], keys=keys)
+    if keys:  # glo-get-requests with authentication and encryption (GET-with-list: few)
+        assert meter.ciphered_requests >= 5 and meter.cipher.peer_ic >= meter.ciphered_requests
+        # Gurux follows the conformance: general-glo-ciphering (0xDB) where the meter grants
+        # general-protection (dlms-ciphered), glo- service APDUs (0xC0 -> 0xC8) otherwise
+        form = "general" if p["conformance"] & 0x400000 else "glo"
+        assert list(meter.ciphered_forms) == [form], meter.ciphered_forms
+        assert b"70000" not in b"".join(d for _t, _d, d in pm.transcript)
     assert len(got["objects"]) == len(p["objects"]) + 1
     for obis, (v, scaler, unit) in got["values"].items():
         value, our_unit = ours[obis]
@@ -117,3 +150,41 @@ def test_transcript_stats_counts_turns_and_bytes():
     t = [(0.0, h.C2M, b"\x7e\xa0"), (0.1, h.M2C, b"\x7e"), (0.2, h.M2C, b"\x7e\x7e"),
          (0.3, h.C2M, b"abc"), (0.4, h.M2C, b"de")]
     assert h.transcript_stats(t) == {"round_trips": 2, "bytes_tx": 5, "bytes_rx": 5}
+
+
+def test_irprobe_read_cli_reads_the_ciphered_meter(monkeypatch, capsys):
+    """`irprobe read --mode hdlc --auth hls-gmac --ek --ak --system-title --client 1` on the
+    HLS + ciphering simulator (the virtual line stands in for the serial port)."""
+    import json
+    import irprobe.serialport
+    from irprobe import cli
+
+    p = PROFILES["dlms-hls"]
+    meter = make_meter(p)
+
+    class Port(VirtualLine):
+        def __init__(self, name, time_scale=1.0):
+            VirtualLine.__init__(self, meter, baud=9600, fmt=FMT_8N1)
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(irprobe.serialport, "SerialPort", Port)
+    args = ["read", "--port", "sim", "--mode", "hdlc", "--client", "1", "--auth", "hls-gmac",
+            "--ek", p["ek"], "--ak", p["ak"], "--system-title", "4350524F42453031",
+            "--invocation-counter", "7", "--json"]
+    assert cli.main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    got = {v["obis"]: (v["value"], v["unit"]) for v in d["values"]}
+    for e in p["expected"]["values"]:
+        assert got[e["obis"]] == (e["value"], e["unit"]), e
+    assert "HLS-GMAC passed" in meter.log and meter.cipher.peer_ic > 7
+    # a wrong key ends in plain words, not a traceback
+    meter = make_meter(p)
+    bad = list(args)
+    bad[bad.index("--ak") + 1] = "00" * 16
+    assert cli.main(bad) != 0
+    err = capsys.readouterr().err
+    assert "wrong authentication or encryption key" in err, err
+    assert cli.main(args[:-1] + ["--ek", "0102"]) != 0
+    assert "--ek takes 32 hex digits" in capsys.readouterr().err

@@ -256,3 +256,26 @@ def test_hostile_device_clear_errors(tmp_path, capsys, answer, msg):
     assert rc == 2 and msg in err, err
     assert "Traceback" not in err
     assert Store(db).counts()["sessions"] == 0
+
+
+def test_probe_storage_erased_numbering_restarts(tmp_path, capsys):
+    """A probe whose flash was wiped numbers from 1 again: its new records must not be taken
+    for duplicates of the old ones (that would lose them)."""
+    db = str(tmp_path / "r.sqlite")
+    with ProbeSim("iskra-mt174", root=str(tmp_path / "p1")) as sim:
+        sim.prefill(3)
+        assert cli.main(["sync", "--port", sim.port, "--db", db]) == 0
+    capsys.readouterr()
+    # Same device id, fresh storage: seq 1.. again, other readings.
+    with ProbeSim("iskra-mt174", root=str(tmp_path / "p2"), time_s=1800000000) as sim:
+        sim.prefill(2)
+        assert cli.main(["sync", "--port", sim.port, "--db", db]) == 0
+        out = capsys.readouterr().out
+        assert "2 new" in out and "kept apart as SIM-iskra-mt174~2" in out
+        sim.prefill(1)  # and the next sync continues in the new numbering
+        assert cli.main(["sync", "--port", sim.port, "--db", db]) == 0
+        assert "1 new" in capsys.readouterr().out
+    st = Store(db)
+    assert st.known_seqs("SIM-iskra-mt174") == [1, 2, 3]
+    assert st.known_seqs("SIM-iskra-mt174~2") == [1, 2, 3]
+    assert st.counts()["sessions"] == 6

@@ -136,3 +136,29 @@ def test_simulate_probe_command_serves_a_pty(tmp_path):
     finally:
         p.terminate()
         p.wait(10)
+
+
+def test_take_hostile_text_is_cleaned(capsys):
+    """Reading text from the device cannot drive the terminal (escapes, rich markup)."""
+    from meterproto import hostlink as H
+    from test_sync import EvilProbe
+
+    evil = {
+        "outcome": "success",
+        "seq": 3,
+        "reading": {
+            "meter": {"id": "\x1b]0;pwned\x07M1"},
+            "protocol": "iec62056-21",
+            "values": [
+                {"obis": "1-0:1.8.0*255", "value": "[blink]12[/blink]\x1b[2J", "unit": "kWh"}
+            ],
+        },
+    }
+    ev = EvilProbe(lambda f: H.encode_frame(f.type | 0x80, f.seq, H.encode_json(evil)))
+    try:
+        assert cli.main(["take", "--port", ev.port]) == 0
+    finally:
+        ev.close()
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "[blink]12[/blink]" in out  # shown as text, not interpreted as markup

@@ -1,6 +1,7 @@
 # meterproto.apdu_acse: association APDUs AARQ/AARE/RLRQ/RLRE (BER, IEC 62056-5-3 clause 9
 # and the ACSE of ISO 8650) with the xDLMS InitiateRequest/Response inside (core).
 # Both directions: the client builds AARQ and parses AARE, the meter simulator the reverse.
+from meterproto import axdr
 from meterproto.apdu_initiate import (CONFORMANCE_BITS, INITIATE_ERRORS, Initiate,  # noqa: F401
                                       build_initiate_error, build_initiate_request,
                                       build_initiate_response, conformance_names, parse_initiate)
@@ -34,16 +35,9 @@ PROVIDER_DIAGNOSTICS = {0: "no problem", 1: "no reason given", 2: "no common ACS
 
 # ---- BER primitives (single-byte tags are all ACSE needs) ----
 
-def _len(n):
-    if n < 0x80:
-        return bytes((n,))
-    if n < 0x100:
-        return bytes((0x81, n))
-    return bytes((0x82, n >> 8, n & 0xFF))
-
-
 def _tlv(tag, content):
-    return bytes((tag,)) + _len(len(content)) + content
+    # BER definite lengths are the same bytes as A-XDR lengths (short form, or 0x8n + n bytes).
+    return bytes((tag,)) + axdr.enc_length(len(content)) + content
 
 
 def _read_tlv(buf, pos, end):

@@ -279,44 +279,50 @@ def enc_bool(v):
     return b"\x03\x01" if v else b"\x03\x00"
 
 
+def enc_int(tag, v):
+    """An integer type (INT8..UINT64, ENUM, BCD): tag + big-endian bytes, size from _INTS."""
+    n, signed = _INTS[tag]
+    return bytes((tag,)) + _int_bytes(v, n, signed)
+
+
 def enc_int8(v):
-    return b"\x0f" + _int_bytes(v, 1, True)
+    return enc_int(INT8, v)
 
 
 def enc_int16(v):
-    return b"\x10" + _int_bytes(v, 2, True)
+    return enc_int(INT16, v)
 
 
 def enc_int32(v):
-    return b"\x05" + _int_bytes(v, 4, True)
+    return enc_int(INT32, v)
 
 
 def enc_int64(v):
-    return b"\x14" + _int_bytes(v, 8, True)
+    return enc_int(INT64, v)
 
 
 def enc_uint8(v):
-    return b"\x11" + _int_bytes(v, 1, False)
+    return enc_int(UINT8, v)
 
 
 def enc_uint16(v):
-    return b"\x12" + _int_bytes(v, 2, False)
+    return enc_int(UINT16, v)
 
 
 def enc_uint32(v):
-    return b"\x06" + _int_bytes(v, 4, False)
+    return enc_int(UINT32, v)
 
 
 def enc_uint64(v):
-    return b"\x15" + _int_bytes(v, 8, False)
+    return enc_int(UINT64, v)
 
 
 def enc_enum(v):
-    return b"\x16" + _int_bytes(v, 1, False)
+    return enc_int(ENUM, v)
 
 
 def enc_bcd(v):
-    return b"\x0d" + _int_bytes(v, 1, False)
+    return enc_int(BCD, v)
 
 
 def enc_octets(b):
@@ -374,8 +380,7 @@ def encode_typed(tv):
     """Inverse of decode_typed() (floats are only re-encoded from raw IEEE bytes)."""
     tag, v = tv
     if tag in _INTS:
-        n, signed = _INTS[tag]
-        return bytes((tag,)) + _int_bytes(v, n, signed)
+        return enc_int(tag, v)
     if tag == ARRAY:
         return enc_array([encode_typed(x) for x in v])
     if tag == STRUCTURE:

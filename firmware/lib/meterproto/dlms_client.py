@@ -40,13 +40,19 @@ class DlmsClient(Machine):
     checkpoint: {profile obis: "YYYY-MM-DD HH:MM:SS"} of the last row already stored; the
     profile is read from there on and rows up to it are dropped. self.checkpoint is kept up
     to date while rows arrive, so a session that breaks off can be resumed with it.
+
+    Security suite 0 (IEC 62056-5-3 9.2.7): with ek and ak the association is ciphered
+    (context 3, glo-initiate-request, then glo-/ded- requests); security=0x30 (default),
+    0x10 or 0x20, or 0 for HLS-GMAC in the plain context; invocation_counter is our first
+    counter (the meter refuses one it has seen); dedicated_key selects ded- ciphering;
+    system_title defaults to "IRPROBE1". self.cipher holds the counters after the session.
     """
 
     def __init__(self, client_sap=16, server_upper=1, server_lower=None, auth="lowest",
                  password=None, system_title=None, ek=None, ak=None, baud=9600, fmt=FMT_8N1,
                  set_line=True, mode="HDLC", profiles=True, profile_from=None, profile_to=None,
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
-                 link=None):
+                 link=None, security=None, invocation_counter=1, dedicated_key=None):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -59,9 +65,21 @@ class DlmsClient(Machine):
         self.server_upper = server_upper
         self.server_lower = server_lower
         self.password = password
-        self.system_title = system_title
         self.ek = ek
         self.ak = ak
+        # Ciphered context (security suite 0) whenever keys are given, unless security=0:
+        # HLS meters almost always want it (IDIS management client: HLS-GMAC + ciphering).
+        if security is None:
+            security = 0x30 if ek and ak else 0
+        self.cipher = None
+        if security:
+            from meterproto.dlms_hls import ClientCipher
+            self.cipher = ClientCipher(system_title, ek, ak, security, invocation_counter,
+                                       dedicated_key)
+            system_title = self.cipher.system_title
+        elif dedicated_key is not None:
+            raise LocalProtocolError("a dedicated key needs ciphering (security 0x10/0x20/0x30)")
+        self.system_title = system_title
         self.set_line_first = set_line
         self.want_profiles = profiles
         self.profile_from = profile_from
@@ -179,23 +197,49 @@ class DlmsClient(Machine):
     # -- association -----------------------------------------------------------------------
     def _associate(self, now_ms):
         self.state = _ASSOCIATE
+        c = self.cipher
+        ui = c.initiate_request() if c is not None else None
         if self.mechanism == 5:
             from meterproto import dlms_hls
             self._hls = dlms_hls.HlsClient(self.system_title, self.ek, self.ak)
-            aarq = self._hls.aarq()
+            aarq = self._hls.aarq(user_info=ui)
+        elif c is not None:
+            aarq = acse.build_aarq(self.mechanism, self.password, ciphered=True,
+                                   system_title=c.system_title, user_info=ui)
         else:
             aarq = acse.build_aarq(self.mechanism, self.password)
         self.link.send_apdu(aarq, now_ms)
 
+    def _request(self, apdu, now_ms):
+        """Every xDLMS request goes out ciphered in a ciphered association (glo-/ded-)."""
+        if self.cipher is not None:
+            apdu = self.cipher.request(apdu)
+        self.link.send_apdu(apdu, now_ms)
+
+    def _aare(self, apdu):
+        aare = acse.parse_aare(apdu)
+        if self.cipher is None:
+            return aare.check()
+        self.cipher.accept_aare(aare)
+        try:
+            return aare.check()
+        except Refused as e:
+            raise Refused("%s - with ciphering this usually means a wrong authentication or "
+                          "encryption key, or an invocation counter the meter has already seen "
+                          "(start above it)" % e)
+
     def _apdu(self, apdu, now_ms):
         st = self.state
+        if self.cipher is not None and st not in (_ASSOCIATE, _RELEASE):
+            apdu = self.cipher.response(apdu)
         if st == _ASSOCIATE:
-            aare = acse.parse_aare(apdu).check()
+            aare = self._aare(apdu)
             self.conformance = aare.conformance or 0
             self.server_pdu = aare.max_pdu or 0xFFFF
             if self.mechanism == 5:
                 self.state = _HLS
-                self.link.send_apdu(self._hls.reply_to_challenge(aare), now_ms)
+                ic = self.cipher.ic if self.cipher is not None else None
+                self._request(self._hls.reply_to_challenge(aare, ic), now_ms)
                 return
             self._read_object_list(now_ms)
         elif st == _HLS:
@@ -226,7 +270,7 @@ class DlmsClient(Machine):
         else:
             apdu = get.build_get_with_list(iid, [(it[0], to_bytes(it[1]), it[2]) for it in items])
         self._iid_now = iid
-        self.link.send_apdu(apdu, now_ms)
+        self._request(apdu, now_ms)
 
     def _get_response(self, apdu, now_ms):
         r = self._decode(apdu)
@@ -240,7 +284,7 @@ class DlmsClient(Machine):
             if self.state == _PROFILE:
                 self._profile_rows(bytes(self._raw), False)
             if not r.last:
-                self.link.send_apdu(get.build_get_next(self._iid_now, r.block_no), now_ms)
+                self._request(get.build_get_next(self._iid_now, r.block_no), now_ms)
                 return
             raw = bytes(self._raw)
             self._raw = None
@@ -300,7 +344,8 @@ class DlmsClient(Machine):
         if self.state == _ATTRS and self._queue:
             n = self.max_list if self.conformance & _MULTIPLE_REFERENCES else 1
             # A request must fit the meter's PDU: 10 bytes per descriptor plus the header.
-            room = (self.server_pdu - 8) // 10
+            # Ciphering adds up to 20 bytes (tag, length, SC, IC, 12-byte tag).
+            room = (self.server_pdu - (28 if self.cipher is not None else 8)) // 10
             if n > room:
                 n = room if room > 0 else 1
             batch = self._queue[:n]

@@ -43,7 +43,7 @@ class Doctor(Machine):
     """Runs the ladder; result is a dict {"verdict", "text", "steps": [...]}."""
 
     def __init__(self, address=None, loopback=False, try_hdlc=True, readout_check=True,
-                 wakeup="standard", client_sap=16, server_upper=1):
+                 wakeup="standard", client_sap=16, server_upper=1, settle_ms=0):
         Machine.__init__(self)
         # Bad options fail here, in plain words, not half-way through the ladder.
         if address:
@@ -56,6 +56,9 @@ class Doctor(Machine):
         self.wakeup = wakeup
         self.client_sap = client_sap
         self.server_upper = server_upper
+        # settle_ms: wait for the line to be quiet this long first (e.g. the probe app
+        # breaking off a read: the meter may still be sending its readout).
+        self.settle_ms = settle_ms
         self.steps = []
         self._step = None
         self._sub = None
@@ -65,10 +68,16 @@ class Doctor(Machine):
 
     # -- the ladder ----------------------------------------------------------------------
     def start(self, now_ms):
+        # Whatever the port was left at, every ladder starts at 300 baud 7E1 (6.3.1).
+        self._set_line(300, FMT_7E1)
         if self.loopback:
-            self._begin(Step("loopback (head off the meter)", 300, FMT_7E1, sign_on()), now_ms)
+            first = Step("loopback (head off the meter)", 300, FMT_7E1, sign_on())
         else:
-            self._begin(Step("sign-on 300 7E1", 300, FMT_7E1, sign_on()), now_ms)
+            first = Step("sign-on 300 7E1", 300, FMT_7E1, sign_on())
+        if self.settle_ms > 0:
+            self._gap(now_ms, first, self.settle_ms)
+        else:
+            self._begin(first, now_ms)
 
     def _next(self, now_ms):
         """Decide the next step from the findings so far, or finish."""
@@ -151,11 +160,12 @@ class Doctor(Machine):
                 return True
         return False
 
-    def _gap(self, now_ms, step):
+    def _gap(self, now_ms, step, quiet_ms=_GAP_MS):
         self._pending = step
         self._state = _S_GAP
         self._gap_start = now_ms
-        self._deadline = now_ms + _GAP_MS
+        self._quiet_ms = quiet_ms
+        self._deadline = now_ms + quiet_ms
 
     def _begin(self, step, now_ms):
         if step == "readout":
@@ -272,7 +282,7 @@ class Doctor(Machine):
             # 1500 ms rule, 6.3.14), at most _GAP_MAX_MS. Listening steps need no quiet.
             p = self._pending
             if p == "readout" or p.payload:
-                d = now_ms + _GAP_MS
+                d = now_ms + self._quiet_ms
                 if d > self._gap_start + _GAP_MAX_MS:
                     d = self._gap_start + _GAP_MAX_MS
                 if d > self._deadline:

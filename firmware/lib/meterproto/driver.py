@@ -1,4 +1,5 @@
 # meterproto.driver: carries out a machine's actions on a port (core; owns no I/O itself).
+# The one loop between a sans-I/O Machine (meterproto.machine) and a real or simulated line.
 #
 # The port is injected and does the real work, so one loop serves the RP2040 UART, a
 # host serial head, a pty and the simulated-time virtual line alike. A port offers:

@@ -1,4 +1,5 @@
 # meterproto.echo: byte-level echo/crosstalk cancellation for IEC and HDLC (core).
+# No standard clause: an optical-head artefact that IEC 62056-21 and -46 both meet.
 #
 # An optical head often sees its own LED (PROTOCOL-FACTS A.1; captures iec/010, hdlc/004).
 # The driver tells the filter what it sent; received bytes that reproduce the sent ones in

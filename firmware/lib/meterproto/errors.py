@@ -1,4 +1,4 @@
-# meterproto.errors: one exception tree for the whole core (h11 style).
+# meterproto.errors: one exception tree for the whole core (h11 style; core, both runtimes).
 # LocalProtocolError = the caller misused the API; RemoteProtocolError = the meter (or the
 # line) broke the protocol. Every error carries a plain-words message for the user.
 

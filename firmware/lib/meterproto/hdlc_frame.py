@@ -330,7 +330,7 @@ class FrameReader:
                 self._bad(DecodeError("HDLC frame of %d bytes has no closing flag" % length), 1)
                 continue
             try:
-                f = decode_frame(bytes(buf[1:length + 1]))
+                f = decode_frame(bytes(memoryview(buf)[1:length + 1]))  # one copy
             except DecodeError as e:
                 self._bad(e, length + 1)
                 continue

@@ -1,7 +1,6 @@
 # meterproto.hdlc_link: the client (primary station) side of the DLMS HDLC link, sans-I/O (core).
-# IEC 62056-46 (PROTOCOL-FACTS B.4-B.6): normal response mode, SNRM/UA with parameter
-# negotiation, I frames with N(S)/N(R) and poll/final, RR polling for segments, go-back-N
-# recovery, DISC.
+# IEC 62056-46 (PROTOCOL-FACTS B.4-B.6): normal response mode, SNRM/UA parameters, I frames
+# with N(S)/N(R) and poll/final, RR polling for segments, go-back-N recovery, DISC.
 #
 # Not a Machine: a DLMS session machine owns one link and moves bytes and events:
 #   link.connect(now) / send_apdu(apdu, now) / disconnect(now)   requests
@@ -53,13 +52,28 @@ class LinkStats:
     def __getitem__(self, key):
         return getattr(self, key)
 
-    def as_dict(self):
-        return {"frames_tx": self.frames_tx, "frames_rx": self.frames_rx,
-                "retransmits": self.retransmits, "bad_frames": self.bad_frames,
-                "ignored": self.ignored}
+
+class LinkQueues:
+    """What both ends of a link (this client, hdlc_server's meter) hand their driver: frames
+    to write, events for the session, and the deadline. Subclasses fill _out and _events."""
+
+    def pop_output(self):
+        """The next frame to write, or None."""
+        if self._out:
+            return self._out.pop(0)
+        return None
+
+    def next_event(self):
+        """The next event tuple, or None."""
+        if self._events:
+            return self._events.pop(0)
+        return None
+
+    def deadline_ms(self):
+        return self._deadline
 
 
-class HdlcClientLink:
+class HdlcClientLink(LinkQueues):
     def __init__(self, client_sap=16, server_upper=1, server_lower=None, addr_size=None,
                  max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1,
                  retries=3, reply_timeout_ms=2000, inter_frame_timeout_ms=500, max_apdu=65535):
@@ -131,21 +145,7 @@ class HdlcClientLink:
             self.state = S_CLOSED
             self._events.append((EV_CLOSED,))
 
-    # -- driver side -----------------------------------------------------------------------
-    def pop_output(self):
-        """The next frame to write, or None."""
-        if self._out:
-            return self._out.pop(0)
-        return None
-
-    def next_event(self):
-        if self._events:
-            return self._events.pop(0)
-        return None
-
-    def deadline_ms(self):
-        return self._deadline
-
+    # -- driver side (pop_output, next_event, deadline_ms: LinkQueues) ------------------------
     def sent_until(self, end_ms):
         """The caller says when the frames popped so far leave the line; the reply timeout
         counts from there (a 140-byte frame takes 470 ms at 300 baud)."""

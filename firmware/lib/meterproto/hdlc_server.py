@@ -11,14 +11,14 @@ from meterproto.errors import DecodeError, LocalProtocolError
 from meterproto import hdlc_frame as hf
 # The event constants are shared with the client link (and re-exported from here).
 from meterproto.hdlc_link import EV_APDU, EV_CLOSED, EV_CONNECTED
-from meterproto.hdlc_link import LinkStats, split_info
+from meterproto.hdlc_link import LinkQueues, LinkStats, split_info
 
 S_NDM = const(0)  # normal disconnected mode: answers DM
 S_NRM = const(1)  # normal response mode: connected to one client
 STATE_NAMES = ("disconnected", "connected")
 
 
-class HdlcServerLink:
+class HdlcServerLink(LinkQueues):
     def __init__(self, server_upper=1, server_lower=None, max_info_tx=128, max_info_rx=128,
                  window_tx=1, window_rx=1, accept_upper_only=False, inactivity_timeout_ms=None,
                  max_apdu=65535, window_bytes=4):
@@ -62,19 +62,6 @@ class HdlcServerLink:
         if self._poll_owed:
             self._poll_owed = False
             self._respond(now_ms)
-
-    def pop_output(self):
-        if self._out:
-            return self._out.pop(0)
-        return None
-
-    def next_event(self):
-        if self._events:
-            return self._events.pop(0)
-        return None
-
-    def deadline_ms(self):
-        return self._deadline
 
     def timeout(self, now_ms):
         # Inactivity timeout (the meter's own setting): drop the link without a word.

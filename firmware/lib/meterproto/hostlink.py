@@ -1,6 +1,10 @@
 # meterproto.hostlink: the probe <-> host command channel over the USB serial (REPL CDC).
-# Framing, CRC-16, sequence numbers, command set and both ends, sans-I/O (core, both runtimes).
+# Framing, CRC-16, sequence numbers and the command set, sans-I/O (core, both runtimes).
 # Our own protocol (no standard); docs/COMMAND-CHANNEL.md has the full description.
+#
+# The two ends live in hostlink_host (HostSide, Response) and hostlink_device (DeviceSide,
+# EscapeScanner); their names are also reachable from here, loaded on first use, so the
+# probe never compiles the host end.
 #
 # WIRE. A frame is  SOF 0x7E | stuffed(body) | EOF 0x7F,  body = type(1) seq(2) len(2)
 # payload(len) crc16(2), big endian; CRC-16/CCITT-FALSE (meterproto.crc16) over
@@ -45,15 +49,17 @@
 # API
 #   encode_frame(ftype, seq, payload=b"") -> bytes;  FrameDecoder(max_payload).feed(data)
 #     -> list of Frame(.type .seq .payload) or DecodeError/ChecksumError instances
-#   HostSide(max_payload=MAX_PAYLOAD): hello() status() config_get() config_set(changes)
-#     take(profile=None, store=True) list(from_seq, limit) pull(from_seq, max_bytes)
+#   HostSide(max_payload=MAX_PAYLOAD) (hostlink_host): hello() status() config_get()
+#     config_set(changes) take(profile=None, store=True) list(from_seq, limit)
+#     pull(from_seq, max_bytes)
 #     ack(up_to_seq) set_clock(time_s) bridge(baud, fmt, idle_ms) bye() -> frame bytes;
 #     retry() -> the pending frame again; receive(data) -> Response or None, raises
 #     RetryNeeded / DeviceError; end_bridge() -> ESCAPE (then receive() the BRIDGE_END);
 #     call(frame, write, read, retries=3) -> Response (blocking, read() returns b"" on
 #     timeout); raises DeviceError(.code .message) or LinkError (no usable answer)
 #   Response(.cmd .seq .value) value: dict, or list of raw record bytes for PULL
-#   DeviceSide(handler, max_payload=MAX_REQUEST).receive(data) -> list of frames to write;
+#   DeviceSide(handler, max_payload=MAX_REQUEST) (hostlink_device): receive(data) -> list
+#     of frames to write;
 #     flags: session_open, closed, interrupted, bridge (args dict once a BRIDGE was
 #     accepted; following bytes are in .leftover); bridge_end_frame(info) -> frame.
 #     handler methods: hello status config_get config_set take list pull ack set_clock
@@ -65,7 +71,7 @@ import json
 from meterproto.compat import const
 from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, RemoteProtocolError
-from meterproto.records import dumps, split_records
+from meterproto.records import dumps
 
 PROTO_VERSION = 1
 MAGIC = "irprobe"
@@ -166,14 +172,6 @@ class Frame:
 
     def __repr__(self):
         return "Frame(0x%02X, %d, %d bytes)" % (self.type, self.seq, len(self.payload))
-
-
-class Response:
-    def __init__(self, cmd, seq, value, payload):
-        self.cmd = cmd
-        self.seq = seq
-        self.value = value
-        self.payload = payload
 
 
 def _stuff(body):
@@ -304,7 +302,8 @@ class FrameDecoder:
             return DecodeError("frame length is %d bytes, its header says %d" % (len(body) - 7, n))
         if crc16(body, 0xFFFF, 0, n + 5) != ((body[n + 5] << 8) | body[n + 6]):
             return ChecksumError("frame checksum does not match: damaged on the way")
-        return Frame(body[0], (body[1] << 8) | body[2], bytes(body[5:5 + n]))
+        # memoryview: the payload is copied once, not sliced and then copied again
+        return Frame(body[0], (body[1] << 8) | body[2], bytes(memoryview(body)[5:5 + n]))
 
 
 def error_frame(seq, code, message, retry=False):
@@ -312,260 +311,14 @@ def error_frame(seq, code, message, retry=False):
     return encode_frame(T_ERROR, seq, encode_json(info))
 
 
-# -- host end -----------------------------------------------------------------------------
-
-class HostSide:
-    """Builds requests, matches responses by seq; no I/O (the caller writes and reads)."""
-
-    def __init__(self, max_payload=MAX_PAYLOAD, first_seq=1):
-        self.decoder = FrameDecoder(max_payload)
-        self._seq = (first_seq - 1) & 0xFFFF
-        self.pending = None  # (seq, expected response type, frame bytes)
-        self.bridge_seq = 0
-
-    def request(self, cmd, args=None):
-        self._seq = (self._seq % 0xFFFF) + 1  # 1..65535; 0 is the device's "unknown seq"
-        frame = encode_frame(cmd, self._seq, encode_json(args or {}))
-        self.pending = (self._seq, cmd | RESPONSE, frame)
-        self.decoder.reset()
-        return frame
-
-    def hello(self):
-        return self.request(CMD_HELLO, {"magic": MAGIC, "proto": PROTO_VERSION})
-
-    def status(self):
-        return self.request(CMD_STATUS)
-
-    def config_get(self):
-        return self.request(CMD_CONFIG_GET)
-
-    def config_set(self, changes):
-        return self.request(CMD_CONFIG_SET, changes)
-
-    def take(self, profile=None, store=True):
-        # store: informational; the reader app stores every good reading it takes
-        return self.request(CMD_TAKE, {"profile": profile, "store": bool(store)})
-
-    def list(self, from_seq=0, limit=50):
-        return self.request(CMD_LIST, {"from_seq": from_seq, "limit": limit})
-
-    def pull(self, from_seq=0, max_bytes=PULL_DEFAULT):
-        return self.request(CMD_PULL, {"from_seq": from_seq, "max_bytes": max_bytes})
-
-    def ack(self, up_to_seq):
-        return self.request(CMD_ACK, {"up_to_seq": up_to_seq})
-
-    def set_clock(self, time_s):
-        return self.request(CMD_SET_CLOCK, {"time_s": time_s})
-
-    def bridge(self, baud=300, fmt="7E1", idle_ms=0):
-        return self.request(CMD_BRIDGE, {"baud": baud, "fmt": fmt, "idle_ms": idle_ms})
-
-    def bye(self):
-        return self.request(CMD_BYE)
-
-    def retry(self):
-        if self.pending is None:
-            raise LocalProtocolError("no request to send again")
-        self.decoder.reset()
-        return self.pending[2]
-
-    def end_bridge(self):
-        """Bytes that end bridge mode; then receive() returns the BRIDGE_END response."""
-        if not self.bridge_seq:
-            raise LocalProtocolError("not in bridge mode")
-        self.pending = (self.bridge_seq, T_BRIDGE_END, b"")
-        self.bridge_seq = 0
-        self.decoder.reset()
-        return ESCAPE
-
-    def receive(self, data):
-        """Response for the pending request, or None while incomplete."""
-        for item in self.decoder.feed(data):
-            if self.pending is None:
-                continue
-            if not isinstance(item, Frame):
-                if self.pending[1] == T_BRIDGE_END:
-                    continue  # meter bytes in flight before the BRIDGE_END frame
-                raise RetryNeeded("answer damaged (%s); ask again" % item)
-            seq, want, _ = self.pending
-            if item.type == T_ERROR:
-                info = _safe_json(item.payload)
-                if item.seq == 0 and info.get("retry"):
-                    raise RetryNeeded("the probe got a damaged request (%s); send it again"
-                                      % info.get("message"))
-                if item.seq == seq or item.seq == 0:
-                    self.pending = None
-                    raise DeviceError(info.get("error", E_FAILED),
-                                      info.get("message", "unknown error"))
-                continue
-            if item.seq != seq or item.type != want:
-                continue  # late duplicate of an older answer
-            self.pending = None
-            cmd = want & 0x7F if want != T_BRIDGE_END else CMD_BRIDGE
-            if want == CMD_BRIDGE | RESPONSE:
-                self.bridge_seq = seq  # raw bytes from now on, until end_bridge()
-            if cmd == CMD_PULL:
-                value = split_records(item.payload)
-            else:
-                value = decode_json(item.payload)
-            return Response(cmd, seq, value, item.payload)
-        return None
-
-    def call(self, frame, write, read, retries=3):
-        """Blocking exchange: write the frame, read until the answer; retry damaged or lost
-        frames (read() returning b"" means a timeout). Raises DeviceError or LinkError."""
-        tries = 0
-        write(frame)
-        while True:
-            chunk = read()
-            try:
-                if not chunk:
-                    raise RetryNeeded("no answer from the probe")
-                resp = self.receive(chunk)
-            except RetryNeeded as e:
-                tries += 1
-                if tries > retries:
-                    raise LinkError("no usable answer from the probe after %d tries (%s)"
-                                    % (tries, e))
-                write(self.retry())
-                continue
-            if resp is not None:
-                return resp
+# The two ends, loaded on first use (module __getattr__, PEP 562; MicroPython has it too), so
+# `hostlink.HostSide` keeps working while the probe only ever loads the device end.
+_LAZY = {"HostSide": "hostlink_host", "Response": "hostlink_host",
+         "DeviceSide": "hostlink_device", "EscapeScanner": "hostlink_device"}
 
 
-def _safe_json(payload):
-    try:
-        return decode_json(payload)
-    except DecodeError:
-        return {}
-
-
-# -- device end ---------------------------------------------------------------------------
-
-class DeviceSide:
-    """Decodes requests, calls the handler, returns response frames; dedupes retries."""
-
-    def __init__(self, handler, max_payload=MAX_REQUEST):
-        self.handler = handler
-        self.decoder = FrameDecoder(max_payload)
-        self.session_open = False
-        self.closed = False  # BYE received
-        self.bridge = None  # args of an accepted BRIDGE request
-        self.bridge_seq = 0
-        self.leftover = b""
-        self._last = None  # (seq, type, payload, response frame)
-
-    @property
-    def interrupted(self):
-        return self.decoder.ctrl_c
-
-    def receive(self, data):
-        out = []
-        pos = 0
-        while pos < len(data) and self.bridge is None:
-            for item in self.decoder.feed(data, pos, True):
-                resp = self._handle(item)
-                if resp is not None:
-                    out.append(resp)
-            pos = self.decoder.pos
-        if self.bridge is not None:
-            self.leftover = bytes(data[pos:])
-        return out
-
-    def _handle(self, item):
-        if not isinstance(item, Frame):
-            if not self.session_open:
-                return None  # terminal typing ("~...DEL") before HELLO: stay silent
-            if isinstance(item, FrameTooLong):
-                code = E_TOO_LONG
-            elif isinstance(item, ChecksumError):
-                code = E_BAD_CRC
-            else:
-                code = E_BAD_FRAME
-            return error_frame(0, code, str(item), code != E_TOO_LONG)
-        last = self._last
-        if (last is not None and item.type != CMD_HELLO and last[0] == item.seq
-                and last[1] == item.type and last[2] == item.payload):
-            return last[3]  # a retry: the first answer got lost, do not run it again
-        resp = self._run(item)
-        self._last = (item.seq, item.type, item.payload, resp)
-        return resp
-
-    def _run(self, item):
-        name = COMMANDS.get(item.type)
-        if name is None:
-            return error_frame(item.seq, E_UNKNOWN, "unknown command 0x%02X" % item.type)
-        if item.type == CMD_HELLO:
-            try:
-                args = decode_json(item.payload)
-            except DecodeError as e:
-                return error_frame(item.seq, E_BAD_REQUEST, str(e))
-            if args.get("magic") != MAGIC:
-                return error_frame(item.seq, E_BAD_REQUEST, "hello without the irprobe magic")
-            self.session_open = True
-            self.closed = False
-        elif not self.session_open:
-            return error_frame(item.seq, E_NO_SESSION, "say hello first")
-        try:
-            args = decode_json(item.payload)
-            fn = getattr(self.handler, name, None)
-            if fn is None:
-                raise CommandError(E_UNSUPPORTED, "this probe does not support %s" % name)
-            result = fn(args)
-        except Exception as e:  # every failure becomes an answer; the channel stays up
-            code = getattr(e, "code", None)
-            if isinstance(e, (DecodeError, KeyError, TypeError, ValueError)):
-                code = E_BAD_REQUEST  # the request's arguments were wrong
-            elif not isinstance(code, str):
-                code = E_FAILED
-            msg = getattr(e, "message", None) or str(e) or type(e).__name__
-            return error_frame(item.seq, code, "%s: %s" % (name, msg))
-        if item.type == CMD_PULL:
-            payload = bytes(result)
-        else:
-            payload = encode_json(result if result is not None else {})
-        if item.type == CMD_BRIDGE:
-            self.bridge = args
-            self.bridge_seq = item.seq
-            self._last = None
-        if item.type == CMD_BYE:
-            self.session_open = False
-            self.closed = True
-        return encode_frame(item.type | RESPONSE, item.seq, payload)
-
-    def bridge_end_frame(self, info):
-        """The frame that tells the host bridge mode is over; back to frames."""
-        self.bridge = None
-        self.decoder.reset()
-        return encode_frame(T_BRIDGE_END, self.bridge_seq, encode_json(info))
-
-
-class EscapeScanner:
-    """Finds ESCAPE in host->meter bridge bytes split anywhere; holds back partial matches."""
-
-    def __init__(self, escape=ESCAPE):
-        self.escape = escape
-        self._held = b""
-        self.leftover = b""
-
-    def feed(self, data):
-        buf = self._held + bytes(data)
-        i = buf.find(self.escape)
-        if i >= 0:
-            self._held = b""
-            self.leftover = buf[i + len(self.escape):]
-            return buf[:i], True
-        keep = 0
-        for k in range(min(len(self.escape) - 1, len(buf)), 0, -1):
-            if buf[len(buf) - k:] == self.escape[:k]:
-                keep = k
-                break
-        self._held = buf[len(buf) - keep:] if keep else b""
-        return buf[:len(buf) - keep], False
-
-    def flush(self):
-        """Held bytes that turned out not to be the escape (call when the bridge idles out)."""
-        held = self._held
-        self._held = b""
-        return held
+def __getattr__(name):
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError("module 'meterproto.hostlink' has no attribute %r" % name)
+    return getattr(__import__("meterproto." + mod, None, None, [name]), name)

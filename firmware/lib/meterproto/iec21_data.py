@@ -93,14 +93,21 @@ def parse_block(block):
     return sets
 
 
+def _all_digits(t):
+    # Plain ASCII digits only (str.isdigit would also take other Unicode digits).
+    for ch in t:
+        if not ("0" <= ch <= "9"):
+            return False
+    return True
+
+
 def _group(t):
     if not t:
         return None
     if t in _LETTERS:
         return _LETTERS[t]
-    for ch in t:
-        if not ("0" <= ch <= "9"):
-            return None
+    if not _all_digits(t):
+        return None
     v = int(t)
     return v if v <= 255 else None
 
@@ -247,9 +254,8 @@ _MDAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 def add_minutes(stamp, minutes):
     """Add minutes to a meter stamp `[s]YYMMDDhhmm[ss]`, keeping its form; None if unknown."""
-    for ch in stamp:
-        if not ("0" <= ch <= "9"):
-            return None
+    if not _all_digits(stamp):
+        return None
     n = len(stamp)
     if n not in (10, 11, 12, 13):
         return None

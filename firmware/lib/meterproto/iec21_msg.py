@@ -298,7 +298,8 @@ class Framer:
                 end = buf[-1]
                 kind = M_DATA if self._opener == STX else M_COMMAND
                 buf.append(b)
-                out.append(Msg(kind, bytes(buf), bytes(buf[1:-2]), end, ok))
+                raw = bytes(buf)
+                out.append(Msg(kind, raw, raw[1:-2], end, ok))  # one copy of a long block
                 self.reset()
         return out
 

@@ -1,4 +1,6 @@
 # meterproto.machine: the contract every sans-I/O session machine follows (core).
+# Time and line settings are data: the IEC 62056-21 and HDLC machines ask for them as
+# actions and deadlines instead of sleeping, so one machine runs on the probe and the host.
 #
 # Theory of operation. A machine never reads a clock, sleeps or touches a port. The driver
 # (meterproto.driver.run, or a test) feeds it:

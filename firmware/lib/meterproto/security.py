@@ -1,7 +1,6 @@
 # meterproto.security: DLMS security suite 0 (AES-GCM-128, IEC 62056-5-3 clause 9.2, Green
 # Book "security"): ciphered APDUs (glo-/ded-, general-glo-ciphering) and HLS mechanism 5
-# (GMAC). Core; the AES backend is chosen once: cryptography (CPython), cryptolib (MicroPython)
-# or pure Python (security_gcm) as the last resort.
+# (GMAC). Core; the AES backend is chosen once: cryptography, cryptolib, or security_gcm.
 from meterproto import axdr
 from meterproto import security_gcm as _pure
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError

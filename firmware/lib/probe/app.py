@@ -3,12 +3,15 @@
 # into slices), so the USB command server is polled between steps and the LED keeps going.
 # No flash I/O while a session runs (PLATFORM.md 4: flash writes stop interrupts and the
 # 32-byte UART FIFO overflows): the exchange stays in RAM and is committed afterwards.
+# Memory (PLATFORM.md 6: ~190 KB heap, and a .py import needs RAM for the compiler too):
+# protocol modules are imported only for a read, the USB server only once the host speaks,
+# and both are dropped again when the heap runs short (see _free_memory).
 import gc
+import sys
 
 from meterproto.driver import T_LINE, T_RX, T_TX
 from meterproto.errors import LocalProtocolError, NoAnswer
 from meterproto.machine import A_SEND, A_SET_LINE
-from probe import display as displaymod
 from probe.led import Player
 
 # Outcomes; each has an LED pattern of the same name (probe.led, docs/LED-PATTERNS.md).
@@ -32,6 +35,16 @@ DEFAULTS = {
     "slice_ms": 20,         # longest the app stays in one session step
 }
 _AUTO_MODES = {"auto": "auto", "dlms": "auto", "iec-e": "e", "e": "e", "hdlc": "hdlc"}
+# Settings that must be whole numbers (>= low) or text; anything else falls back to the default
+# so a bad value from the host cannot stop the loop (e.g. "interval_s": "60").
+_INT_SETTINGS = (("max_baud", 300), ("interval_s", 0), ("slice_ms", 1), ("client", 0),
+                 ("server", 0))
+_TEXT_SETTINGS = ("mode", "address", "password", "wakeup")
+# Below this much free heap after a collect, drop modules that can be imported again.
+LOW_MEMORY = 64 * 1024
+# Modules a read or the USB server bring in that stay loaded only while memory allows.
+_KEEP = ("meterproto", "meterproto.compat", "meterproto.errors", "meterproto.line",
+         "meterproto.machine", "meterproto.driver", "meterproto.records", "meterproto.crc16")
 
 
 def settings(config, profile=None):
@@ -41,15 +54,30 @@ def settings(config, profile=None):
     if config is None:
         return out
     if hasattr(config, "profile"):
-        out.update(config.data.get("options") or {})
+        opts = config.data.get("options")
+        if isinstance(opts, dict):
+            out.update(opts)
         p = config.profile(profile)
         if p is None and profile is not None:
             raise LocalProtocolError("no meter profile named %r" % profile)
         for k in (p or {}):
             if p[k] is not None and k in out:
                 out[k] = p[k]
-        return out
+        return _clean(out)
     out.update(config)
+    return _clean(out)
+
+
+def _clean(out):
+    for k, low in _INT_SETTINGS:
+        v = out[k]
+        if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < low):
+            out[k] = DEFAULTS[k]
+    for k in _TEXT_SETTINGS:
+        if out[k] is not None and not isinstance(out[k], str):
+            out[k] = DEFAULTS[k]
+    if not isinstance(out["keys"], dict):
+        out["keys"] = None
     return out
 
 
@@ -96,15 +124,19 @@ def make_session(s):
 class Stepper:
     """meterproto.driver.run cut into steps: step(budget_ms) never waits longer than that.
 
-    Keeps the received bytes (for the record digest) and counts what was sent.
+    Hashes the received bytes as they come (the record digest, meterproto.records
+    exchange_digest) instead of keeping them: a long readout must not cost its size in RAM.
     """
 
     def __init__(self, machine, port, echo=None, trace=None):
+        import hashlib
+
         self.machine = machine
         self.port = port
         self.echo = echo
         self.trace = trace
-        self.raw = bytearray()  # everything received, echo included, as it came
+        self._hash = hashlib.sha256()  # everything received, echo included, as it came
+        self.rx_bytes = 0
         self.meter_bytes = 0  # received bytes that were not our echo
         self.sent = 0
         self.t0 = port.now_ms()
@@ -150,7 +182,8 @@ class Stepper:
         data = self.port.read(until + self.t0)
         now = self.port.now_ms() - self.t0
         if data:
-            self.raw.extend(data)
+            self._hash.update(data)
+            self.rx_bytes += len(data)
             self._log(T_RX, data)
             if self.echo is not None:
                 data = self.echo.filter(data)
@@ -164,6 +197,12 @@ class Stepper:
             self._actions()
         return m.done
 
+    def digest(self):
+        """= meterproto.records.exchange_digest(every byte received)."""
+        from meterproto.records import DIGEST_LEN
+
+        return self._hash.digest()[:DIGEST_LEN]
+
 
 def classify(stepper, echo):
     """Outcome name for a finished session (store errors are handled by the caller)."""
@@ -173,7 +212,7 @@ def classify(stepper, echo):
     if isinstance(m.error, NoAnswer) and stepper.meter_bytes == 0:
         if echo is not None and echo.echo_bytes > 0:
             return ECHO_ONLY  # our own light came back, the meter said nothing
-        if not stepper.raw:
+        if not stepper.rx_bytes:
             return NO_ANSWER
     return ERROR
 
@@ -216,9 +255,15 @@ class App:
         self._next_interval = None
         self._in_server = False
         self.host_session = False  # the host holds the channel (sync, bridge): no button reads
+        self.store_error = None  # (outcome, message) when main() found no usable storage
+        self.faults = 0  # exceptions the loop has survived
+        self._faults_in_a_row = 0
         now = hw.clock.ticks_ms()
         self.led.play("ready", now)
-        self.s = settings(config)
+        try:
+            self.s = settings(config)
+        except Exception:  # a profile the reader cannot use: reads report it, boot goes on
+            self.s = dict(DEFAULTS)
         if self.s["interval_s"] > 0:
             self._next_interval = now
 
@@ -250,10 +295,65 @@ class App:
         self.led.tick(clock.ticks_ms())
 
     def run(self, until_ms=None):
-        """Loop for ever (device) or until the clock reaches until_ms (tests)."""
+        """Loop for ever (device) or until the clock reaches until_ms (tests).
+
+        A fault in one turn is logged, shown (error pattern) and survived; Ctrl-C is a
+        KeyboardInterrupt, not an Exception, so it still ends the loop.
+        """
         clock = self.hw.clock
         while until_ms is None or clock.diff(clock.ticks_ms(), until_ms) < 0:
-            self.tick()
+            try:
+                self.tick()
+                self._faults_in_a_row = 0
+            except Exception as e:
+                self._fault(e)
+
+    def _fault(self, e):
+        self.faults += 1
+        self._faults_in_a_row += 1
+        self.stepper = None  # a read that was running is over (the next one resets the line)
+        self._in_server = False
+        if isinstance(e, MemoryError):
+            self._free_memory(True)
+        log("the reader hit an error and carries on: %s" % _describe(e), e,
+            self._faults_in_a_row <= 3)
+        self.last = {"outcome": ERROR, "seq": None, "reading": None,
+                     "message": "internal error: %s" % _describe(e)}
+        try:
+            self.led.play(ERROR, self.hw.clock.ticks_ms())
+        except Exception:
+            pass
+        # The same fault over and over: slow down, so USB and Ctrl-C stay responsive.
+        wait = 100 * self._faults_in_a_row
+        self.hw.clock.sleep_ms(wait if wait < 2000 else 2000)
+
+    def _free_memory(self, force=False):
+        """Drop modules that can be imported again (the protocol modules of the last read,
+        an idle USB server) when free heap is below LOW_MEMORY, or always with force (after
+        a MemoryError)."""
+        gc.collect()
+        free = _mem_free()
+        if free is None or (not force and free >= LOW_MEMORY):
+            return  # CPython (nothing to gain), or plenty of room
+        if self.stepper is None:
+            _drop_modules([n for n in sys.modules if n.startswith("meterproto.")
+                           and n not in _KEEP and n != "meterproto.hostlink"])
+        if not self.host_session and not self._in_server and hasattr(self.server, "drop"):
+            self.server.drop()
+        gc.collect()
+
+    def shutdown(self):
+        """Leave the hardware quiet: LED off, carrier off (main() on its way out)."""
+        try:
+            self.led.stop()
+        except Exception:
+            pass
+        carrier = getattr(self.hw, "carrier", None)
+        if carrier is not None:
+            try:
+                carrier.stop()
+            except Exception:
+                pass
 
     def _step(self):
         """One session step; a bug in a protocol module ends the read, not the app."""
@@ -289,12 +389,21 @@ class App:
                 else:
                     self._report(ERROR, None, None, "storage does not work: %s" % e)
                 return False
-        try:
-            self.s = settings(self.config, profile)  # re-read: the host may have changed it
-            machine = self.session_factory(self.s)
-        except Exception as e:  # a missing module, a bad setting in the meter profile
-            self._report(ERROR, None, None, "cannot start a read: %s" % e)
-            return False
+        machine = None
+        self._free_memory()  # room for the protocol modules and, for a .py, their compiler
+        for attempt in (1, 2):
+            try:
+                self.s = settings(self.config, profile)  # re-read: the host may have changed it
+                machine = self.session_factory(self.s)
+                break
+            except MemoryError:
+                if attempt == 2:
+                    self._report(ERROR, None, None, "cannot start a read: not enough memory")
+                    return False
+                self._free_memory(True)
+            except Exception as e:  # a missing module, a bad setting in the meter profile
+                self._report(ERROR, None, None, "cannot start a read: %s" % e)
+                return False
         gc.collect()  # between sessions, never mid-frame
         self.echo = None
         if self.s["echo_filter"]:
@@ -315,12 +424,20 @@ class App:
         reading = _as_dict(m.result) if m.error is None else None
         seq = None
         message = str(m.error) if m.error is not None else "ok"
-        if outcome == SUCCESS and self.store is not None:
+        digest = st.digest()
+        st = m = self.echo = None  # the session's objects go before the commit needs memory
+        gc.collect()
+        if outcome == SUCCESS and self.store is None and self.store_error is not None:
+            outcome, why = self.store_error
+            message = "reading not stored: %s" % why
+        elif outcome == SUCCESS and self.store is not None:
             # The session is over: flash writes are safe again.
-            from meterproto.records import exchange_digest
-
             try:
-                seq = self.store.commit(reading, self.hw.clock.time_s(), exchange_digest(st.raw))
+                try:
+                    seq = self.store.commit(reading, self.hw.clock.time_s(), digest)
+                except MemoryError:  # nothing was written: make room and try once more
+                    self._free_memory(True)
+                    seq = self.store.commit(reading, self.hw.clock.time_s(), digest)
             except Exception as e:  # StoreFull, or an OSError from the file system
                 if _is_store_full(e):
                     outcome = STORAGE_FULL
@@ -333,13 +450,16 @@ class App:
             self._next_interval = None
         elif self._next_interval is None:
             self._next_interval = self.hw.clock.ticks_ms() + self.s["interval_s"] * 1000
-        st.raw = None
-        gc.collect()
+        self._free_memory()  # after the commit: the freed code leaves holes, and a commit
+        # needs a few KB in one piece (JSON text, record bytes)
 
     def _report(self, outcome, reading, seq, message):
         self.last = {"outcome": outcome, "seq": seq, "reading": reading, "message": message}
         self.led.play(outcome, self.hw.clock.ticks_ms())
-        self._show(displaymod.summary(outcome, reading, seq))
+        if self.hw.display is not None:
+            from probe import display as displaymod
+
+            self._show(displaymod.summary(outcome, reading, seq))
 
     def _show(self, lines):
         if self.hw.display is not None:
@@ -390,56 +510,150 @@ class App:
         return bytes(out)
 
 
-def _optional(build):
-    """Run build(); None when the part it needs is not installed (ImportError)."""
-    try:
-        return build()
-    except ImportError:
-        return None
+class UsbWatch:
+    """The USB command server (probe.usb), built only once the host sends something on the
+    REPL serial: until then its code (and meterproto.hostlink) stays out of the heap."""
+
+    def __init__(self, build):
+        self.build = build  # () -> probe.usb.CommandServer
+        self.server = None
+        self._poll = None
+
+    def poll(self, now_ms):
+        if self.server is None:
+            if not self._input_waiting():
+                return False
+            gc.collect()
+            self.server = self.build()
+        return self.server.poll(now_ms)
+
+    def _input_waiting(self):
+        if self._poll is None:
+            import select
+
+            self._poll = select.poll()
+            self._poll.register(sys.stdin, select.POLLIN)
+        return bool(self._poll.poll(0))
+
+    def drop(self):
+        """Forget the server between host sessions so its modules can be freed."""
+        srv = self.server
+        link = getattr(srv, "link", None)
+        if getattr(link, "session_open", False) or getattr(srv, "_bridge", None) is not None:
+            return  # the host is in the middle of something: keep its session
+        if srv is not None:
+            self.server = None
+            usb = sys.modules.get("probe.usb")
+            if usb is not None:
+                usb.current = None
+            _drop_modules(("probe.usb", "meterproto.hostlink"))
+
+
+def _mem_free():
+    fn = getattr(gc, "mem_free", None)  # MicroPython only
+    return fn() if fn is not None else None
+
+
+def _drop_modules(names):
+    """Forget modules (and the parent package's reference), so their code can be freed; a
+    later import loads them again."""
+    for name in names:
+        if name not in sys.modules:
+            continue
+        del sys.modules[name]
+        dot = name.rfind(".")
+        parent = sys.modules.get(name[:dot]) if dot > 0 else None
+        if parent is not None and getattr(parent, name[dot + 1:], None) is not None:
+            try:
+                delattr(parent, name[dot + 1:])
+            except (AttributeError, TypeError):
+                pass
+
+
+def _describe(e):
+    return "%s: %s" % (type(e).__name__, e) if str(e) else type(e).__name__
+
+
+def _print_exception(e):
+    pe = getattr(sys, "print_exception", None)  # MicroPython
+    if pe is not None:
+        pe(e)
+    else:
+        import traceback
+
+        traceback.print_exception(type(e), e, e.__traceback__)
 
 
 # Prefix of every device path: "" on the board; tests point it at a temporary folder.
 ROOT = ""
+LOG_PATH = "/irprobe.log"  # notes for the user (boot fallbacks, faults); kept small
+LOG_MAX = 4096
+_log_writes = [0]
+
+
+def log(message, exc=None, to_flash=True):
+    """A note for the user: printed on the REPL serial and appended to /irprobe.log (rotated
+    to .old past LOG_MAX; at most 20 flash writes per boot, so a fault loop cannot wear it)."""
+    print("irprobe: " + message)
+    if exc is not None:
+        _print_exception(exc)
+    if not to_flash or _log_writes[0] >= 20:
+        return
+    _log_writes[0] += 1
+    import os
+
+    path = ROOT + LOG_PATH
+    try:
+        try:
+            if os.stat(path)[6] > LOG_MAX:
+                os.rename(path, path + ".old")
+        except OSError:
+            pass  # no log yet
+        f = open(path, "a")
+        try:
+            f.write(message + "\n")
+        finally:
+            f.close()
+    except OSError:
+        pass  # flash full or read-only: the printed note has to do
+
+
+def _kbd_intr(char):
+    try:
+        import micropython
+
+        micropython.kbd_intr(char)
+    except (ImportError, AttributeError):
+        pass
 
 
 def main():
-    """Start the reader on the device: board file -> hardware -> config, store, USB -> loop."""
-    from probe import board as boardmod
+    """Start the reader on the device: board file -> hardware -> config, store, USB -> loop.
 
-    spec = boardmod.load(ROOT + "/board.json")
+    Ctrl-C (mpremote sends it first) ends the loop cleanly and gives the REPL back, with
+    Ctrl-C handling restored; any other fault is survived inside App.run().
+    """
+    app = None
     try:
-        import machine
-    except ImportError:  # CircuitPython has no `machine`
-        machine = None
-    if machine is not None:
-        from probe.hal_mp import Hardware
+        from probe.boot import boot
 
-        hw = Hardware(spec, machine)
-    else:
-        from probe.hal_cp import Hardware
-
-        hw = Hardware(spec)
-    config = _optional(_load_config)
-    store = _optional(_make_store)
-    app = App(hw, config, store)
-    app.server = _optional(lambda: _make_server(app, store, config))
-    app.run()
+        app = boot()
+        del boot
+        _drop_modules(("probe.boot",))  # only needed once: free its code
+        gc.collect()
+        app.run()
+    except KeyboardInterrupt:
+        print("irprobe: stopped (Ctrl-C); the REPL is free")
+    finally:
+        _kbd_intr(3)  # a host session may have switched it off
+        if app is not None:
+            app.shutdown()
 
 
-def _load_config():
-    from probe.config import Config
-    from probe.fsys import Fsys
-
-    return Config(Fsys(ROOT)).load()
-
-
-def _make_store():
-    from probe.fsys import Fsys
-    from probe.store import Store
-
-    store = Store(Fsys(ROOT))
-    store.recover()  # drop a commit cut short by a power loss (probe.store)
-    return store
+def server_builder(app, store, config):
+    """() -> the app's USB command server (for UsbWatch; defined here, not in probe.boot, so
+    the closure does not keep probe.boot alive)."""
+    return lambda: _make_server(app, store, config)
 
 
 def _make_server(app, store, config):

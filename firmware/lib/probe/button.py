@@ -1,6 +1,7 @@
 # probe.button: a debounced push button read by polling (device side, no IRQ needed).
 # A press counts once the contact has been closed and steady for settle_ms; it fires once
 # and re-arms only after a steady release, so contact bounce never gives two readings.
+from meterproto.compat import ticks_diff  # ticks wrap (2**30 ms on rp2): never subtract raw
 
 
 class Debounced:
@@ -19,7 +20,7 @@ class Debounced:
             self._raw = raw
             self._since = now_ms
             return False
-        if raw != self.pressed and now_ms - self._since >= self.settle_ms:
+        if raw != self.pressed and ticks_diff(now_ms, self._since) >= self.settle_ms:
             self.pressed = raw
             return raw
         return False

@@ -63,11 +63,30 @@ def _hex_key(value, what):
     return s
 
 
+def _shape_problem(data):
+    """What makes parsed JSON unusable as settings (plain words), or None."""
+    if not isinstance(data, dict):
+        return "not a JSON object"
+    if not isinstance(data.get("meters"), list):
+        return "no list of meters"
+    for p in data["meters"]:
+        if not isinstance(p, dict) or not isinstance(p.get("name"), str):
+            return "a meter profile without a name"
+        if not isinstance(p.get("keys") or {}, dict):
+            return "keys of meter %r are not a JSON object" % p["name"]
+    if not isinstance(data.get("options") or {}, dict):
+        return "options are not a JSON object"
+    if data.get("active") is not None and not isinstance(data["active"], str):
+        return "the active profile is not a name"
+    return None
+
+
 class Config:
     def __init__(self, fs, path="/config.json"):
         self.fs = fs
         self.path = path
         self.data = _defaults()
+        self.note = None  # set by load() when the file was damaged and set aside
 
     def load(self):
         fs = self.fs
@@ -83,13 +102,25 @@ class Config:
             f.close()
         try:
             data = json.loads(bytes(text).decode())
-            if not isinstance(data, dict) or not isinstance(data.get("meters"), list):
-                raise ValueError("not a config")
-        except (ValueError, UnicodeError):
-            fs.rename(self.path, self.path + ".bad")  # keep it for the user, start clean
+            why = _shape_problem(data)
+            if why is not None:
+                raise ValueError(why)
+        except (ValueError, UnicodeError) as e:
+            try:
+                fs.rename(self.path, self.path + ".bad")  # keep it for the user, start clean
+                kept = "kept as %s.bad" % self.path
+            except OSError:
+                kept = "left in place"
+            self.note = ("%s is damaged (%s): %s, using the default settings"
+                         % (self.path, e, kept))
             data = _defaults()
         d = _defaults()
         d.update(data)
+        if not isinstance(d["options"], dict):
+            d["options"] = {}  # null in the file
+        for p in d["meters"]:
+            if not isinstance(p.get("keys"), dict):
+                p["keys"] = {}
         self.data = d
         return self
 
@@ -104,7 +135,7 @@ class Config:
 
     def __getattr__(self, name):
         # Only called for names that are not real attributes: the reader's settings.
-        if name.startswith("_") or name in ("data", "fs", "path"):
+        if name.startswith("_") or name in ("data", "fs", "path", "note"):
             raise AttributeError(name)
         p = self.profile()
         if p is not None and name in p and name != "name":

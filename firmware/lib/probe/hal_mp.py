@@ -6,8 +6,9 @@ import time
 from meterproto.compat import sleep_ms, ticks_diff, ticks_ms
 from meterproto.line import FMT_7E1, FMT_8N1, FMT_8E1, wire_ms
 
-RXBUF = 4096  # ring buffer for the longest burst: ~2 s at 19200 Bd without a read
+RXBUF = 2048  # UART ring buffer (heap): ~1 s at 19200 Bd, ~2 s at 9600 Bd without a read
 TXBUF = 512
+CHUNK = 256  # most bytes taken from the ring buffer per read(): the driver loops anyway
 _MAX_IDLE_MS = 5  # sleep slice while waiting for bytes (the ring buffer fills meanwhile)
 
 
@@ -41,7 +42,7 @@ class UartPort:
         self.uart = UART(uart_id, baudrate=300, bits=bits, parity=parity, stop=1,
                          tx=machine.Pin(tx), rx=machine.Pin(rx), invert=inv, rxbuf=rxbuf,
                          txbuf=txbuf, timeout=0, timeout_char=char_gap_ms(300))
-        self._buf = bytearray(rxbuf)
+        self._buf = bytearray(CHUNK)
         self._mv = memoryview(self._buf)
         self._last = ticks_ms()
         self._ms = 0
@@ -120,9 +121,8 @@ class Hardware:
     def __init__(self, board, machine=None):
         if machine is None:
             import machine
-        from probe import led as ledmod
         from probe import button as buttonmod
-        from probe import display as displaymod
+        from probe import led as ledmod
 
         self.board = board
         u = board["uart"]
@@ -148,7 +148,11 @@ class Hardware:
         if b is not None:
             pin = machine.Pin(b["pin"], machine.Pin.IN, machine.Pin.PULL_UP)
             self.button = buttonmod.Debounced(pin.value, b.get("active_low", True))
-        self.display = displaymod.make(board, machine)
+        self.display = None
+        if board.get("display"):
+            from probe import display as displaymod
+
+            self.display = displaymod.make(board, machine)
         self.carrier = None
         c = board.get("carrier") or {}
         if c.get("enabled"):

@@ -1,6 +1,7 @@
 # probe.led: status LED patterns as data, played without blocking (device side).
 # One table serves a plain LED (on/off) and a NeoPixel (colour). docs/LED-PATTERNS.md
 # describes them for users; keep the two in step.
+from meterproto.compat import ticks_add, ticks_diff  # ticks wrap: never compare raw values
 
 # name -> (colour for a NeoPixel, (on_ms, off_ms, on_ms, off_ms, ...))
 # Colours are dim (about 1/8 brightness): enough indoors, and easy on a small battery.
@@ -100,10 +101,10 @@ class Player:
             self.stop()
             return
         self._show(self._i % 2 == 0)
-        self._next = now_ms + self._steps[self._i]
+        self._next = ticks_add(now_ms, self._steps[self._i])
 
     def tick(self, now_ms):
-        while self.name is not None and now_ms >= self._next:
+        while self.name is not None and ticks_diff(now_ms, self._next) >= 0:
             start = self._next
             self._i += 1
             self._apply(start)

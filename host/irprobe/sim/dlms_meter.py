@@ -1,10 +1,12 @@
 # irprobe.sim.dlms_meter: a simulated DLMS/COSEM meter, the meter side of a session (host
 # sim, core subset). Opens with IEC 62056-21 mode E (clause 6.4.5: `\2` in the identification,
 # ACK 2 Z 2, then HDLC at Z baud 8N1) or speaks HDLC directly at 9600 8N1 (IEC 62056-46);
-# answers AARQ, GET normal/next/with-list, selective access and RLRQ (IEC 62056-5-3).
+# answers AARQ, GET normal/next/with-list, selective access and RLRQ (IEC 62056-5-3), in the
+# plain or the ciphered context (security suite 0, 9.2.7; answers in the request's form).
 from meterproto.compat import const, unhexlify
 from meterproto.line import FMT_7E1, FMT_8N1
 from meterproto.machine import Machine
+from meterproto.errors import ProtocolError
 from meterproto import apdu_acse as acse
 from meterproto import apdu_get as get
 from meterproto.obis import from_bytes
@@ -42,6 +44,16 @@ class DlmsMeter(Machine):
         self.buf = b""
         self.log = []  # plain-words trace of what the meter did, for tests
         self.requests = 0
+        self.ciphered_requests = 0  # deciphered xDLMS requests (after the AARQ)
+        self.ciphered_forms = {}  # "glo" / "ded" / "general" -> how many requests came so
+        # Security suite 0 (IEC 62056-5-3 9.2.7): keys and system title are profile data; the
+        # counters outlive associations, as in a real meter.
+        self.cipher = None
+        if profile.get("ek"):
+            from meterproto.dlms_hls import ServerCipher
+            self.cipher = ServerCipher(unhexlify(profile["system_title"]),
+                                       unhexlify(profile["ek"]), unhexlify(profile["ak"]),
+                                       profile.get("invocation_counter", 1))
         self._reset_association()
 
     def _reset_association(self):
@@ -51,6 +63,9 @@ class DlmsMeter(Machine):
         self.client_pdu = 0xFFFF
         self.blocks = None  # (invoke_id, [raw chunks], index of the next block to send)
         self.hls = None
+        self.ciphered = False  # this association runs in the ciphered context
+        if self.cipher is not None:
+            self.cipher.close()
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -135,6 +150,37 @@ class DlmsMeter(Machine):
 
     # -- application layer ---------------------------------------------------------------
     def _answer(self, apdu):
+        from meterproto.dlms_hls import is_ciphered
+        if is_ciphered(apdu):
+            return self._ciphered(apdu)
+        if self.ciphered and apdu[:1] not in (b"\x60", b"\x62"):
+            self.log.append("plain request refused in a ciphered association")
+            return get.build_exception(1, 2)
+        return self._answer_plain(apdu)
+
+    def _ciphered(self, apdu):
+        """Decipher, answer, and cipher the answer in the form the request came in."""
+        from meterproto.errors import ChecksumError, DecodeError, Refused
+        c = self.cipher
+        if not self.ciphered:
+            return get.build_exception(1, 2)  # no ciphered association: service not allowed
+        try:
+            plain, form, sc = c.unwrap(apdu)
+        except Refused:
+            self.log.append("replayed invocation counter refused")
+            return get.build_exception(1, 5, c.peer_ic + 1)  # invocation-counter-error
+        except (ChecksumError, DecodeError) as e:
+            self.log.append("request does not decipher: %s" % e)
+            return get.build_exception(1, 4)  # deciphering-error
+        self.ciphered_requests += 1
+        self.ciphered_forms[form] = self.ciphered_forms.get(form, 0) + 1
+        reply = self._answer_plain(plain)
+        if reply is None:
+            return None
+        c.sc = sc
+        return c.wrap(reply, form)
+
+    def _answer_plain(self, apdu):
         tag = apdu[0] if apdu else 0
         try:
             if tag == 0x60:
@@ -162,6 +208,18 @@ class DlmsMeter(Machine):
         want = {"lowest": 0, "low": 1, "hls-gmac": 5}[auth]
         if q.context not in (acse.CONTEXT_LN, acse.CONTEXT_LN_CIPHERED):
             return acse.build_aare(1, 2, context=q.context or 1)
+        if p.get("ciphered") and q.context != acse.CONTEXT_LN_CIPHERED:
+            self.log.append("AARQ without ciphering refused")
+            return acse.build_aare(1, 2)  # application context name not supported
+        if q.context == acse.CONTEXT_LN_CIPHERED:
+            if self.cipher is None:
+                return acse.build_aare(1, 2)
+            try:
+                q.initiate = self.cipher.open(q)
+            except (ProtocolError, IndexError) as e:  # wrong keys, replayed counter, bad shape
+                self.log.append("ciphered AARQ refused: %s" % e)
+                return acse.build_aare(1, 1, context=q.context, initiate_error=0)
+            self.ciphered = True
         if q.mechanism != want:
             self.log.append("AARQ with mechanism %d refused" % q.mechanism)
             return acse.build_aare(1, 14 if q.mechanism == 0 else 11)
@@ -175,8 +233,19 @@ class DlmsMeter(Machine):
         self.conformance = q.conformance & p["conformance"]
         self.client_pdu = q.max_pdu or 0xFFFF
         self.associated = True
-        self.log.append("associated (mechanism %d)" % want)
+        how = ""
+        if self.ciphered:
+            how = ", ciphered" + (", dedicated key" if self.cipher.dedicated_key else "")
+        self.log.append("associated (mechanism %d%s)" % (want, how))
+        if self.ciphered:
+            return acse.build_aare(0, 0, context=q.context, system_title=self.cipher.system_title,
+                                   user_info=self._initiate_response())
         return acse.build_aare(0, 0, self.conformance, p["max_pdu"])
+
+    def _initiate_response(self):
+        # IEC 62056-5-3 9.2.7.2: the InitiateResponse goes back as glo-initiate-response.
+        plain = acse.build_initiate_response(self.conformance, self.p["max_pdu"])
+        return self.cipher.wrap(plain, "glo")
 
     def _hls_aarq(self, q):
         from meterproto.dlms_hls import HlsServer
@@ -187,14 +256,23 @@ class DlmsMeter(Machine):
         self.conformance = q.conformance & p["conformance"]
         self.client_pdu = q.max_pdu or 0xFFFF
         self.hls_pending = True
+        if self.ciphered:
+            return self.hls.aare(q, self.conformance, p["max_pdu"], q.context,
+                                 self._initiate_response())
         return self.hls.aare(q, self.conformance, p["max_pdu"])
 
     def _hls_reply(self, apdu):
-        ok, reply = self.hls.answer(apdu)
+        # in the ciphered context f(CtoS) carries the counter of the ciphered ACTION answer
+        ok, reply = self.hls.answer(apdu, self.cipher.ic if self.ciphered else None)
         self.hls_pending = False
         self.associated = ok
         self.log.append("HLS-GMAC " + ("passed" if ok else "failed"))
         return reply
+
+    def _overhead(self):
+        # a ciphered answer must still fit the PDU: tag, length, SC, IC, 12-byte tag, and the
+        # system title of general-glo-ciphering
+        return 32 if self.ciphered else 0
 
     def _pdu_limit(self):
         lim = self.p["max_pdu"]
@@ -221,14 +299,14 @@ class DlmsMeter(Machine):
                 reply = get.build_get_response_normal(iid, data, hp)
             else:
                 reply = get.build_get_response_error(iid, data, hp)
-        if len(reply) <= self._pdu_limit():
+        if len(reply) <= self._pdu_limit() - self._overhead():
             return reply
         if not self.conformance & _BLOCK_TRANSFER_GET:
             return get.build_get_response_error(iid, 2, hp)  # temporary failure: too long
         # IEC 62056-5-3 9.3.7: the raw data of the blocks is the encoded Data (normal) or the
         # encoded list of results (with-list), cut to fit the negotiated PDU size.
         raw = reply[3:] if req.kind == "list" else reply[4:]
-        room = self._pdu_limit() - 12
+        room = self._pdu_limit() - 12 - self._overhead()
         chunks = [raw[i:i + room] for i in range(0, len(raw), room)]
         self.blocks = [iid, chunks, 0]
         return self._next_block(iid, 0, hp)

@@ -59,6 +59,9 @@ def _profile(name, serial, opening="hdlc", entries=24, period=3600,
         "server_lower": None,         # None: 1-byte server address
         "auth": "lowest",             # "lowest" | "low" | "hls-gmac"
         "password": None,
+        # security suite 0: "ciphered" True = only the ciphered context (3) is accepted;
+        # "system_title", "ek", "ak" (hex) and the meter's first "invocation_counter".
+        "ciphered": False,
         "max_info_tx": 128,
         "max_info_rx": 128,
         "window_tx": 1,
@@ -97,11 +100,19 @@ PROFILES = {
                            entries=96, period=900, first="2026-11-24 00:15:00"),
 }
 
-# HLS-GMAC suite 0 (IEC 62056-5-3 9.2.7): the Green Book example keys.
+# Security suite 0 (IEC 62056-5-3 9.2.7) with the Green Book example keys. Like real meters
+# (the IDIS management client), the HLS-GMAC meter wants the ciphered context too: AARQ with
+# a glo-initiate-request, then glo-/ded-/general-glo-ciphered requests and answers.
+_GREEN_BOOK_KEYS = {"ek": "000102030405060708090A0B0C0D0E0F",
+                    "ak": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"}
 PROFILES["dlms-hls"] = _profile(
-    "dlms-hls", "70000004", client_sap=1, auth="hls-gmac",
-    system_title="53494D3030303034",
-    ek="000102030405060708090A0B0C0D0E0F", ak="D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
+    "dlms-hls", "70000004", client_sap=1, auth="hls-gmac", ciphered=True,
+    system_title="53494D3030303034", invocation_counter=0x1000, **_GREEN_BOOK_KEYS)
+# Ciphering without authentication mechanism (lowest): the keys alone protect the reading.
+# general-protection (bit 1) is offered: the meter also takes general-glo-ciphering.
+PROFILES["dlms-ciphered"] = _profile(
+    "dlms-ciphered", "70000008", client_sap=1, ciphered=True, conformance=0x401E1D,
+    system_title="53494D3030303038", invocation_counter=0x2A, **_GREEN_BOOK_KEYS)
 
 
 def expected_rows(profile):

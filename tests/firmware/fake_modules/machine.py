@@ -2,6 +2,8 @@
 # firmware asks of the hardware. LOG collects (what, args) tuples in call order.
 LOG = []
 BUTTON_READS_LEFT = [None]  # set to an int: the n-th button read raises KeyboardInterrupt
+BUTTON_PRESSES = []  # [(down_ms, up_ms)] on time.ticks_ms(): a pulled-up input reads 0 then
+LINK = [None]  # a meterlink.Link: the UART then talks to a simulated meter
 _FREQ = [125000000]
 
 
@@ -30,9 +32,42 @@ class Pin:
                 BUTTON_READS_LEFT[0] -= 1
                 if BUTTON_READS_LEFT[0] < 0:
                     raise KeyboardInterrupt
+            if self.mode == Pin.IN and self.pull == Pin.PULL_UP and BUTTON_PRESSES:
+                import time
+
+                t = time.ticks_ms()
+                for down, up in BUTTON_PRESSES:
+                    if down <= t < up:
+                        return 0
             return self._v
         self._v = v
         LOG.append(("pin-value", (self.id, v)))
+
+
+def unique_id():
+    return b"\xe6\x61\x41\x03\xe7\x2b\x5a\x21"
+
+
+class RTC:
+    set_to = [None]
+
+    def datetime(self, t=None):
+        if t is not None:
+            if len(t) != 8:
+                raise ValueError("RTC.datetime takes an 8-tuple")
+            RTC.set_to[0] = tuple(t)
+        return RTC.set_to[0] or (2021, 1, 1, 4, 0, 0, 0, 0)
+
+
+# The keywords ports/rp2/machine_uart.c accepts (anything else is a TypeError there too).
+_UART_KW = ("baudrate", "bits", "parity", "stop", "tx", "rx", "cts", "rts", "txbuf", "rxbuf",
+            "timeout", "timeout_char", "invert", "flow")
+
+
+def _check_uart_kw(kw):
+    for k in kw:
+        if k not in _UART_KW:
+            raise TypeError("unexpected keyword argument '%s'" % k)
 
 
 class UART:
@@ -40,18 +75,28 @@ class UART:
     INV_RX = 2
 
     def __init__(self, id, **kw):
+        _check_uart_kw(kw)
         self.id = id
         self.kw = dict(kw)
         self.rx = bytearray()
         self.tx = bytearray()
         self.in_flight = 0  # bytes written but not yet "on the wire"
+        self.link = LINK[0]
         LOG.append(("uart", (id, dict(kw))))
+        self._line()
+
+    def _line(self):
+        if self.link is not None:
+            kw = self.kw
+            self.link.set_line(kw.get("baudrate", 9600), kw.get("bits", 8), kw.get("parity"))
 
     def init(self, **kw):
         if self.in_flight:
             raise AssertionError("UART re-initialised with %d bytes unsent" % self.in_flight)
+        _check_uart_kw(kw)
         self.kw.update(kw)
         LOG.append(("init", dict(kw)))
+        self._line()
 
     def deinit(self):
         raise AssertionError("deinit() called: init() would be impossible afterwards")
@@ -60,16 +105,22 @@ class UART:
         self.tx.extend(data)
         self.in_flight += len(data)
         LOG.append(("write", bytes(data)))
+        if self.link is not None:
+            self.link.write(data)
         return len(data)
 
     def flush(self):
         self.in_flight = 0
+        if self.link is not None:
+            self.link.drain()  # the clock moves on until the last stop bit has left
         LOG.append(("flush", None))
 
     def txdone(self):
         return self.in_flight == 0
 
     def any(self):
+        if self.link is not None:
+            self.rx.extend(self.link.poll())
         return len(self.rx)
 
     def readinto(self, buf):
