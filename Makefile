@@ -19,7 +19,7 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	touch $(STAMP)
 
 demo: venv
-	$(VENV)/bin/irprobe demo
+	$(VENV)/bin/irprobe demo --story demo-out
 
 test: venv test-mpy mpy-check test-py
 

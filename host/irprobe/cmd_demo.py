@@ -14,6 +14,10 @@ def add_arguments(p):
     p.add_argument("--meters", metavar="NAMES", help="comma-separated simulated meters "
                    "(default: %s; see irprobe simulate --list)" % ",".join(DEFAULT))
     p.add_argument("--json", action="store_true", help="print the readings as a JSON list")
+    p.add_argument("--story", metavar="DIR", nargs="?", const="demo-out",
+                   help="then the whole probe story: a simulated probe reads meters, "
+                   "irprobe sync pulls, show prints, plot writes a PNG into DIR "
+                   "(default demo-out)")
 
 
 def _session(profile):
@@ -72,4 +76,10 @@ def run(args):
         output.print_reading(d, title=title)
         con.print("read in %.1f s of line time (simulated), %d ms of real time\n"
                   % (sim_ms / 1000.0, real_ms), markup=False)
+    if args.story:
+        from irprobe.demo_story import run_story
+
+        con.rule("the handheld probe: take, sync, show, plot")
+        r = run_story(args.story)
+        con.print("database %s, CSV %s, plot %s" % (r["db"], r["csv"], r["png"]), markup=False)
     return 0

@@ -337,7 +337,7 @@ class App:
             return  # CPython (nothing to gain), or plenty of room
         if self.stepper is None:
             _drop_modules([n for n in sys.modules if n.startswith("meterproto.")
-                           and n not in _KEEP and n != "meterproto.hostlink"])
+                           and n not in _KEEP and not n.startswith("meterproto.hostlink")])
         if not self.host_session and not self._in_server and hasattr(self.server, "drop"):
             self.server.drop()
         gc.collect()
@@ -546,7 +546,7 @@ class UsbWatch:
             usb = sys.modules.get("probe.usb")
             if usb is not None:
                 usb.current = None
-            _drop_modules(("probe.usb", "meterproto.hostlink"))
+            _drop_modules(("probe.usb", "meterproto.hostlink_device", "meterproto.hostlink"))
 
 
 def _mem_free():

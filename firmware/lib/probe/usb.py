@@ -23,6 +23,7 @@
 import sys
 
 from meterproto import hostlink as H
+from meterproto.hostlink_device import DeviceSide, EscapeScanner
 from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
 from meterproto.line import FMT_NAMES
 
@@ -57,7 +58,7 @@ class CommandServer:
         self.app = app
         self.device_id = device_id or _unique_id()
         self.idle_ms = idle_ms
-        self.link = H.DeviceSide(self)
+        self.link = DeviceSide(self)
         self._kbd_off = False
         self._last_ms = 0
         self._clock_offset = 0
@@ -111,7 +112,7 @@ class CommandServer:
         self._last_ms = ticks_ms()
         self._ended = False
         self._bridge = None  # the app may have been interrupted anywhere: start clean
-        self.link = H.DeviceSide(self)
+        self.link = DeviceSide(self)
         try:
             while not self._ended:
                 now = ticks_ms()
@@ -125,7 +126,7 @@ class CommandServer:
 
     # -- bridge ---------------------------------------------------------------------------
     def _start_bridge(self, now_ms):
-        self._bridge = {"scan": H.EscapeScanner(), "last": now_ms, "to": 0, "from": 0,
+        self._bridge = {"scan": EscapeScanner(), "last": now_ms, "to": 0, "from": 0,
                         "idle": self.link.bridge.get("idle_ms", 0) or 0}
         left = self.link.leftover
         self.link.leftover = b""
@@ -213,7 +214,15 @@ class CommandServer:
         if args.get("profile") is not None:
             raise H.CommandError(H.E_UNSUPPORTED, "reading another profile by name is not "
                                  "supported; set it active with config first")
-        res = fn()
+        # A read takes seconds; the host sends nothing meanwhile, so Ctrl-C may work again:
+        # mpremote (Ctrl-C, raw REPL) must never wait for a meter read to end.
+        if self._kbd_off:
+            _kbd_intr(3)
+        try:
+            res = fn()
+        finally:
+            if self._kbd_off:
+                _kbd_intr(-1)
         if hasattr(res, "to_dict"):
             res = {"outcome": "success", "seq": None, "reading": res.to_dict(), "message": "ok"}
         if not isinstance(res, dict):
