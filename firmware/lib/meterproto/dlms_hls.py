@@ -3,6 +3,7 @@
 # method 1) and the ciphered context (glo-/ded- APDUs with invocation counters). Core, both sides.
 from meterproto import apdu_acse as acse
 from meterproto import axdr, security
+from meterproto.compat import random_bytes
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, Refused
 
 ACTION_REQUEST = 0xC3
@@ -12,15 +13,10 @@ _SC = 0x10  # security control: authentication only, suite 0
 
 
 def _challenge(n=16):
-    """A fresh client/server challenge: os.urandom on both runtimes (the RP2040 port has it,
-    fed by its ring oscillator); pass challenge= to the constructors for a fixed one."""
-    try:
-        import os
-        return os.urandom(n)
-    except (ImportError, AttributeError, NotImplementedError):
-        from meterproto.compat import ticks_ms
-        t = ticks_ms()  # weak, but HLS still proves the keys; only replay protection suffers
-        return bytes(((t >> (3 * (i % 9))) & 0xFF) ^ (0x5A + 7 * i) & 0xFF for i in range(n))
+    """A fresh challenge from the platform's entropy source (os.urandom on both runtimes; the
+    RP2040 feeds it from its ring oscillator). Never a clock: a guessable challenge would let
+    a recorded answer be replayed. Pass challenge= to the constructors for a fixed one."""
+    return random_bytes(n)
 
 
 def build_hls_action(invoke_byte, answer):
