@@ -48,7 +48,8 @@ def run_chunk(job):
         except ProtocolError:
             pass
         except Hang:
-            return name, count, limit, "took longer than %.1f s (hang?) on input %s" % (limit, data.hex())
+            return name, count, limit, ("took longer than %.1f s (hang?) on input %s"
+                                        % (limit, data.hex()))
         except Exception as e:
             return name, count, slowest, "%r on input %s" % (e, data.hex())
         finally:

@@ -149,7 +149,8 @@ def measure(log=print):
                 if ok:
                     got = lines[-1].split()
                     if (int(got[1]), int(got[2])) != want:
-                        raise RuntimeError("%s replay read %s, CPython read %s" % (kind, got, want))
+                        raise RuntimeError("%s replay read %s, CPython read %s"
+                                           % (kind, got, want))
                     attempt.lines = lines
                 return ok
 

@@ -276,7 +276,8 @@ def main():
     cuts = power_and_sync_cuts()
     results["faults"] = {"byte_error_rate": 1e-3, "sessions": head["sessions"],
                          "completed": head["completed"], "corrupt_stored": head["corrupt_stored"],
-                         "retries_per_session": round(head["retries"] / max(1, head["completed"]), 3),
+                         "retries_per_session":
+                             round(head["retries"] / max(1, head["completed"]), 3),
                          "power_cuts": cuts["power_cuts"] + cuts["sync_cuts"],
                          "lost": cuts["lost"], "duplicated": cuts["duplicated"],
                          "kinds": rows, "cuts": cuts}
@@ -294,7 +295,8 @@ def main():
         ("heap <= 48 KB", max(hp.values()) <= GOAL_HEAP,
          ", ".join("%s %d B" % kv for kv in hp.items())),
         ("sessions complete at BER 1e-3", f["completed"] == f["sessions"],
-         "%d of %d, %.2f retries each" % (f["completed"], f["sessions"], f["retries_per_session"])),
+         "%d of %d, %.2f retries each"
+         % (f["completed"], f["sessions"], f["retries_per_session"])),
         ("no corrupt value stored", f["corrupt_stored"] == 0, "%d corrupt" % f["corrupt_stored"]),
         ("zero loss on power/sync cuts", f["lost"] == 0 and f["duplicated"] == 0
          and not cuts["failures"], "%d cuts, lost %d, duplicated %d"

@@ -40,9 +40,11 @@ def _hdlc():
     s = hdlc_frame.server_address(1)
     s2 = hdlc_frame.server_address(1, 17)
     return [hdlc_frame.encode_frame(s, c, hdlc_frame.ctl_u(hdlc_frame.K_SNRM)),
-            hdlc_frame.encode_frame(c, s2, hdlc_frame.ctl_u(hdlc_frame.K_UA), hdlc_frame.encode_params()),
+            hdlc_frame.encode_frame(c, s2, hdlc_frame.ctl_u(hdlc_frame.K_UA),
+                                    hdlc_frame.encode_params()),
             hdlc_frame.encode_frame(s, c, hdlc_frame.ctl_i(0, 0),
-                                    b"\xe6\xe6\x00" + apdu.build_get_normal(1, 3, "1-0:1.8.0*255", 2)),
+                                    b"\xe6\xe6\x00"
+                                    + apdu.build_get_normal(1, 3, "1-0:1.8.0*255", 2)),
             hdlc_frame.encode_frame(c, s, hdlc_frame.ctl_i(1, 1), bytes(range(100)), True),
             hdlc_frame.encode_frame(c, s, hdlc_frame.ctl_rr(3))]
 
@@ -143,7 +145,8 @@ TARGETS = (("iec_block", t_iec_block, _iec_block), ("iec_ident", t_iec_ident, _i
            ("records", t_records, _records))
 
 # Bytes that matter to the parsers: delimiters, tags, lengths, the extremes.
-_SPECIAL = b"\x00\x01\x02\x03\x04\x06\x09\x0a\x0d\x15\x28\x29\x2a\x2f\x21\x7d\x7e\x7f\x80\x81\x82\x83\xff"
+_SPECIAL = (b"\x00\x01\x02\x03\x04\x06\x09\x0a\x0d\x15\x28\x29\x2a\x2f\x21\x7d\x7e\x7f"
+            b"\x80\x81\x82\x83\xff")
 
 
 def mutate(rng, data):

@@ -1,16 +1,147 @@
-# firmware/main.py and the reader app on the MicroPython unix port, with the hardware
-# modules faked (tests/firmware/fake_modules: machine, rp2, neopixel).
+# firmware/main.py and the reader app on the MicroPython unix port, with the hardware faked
+# (tests/firmware/fake_modules: machine, rp2, neopixel; vtime = a simulated clock). The meter
+# UART talks to a simulated meter (irprobe.sim) that runs in this CPython process
+# (fake_modules/meter_host.py), and the USB command channel is the device's real stdin/stdout.
+import importlib.util
 import os
 import subprocess
 import sys
+import time
 
 import pytest
+
+from irprobe.sim.profiles import get_profile
+from meterproto import hostlink as H
+from meterproto.records import decode_record, split_records
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MPY = os.path.join(os.path.dirname(sys.executable), "micropython")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MPY), reason="micropython unix port missing")
+
+
+def _meter_host():
+    # By file path, not via sys.path: other tests must never import the fake `machine`.
+    spec = importlib.util.spec_from_file_location(
+        "meter_host", os.path.join(HERE, "fake_modules", "meter_host.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# Runs main.py the way the board does (board root = `board` folder), after the preamble of
+# meter_host (fake hardware on sys.path, simulated clock, meter link).
+_MAIN = """
+import kbdspy
+kbdspy.install()
+machine.BUTTON_PRESSES[:] = %(presses)r
+machine.PIN_FAULT_AT[0] = %(pin_fault)r
+machine.TX_ROOM[0] = %(tx_room)r
+import probe.app
+probe.app.ROOT = %(board)r
+import main
+print("KBD", kbdspy.CALLS)
+print("INIT-KW", sorted([c[1] for c in machine.LOG if c[0] == "init"][0]))
+print("RTC", machine.RTC.set_to[0])
+print("MAIN-RETURNED")
+"""
+
+
+def _run_main(tmp_path, presses=(), usb=(), stop_ms=20000, files=None, pin_fault=None,
+              tx_room=None):
+    board = tmp_path / "board"
+    board.mkdir()
+    for name, text in (files or {}).items():
+        (board / name).write_text(text)
+    body = _MAIN % {"presses": list(presses), "board": str(board), "pin_fault": pin_fault,
+                    "tx_room": tx_room}
+    r = _meter_host().run_device(body, tmp_path, usb_input=usb, stop_ms=stop_ms)
+    assert r.rc == 0, r.text()
+    assert "MAIN-RETURNED" in r.text(), r.text()
+    return r, board
+
+
+def _records_on_flash(board):
+    out = []
+    for folder, _, names in os.walk(str(board / "data")):
+        out += [os.path.join(folder, n) for n in names if n.endswith(".rec")]
+    return sorted(out)
+
+
+def _frames(stdout):
+    return [f for f in H.FrameDecoder(1 << 20).feed(stdout) if hasattr(f, "type")]
+
+
+def _expected_values():
+    return [e["value"] for e in get_profile("iskra-mt174")["expected"]]
+
+
+def test_button_and_host_take_store_records_that_the_host_pulls(tmp_path):
+    host = H.HostSide()
+    usb = [(12000, host.hello()), (12050, host.take()), (12100, host.pull(0, 16384)),
+           (12150, host.pull(2, 16384)), (12170, host.set_clock(1764000000)),
+           (12200, host.bye())]
+    # tx_room: the UART takes 3 bytes per write() call (rp2, timeout=0, TX buffer full).
+    r, board = _run_main(tmp_path, presses=[(500, 650)], usb=usb, tx_room=3)
+    text = r.text()
+    assert "no /board.json" in text  # the built-in Pico layout
+    # Every baud switch passes the buffer sizes again: up to 1.24, init() without them
+    # shrinks the ring buffers back to 256 bytes.
+    assert "'rxbuf'" in text.split("INIT-KW")[1].splitlines()[0]
+    recs = _records_on_flash(board)
+    assert [os.path.basename(p) for p in recs] == ["00000001.rec", "00000002.rec"], text
+    for p in recs:  # what the flash holds is a whole, checked record of the meter's values
+        with open(p, "rb") as f:
+            rec = decode_record(f.read())
+        assert [v["value"] for v in rec.reading["values"]] == _expected_values()
+    frames = _frames(r.stdout)
+    answers = {f.type & 0x7F: f for f in frames}
+    assert set(answers) >= {H.CMD_HELLO, H.CMD_TAKE, H.CMD_PULL, H.CMD_BYE}, text
+    take = H.decode_json(answers[H.CMD_TAKE].payload)
+    assert take["outcome"] == "success" and take["seq"] == 2
+    # The device sends at most 4 KB per PULL answer (one 2.3 KB record here): two pulls.
+    pulled = [decode_record(raw).seq for f in frames if f.type == H.CMD_PULL | 0x80
+              for raw in split_records(f.payload)]
+    assert pulled == [1, 2]
+    # Ctrl-C handling: off for the binary session, on again during the meter read (so
+    # mpremote is never locked out) and after BYE, and restored when main() ends.
+    kbd = eval(text.split("KBD ")[1].splitlines()[0])
+    assert kbd == [-1, 3, -1, 3, 3], kbd
+    assert "stopped (Ctrl-C)" in text
+    # SET_CLOCK (Unix seconds) lands in the RTC as (y, mo, d, weekday, h, mi, s, 0).
+    t = time.gmtime(1764000000)
+    rtc = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_wday, t.tm_hour, t.tm_min, t.tm_sec, 0)
+    assert text.split("RTC ")[1].splitlines()[0] == repr(rtc)
+
+
+def test_bad_board_and_config_files_fall_back_to_defaults_and_still_read(tmp_path):
+    r, board = _run_main(tmp_path, presses=[(500, 650)], files={
+        "board.json": '{"id": "x", "uart": {"id": 0, "tx": 1, "rx": 0}',  # cut short
+        "config.json": '{"version": 1, "meters": [{"mode": "iec"}]}',  # profile without name
+    })
+    text = r.text()
+    assert "/board.json cannot be used" in text and "built-in Raspberry Pi Pico" in text
+    assert "config.json is damaged" in text
+    assert (board / "config.json.bad").exists() and not (board / "config.json").exists()
+    log = (board / "irprobe.log").read_text()
+    assert "board.json" in log and "config.json is damaged" in log
+    assert len(_records_on_flash(board)) == 1, text
+
+
+def test_a_fault_in_the_loop_is_logged_and_the_probe_carries_on(tmp_path):
+    r, board = _run_main(tmp_path, presses=[(3000, 3150)], pin_fault=50)
+    text = r.text()
+    assert "carries on: OSError" in text and "simulated pin fault" in text
+    assert "carries on" in (board / "irprobe.log").read_text()
+    assert len(_records_on_flash(board)) == 1, text  # the press after the fault still reads
+
+
+def test_storage_that_does_not_work_is_reported_not_fatal(tmp_path):
+    r, board = _run_main(tmp_path, presses=[(500, 650)], files={"data": "not a folder"})
+    text = r.text()
+    assert "the storage does not work" in text and "readings will not be stored" in text
+    assert "MAIN-RETURNED" in text  # the reader ran, read, and stopped on Ctrl-C as usual
 
 
 def _run(script, tmp_path):
@@ -20,28 +151,6 @@ def _run(script, tmp_path):
                        timeout=60, cwd=str(tmp_path), stdin=subprocess.DEVNULL)
     assert r.returncode == 0, r.stdout + r.stderr
     return r.stdout
-
-
-def test_main_py_boots_and_loops_with_faked_hardware(tmp_path):
-    out = _run("""
-import sys
-sys.path.insert(0, %r)
-sys.path.insert(1, %r)
-sys.path.insert(2, %r)
-import machine
-machine.BUTTON_READS_LEFT[0] = 60   # the 61st button read stops the loop
-import probe.app
-probe.app.ROOT = %r
-try:
-    import main
-except KeyboardInterrupt:
-    print("STOPPED-BY-TEST")
-uarts = [c[1] for c in machine.LOG if c[0] == "uart"]
-print("UART", uarts[0][0], uarts[0][1]["baudrate"], uarts[0][1]["bits"], uarts[0][1]["parity"])
-""" % (os.path.join(HERE, "fake_modules"), os.path.join(ROOT, "firmware", "lib"),
-       os.path.join(ROOT, "firmware"), str(tmp_path)), tmp_path)
-    assert "STOPPED-BY-TEST" in out, out
-    assert "UART 0 300 7 0" in out, out
 
 
 def test_app_reads_a_simulated_meter_on_micropython(tmp_path):

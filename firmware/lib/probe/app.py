@@ -306,26 +306,28 @@ class App:
                 self.tick()
                 self._faults_in_a_row = 0
             except Exception as e:
-                self._fault(e)
+                try:
+                    self._fault(e)
+                except Exception:  # a fault while reporting one (e.g. no memory for the note)
+                    gc.collect()
 
     def _fault(self, e):
         self.faults += 1
         self._faults_in_a_row += 1
         self.stepper = None  # a read that was running is over (the next one resets the line)
         self._in_server = False
-        if isinstance(e, MemoryError):
-            self._free_memory(True)
-        log("the reader hit an error and carries on: %s" % _describe(e), e,
-            self._faults_in_a_row <= 3)
-        self.last = {"outcome": ERROR, "seq": None, "reading": None,
-                     "message": "internal error: %s" % _describe(e)}
         try:
-            self.led.play(ERROR, self.hw.clock.ticks_ms())
-        except Exception:
-            pass
-        # The same fault over and over: slow down, so USB and Ctrl-C stay responsive.
-        wait = 100 * self._faults_in_a_row
-        self.hw.clock.sleep_ms(wait if wait < 2000 else 2000)
+            if isinstance(e, MemoryError):
+                self._free_memory(True)
+            self.led.play(ERROR, self.hw.clock.ticks_ms())  # shown even if the note fails
+            self.last = {"outcome": ERROR, "seq": None, "reading": None,
+                         "message": "internal error: %s" % _describe(e)}
+            log("the reader hit an error and carries on: %s" % _describe(e), e,
+                self._faults_in_a_row <= 3)
+        finally:
+            # The same fault over and over: slow down, so USB and Ctrl-C stay responsive.
+            wait = 100 * self._faults_in_a_row
+            self.hw.clock.sleep_ms(wait if wait < 2000 else 2000)
 
     def _free_memory(self, force=False):
         """Drop modules that can be imported again (the protocol modules of the last read,
@@ -341,6 +343,10 @@ class App:
         if not self.host_session and not self._in_server and hasattr(self.server, "drop"):
             self.server.drop()
         gc.collect()
+
+    def make_room(self):
+        """Free what can be freed (the USB server calls it before a big answer)."""
+        self._free_memory(True)
 
     def shutdown(self):
         """Leave the hardware quiet: LED off, carrier off (main() on its way out)."""
@@ -389,14 +395,20 @@ class App:
                 else:
                     self._report(ERROR, None, None, "storage does not work: %s" % e)
                 return False
-        machine = None
+        machine = echo = None
+        self.last = None  # the previous reading's objects are not needed any more
         self._free_memory()  # room for the protocol modules and, for a .py, their compiler
         for attempt in (1, 2):
             try:
                 self.s = settings(self.config, profile)  # re-read: the host may have changed it
                 machine = self.session_factory(self.s)
+                if self.s["echo_filter"]:
+                    from meterproto.echo import EchoFilter
+
+                    echo = EchoFilter()
                 break
             except MemoryError:
+                machine = echo = None
                 if attempt == 2:
                     self._report(ERROR, None, None, "cannot start a read: not enough memory")
                     return False
@@ -405,14 +417,16 @@ class App:
                 self._report(ERROR, None, None, "cannot start a read: %s" % e)
                 return False
         gc.collect()  # between sessions, never mid-frame
-        self.echo = None
-        if self.s["echo_filter"]:
-            from meterproto.echo import EchoFilter
-
-            self.echo = EchoFilter()
+        self.echo = echo
         self.led.play("busy", now)
         self._show(["READING..."])
-        self.stepper = Stepper(machine, self.hw.port, self.echo)
+        try:
+            self.stepper = Stepper(machine, self.hw.port, echo)  # sends the first request
+        except MemoryError:
+            self.stepper = self.echo = machine = None
+            self._free_memory(True)
+            self._report(ERROR, None, None, "the read stopped: not enough memory")
+            return False
         return True
 
     def _finish(self):
@@ -538,15 +552,15 @@ class UsbWatch:
     def drop(self):
         """Forget the server between host sessions so its modules can be freed."""
         srv = self.server
-        link = getattr(srv, "link", None)
-        if getattr(link, "session_open", False) or getattr(srv, "_bridge", None) is not None:
+        if srv is None:
+            return
+        if srv.link.session_open or srv._bridge is not None:
             return  # the host is in the middle of something: keep its session
-        if srv is not None:
-            self.server = None
-            usb = sys.modules.get("probe.usb")
-            if usb is not None:
-                usb.current = None
-            _drop_modules(("probe.usb", "meterproto.hostlink_device", "meterproto.hostlink"))
+        self.server = None
+        usb = sys.modules.get("probe.usb")
+        if usb is not None:
+            usb.current = None
+        _drop_modules(("probe.usb", "meterproto.hostlink_device", "meterproto.hostlink"))
 
 
 def _mem_free():
@@ -563,11 +577,10 @@ def _drop_modules(names):
         del sys.modules[name]
         dot = name.rfind(".")
         parent = sys.modules.get(name[:dot]) if dot > 0 else None
-        if parent is not None and getattr(parent, name[dot + 1:], None) is not None:
-            try:
-                delattr(parent, name[dot + 1:])
-            except (AttributeError, TypeError):
-                pass
+        # Through the package's dict: no AttributeError to allocate when memory is short.
+        names = parent.__dict__ if parent is not None else None
+        if names is not None and name[dot + 1:] in names:
+            del names[name[dot + 1:]]
 
 
 def _describe(e):

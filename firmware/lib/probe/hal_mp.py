@@ -38,6 +38,8 @@ class UartPort:
         inv = (UART.INV_TX if invert_tx else 0) | (UART.INV_RX if invert_rx else 0)
         self.baud = 300
         self.fmt = FMT_7E1
+        self._rxbuf = rxbuf
+        self._txbuf = txbuf
         bits, parity = line_args(FMT_7E1)
         self.uart = UART(uart_id, baudrate=300, bits=bits, parity=parity, stop=1,
                          tx=machine.Pin(tx), rx=machine.Pin(rx), invert=inv, rxbuf=rxbuf,
@@ -55,7 +57,14 @@ class UartPort:
         return self._ms
 
     def write(self, data):
-        self.uart.write(data)
+        # timeout=0 also applies to write(): with the TX ring buffer full it returns a short
+        # count (or None) instead of waiting, so feed it until everything is queued.
+        mv = memoryview(data)
+        done = 0
+        while done < len(mv):
+            done += self.uart.write(mv[done:]) or 0
+            if done < len(mv):
+                sleep_ms(1 + 10000 // self.baud)  # room for about one character
 
     def drain(self):
         # flush() returns when the ring buffer, the FIFO and the shifter are empty (>= 1.24).
@@ -67,10 +76,11 @@ class UartPort:
 
     def set_line(self, baud, fmt):
         # init() resets the UART block and drops its FIFOs, so only after drain(); never
-        # deinit(), which would make init() impossible afterwards.
+        # deinit(), which would make init() impossible afterwards. Up to 1.24, init() also
+        # reset the ring buffers to 256 bytes unless sizes were given (micropython#16884).
         bits, parity = line_args(fmt)
         self.uart.init(baudrate=baud, bits=bits, parity=parity, stop=1, timeout=0,
-                       timeout_char=char_gap_ms(baud))
+                       timeout_char=char_gap_ms(baud), rxbuf=self._rxbuf, txbuf=self._txbuf)
         self.baud = baud
         self.fmt = fmt
 
@@ -92,8 +102,14 @@ class UartPort:
         return wire_ms(nbytes, self.baud, self.fmt)
 
 
+# Seconds from 1970-01-01 to the port's epoch: MicroPython ports count from 1970 or from
+# 2000 (docs: time module, "Time Epoch"; gmtime(0)[0] tells which). Records and the host use
+# Unix seconds.
+_EPOCH_OFFSET = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
 class Clock:
-    """Ticks and sleep for the app; time_s() is the RTC for record time stamps."""
+    """Ticks and sleep for the app; time_s() is the RTC for record time stamps (Unix s)."""
 
     def ticks_ms(self):
         return ticks_ms()
@@ -105,14 +121,14 @@ class Clock:
         sleep_ms(ms)
 
     def time_s(self):
-        return int(time.time())
+        return int(time.time()) + _EPOCH_OFFSET
 
     def set_time_s(self, t):
         import machine
 
-        y, mo, d, h, mi, s = time.gmtime(t)[0:6]
-        wd = time.gmtime(t)[6]
-        machine.RTC().datetime((y, mo, d, wd, h, mi, s, 0))
+        tm = time.gmtime(t - _EPOCH_OFFSET)
+        # RTC.datetime: (year, month, day, weekday 0 = Monday, hour, minute, second, subsec)
+        machine.RTC().datetime((tm[0], tm[1], tm[2], tm[6], tm[3], tm[4], tm[5], 0))
 
 
 class Hardware:

@@ -13,6 +13,7 @@
 #       app.bridge(data=b"", baud=None, fmt=None, listen_ms=0) -> bytes from the meter
 #       app.busy -> True while a meter session runs (then no flash writes: "busy", retry)
 #       app.hw.clock.time_s() / app.set_clock(time_s)
+#       app.make_room() -> frees heap (drops modules it can load again) before a big answer
 #   poll(now_ms) -> True while a host session is open. Non-blocking; call it every loop.
 #   serve(idle_ms=None) -> None. Blocking loop for the raw-REPL path; returns after BYE,
 #     a raw Ctrl-C (then raises KeyboardInterrupt) or idle_ms without a frame.
@@ -28,6 +29,10 @@ from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
 from meterproto.line import FMT_NAMES
 
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
+# Largest PULL answer this device builds: the answer, its frame and the stuffed copy each need
+# one piece of heap, and after hours of use the RP2040's heap is fragmented. At least one
+# whole record is always sent; the host continues from the last seq + 1.
+PULL_DEVICE_MAX = 4096
 
 
 def _kbd_intr(char):
@@ -229,6 +234,7 @@ class CommandServer:
             raise H.CommandError(H.E_FAILED, "the reader returned nothing")
         if res.get("outcome", "success") != "success":
             raise H.CommandError(res.get("outcome"), res.get("message") or "the read failed")
+        self._room(4096)  # the reading goes out as JSON: a few KB in one piece
         return res
 
     def list(self, args):
@@ -248,14 +254,28 @@ class CommandServer:
         self._need_store()
         first = _need_int(args, "from_seq", 0, 0, 0xFFFFFFFF)
         max_bytes = _need_int(args, "max_bytes", H.PULL_DEFAULT, 1, 1 << 30)
-        if max_bytes > H.PULL_MAX:
-            max_bytes = H.PULL_MAX
+        if max_bytes > PULL_DEVICE_MAX:
+            max_bytes = PULL_DEVICE_MAX  # fewer records per answer; the host asks again
         out = bytearray()
         for seq, raw in self.store.records(first):
             if out and len(out) + len(raw) > max_bytes:
                 break
             out += raw  # at least one whole record, even when it is bigger than max_bytes
+        self._room(len(out))
         return out
+
+    def _room(self, nbytes):
+        """Check that nbytes fit in one piece three times over (the answer, its frame and
+        the stuffed copy hostlink builds next); if not, let the app drop what it can."""
+        make_room = getattr(self.app, "make_room", None)
+        if make_room is None:
+            return
+        try:
+            probe = [bytearray(nbytes + 64) for _ in range(3)]
+            probe = None
+        except MemoryError:
+            probe = None
+            make_room()
 
     def ack(self, args):
         self._need_store()

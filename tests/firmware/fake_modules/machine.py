@@ -4,6 +4,9 @@ LOG = []
 BUTTON_READS_LEFT = [None]  # set to an int: the n-th button read raises KeyboardInterrupt
 BUTTON_PRESSES = []  # [(down_ms, up_ms)] on time.ticks_ms(): a pulled-up input reads 0 then
 LINK = [None]  # a meterlink.Link: the UART then talks to a simulated meter
+PIN_FAULT_AT = [None]  # set to an int: the n-th button read raises OSError (a loop fault)
+TX_ROOM = [None]  # set to an int: write() takes at most that many bytes per call, like the
+# rp2 UART with timeout=0 and a full TX ring buffer (a short count, None when it took none)
 _FREQ = [125000000]
 
 
@@ -32,6 +35,10 @@ class Pin:
                 BUTTON_READS_LEFT[0] -= 1
                 if BUTTON_READS_LEFT[0] < 0:
                     raise KeyboardInterrupt
+            if self.mode == Pin.IN and PIN_FAULT_AT[0] is not None:
+                PIN_FAULT_AT[0] -= 1
+                if PIN_FAULT_AT[0] == 0:
+                    raise OSError(5, "simulated pin fault")
             if self.mode == Pin.IN and self.pull == Pin.PULL_UP and BUTTON_PRESSES:
                 import time
 
@@ -102,6 +109,10 @@ class UART:
         raise AssertionError("deinit() called: init() would be impossible afterwards")
 
     def write(self, data):
+        if TX_ROOM[0] is not None:
+            data = bytes(data[:TX_ROOM[0]])
+            if not data:
+                return None
         self.tx.extend(data)
         self.in_flight += len(data)
         LOG.append(("write", bytes(data)))

