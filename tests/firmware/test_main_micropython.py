@@ -42,20 +42,21 @@ import probe.app
 probe.app.ROOT = %(board)r
 import main
 print("KBD", kbdspy.CALLS)
-print("INIT-KW", sorted([c[1] for c in machine.LOG if c[0] == "init"][0]))
+print("INIT-KW", [sorted(c[1]) for c in machine.LOG if c[0] == "init"][:1])
 print("RTC", machine.RTC.set_to[0])
 print("MAIN-RETURNED")
+%(after)s
 """
 
 
 def _run_main(tmp_path, presses=(), usb=(), stop_ms=20000, files=None, pin_fault=None,
-              tx_room=None):
+              tx_room=None, after=""):
     board = tmp_path / "board"
     board.mkdir()
     for name, text in (files or {}).items():
         (board / name).write_text(text)
     body = _MAIN % {"presses": list(presses), "board": str(board), "pin_fault": pin_fault,
-                    "tx_room": tx_room}
+                    "tx_room": tx_room, "after": after}
     r = _meter_host().run_device(body, tmp_path, usb_input=usb, stop_ms=stop_ms)
     assert r.rc == 0, r.text()
     assert "MAIN-RETURNED" in r.text(), r.text()
@@ -113,6 +114,21 @@ def test_button_and_host_take_store_records_that_the_host_pulls(tmp_path):
     t = time.gmtime(1764000000)
     rtc = (t.tm_year, t.tm_mon, t.tm_mday, t.tm_wday, t.tm_hour, t.tm_min, t.tm_sec, 0)
     assert text.split("RTC ")[1].splitlines()[0] == repr(rtc)
+
+
+def test_after_ctrl_c_the_raw_repl_server_still_takes_readings(tmp_path):
+    # Path B of docs/COMMAND-CHANNEL.md: the host stopped main.py with Ctrl-C before it ever
+    # spoke to it, then runs hostlink.SERVE_SOURCE in the raw REPL and asks for a reading.
+    host = H.HostSide()
+    usb = [(21000, host.hello()), (21050, host.take()), (21100, host.bye())]
+    source = H.SERVE_SOURCE.decode().replace("serve()", "serve(5000)")
+    r, board = _run_main(tmp_path, usb=usb, after=source + "print('SERVE-RETURNED')\n")
+    text = r.text()
+    assert "SERVE-RETURNED" in text, text
+    answers = {f.type & 0x7F: f for f in _frames(r.stdout)}
+    take = H.decode_json(answers[H.CMD_TAKE].payload)
+    assert take["outcome"] == "success" and take["seq"] == 1, text
+    assert len(_records_on_flash(board)) == 1
 
 
 def test_bad_board_and_config_files_fall_back_to_defaults_and_still_read(tmp_path):
@@ -179,3 +195,54 @@ for faults in (None, Faults(unpowered=True)):
 """ % (os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware", "lib")), tmp_path)
     lines = [ln for ln in out.splitlines() if ln.startswith("RESULT")]
     assert lines == ["RESULT success 1 1 1500", "RESULT no-answer None 0 200"], out
+
+
+class _Link:
+    session_open = False
+
+
+class _Server:
+    def __init__(self):
+        self.link = _Link()
+        self._bridge = None
+        self.polls = 0
+
+    def poll(self, now_ms):
+        self.polls += 1
+        return self.link.session_open
+
+
+def test_usb_server_is_built_only_once_the_host_speaks_and_dropped_after(monkeypatch):
+    from probe import app
+    from probe.app import UsbWatch
+
+    dropped = []  # the real drop forgets modules: not in this test process
+    monkeypatch.setattr(app, "_drop_modules", dropped.extend)
+
+    built = []
+    waiting = [False]
+    w = UsbWatch(lambda: built.append(_Server()) or built[-1])
+    w._input_waiting = lambda: waiting[0]
+    assert w.poll(0) is False and built == []  # nothing on the serial: no server code loaded
+    waiting[0] = True
+    assert w.poll(1) is False and len(built) == 1
+    built_server = built[0]
+    built_server.link.session_open = True
+    assert w.poll(2) is True and built_server.polls == 2
+    w.drop()
+    assert w.server is built_server  # never in the middle of a host session
+    built_server.link.session_open = False
+    w.drop()
+    assert w.server is None and "probe.usb" in dropped
+
+
+def test_a_port_without_select_runs_the_reader_without_usb():
+    from probe.app import UsbWatch
+
+    def no_select():
+        raise ImportError("no module named 'select'")
+
+    w = UsbWatch(lambda: None)
+    w._input_waiting = no_select
+    assert w.poll(0) is False and w.off
+    assert w.poll(1) is False

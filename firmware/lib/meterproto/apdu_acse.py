@@ -1,11 +1,17 @@
 # meterproto.apdu_acse: association APDUs AARQ/AARE/RLRQ/RLRE (BER, IEC 62056-5-3 clause 9
 # and the ACSE of ISO 8650) with the xDLMS InitiateRequest/Response inside (core).
-# Both directions: the client builds AARQ and parses AARE, the meter simulator the reverse.
+# The client's side here: build AARQ/RLRQ, parse AARE. The meter's side (parse AARQ, build
+# AARE/RLRE) is in apdu_acse_server, loaded on first use of its names through this module.
 from meterproto import axdr
-from meterproto.apdu_initiate import (CONFORMANCE_BITS, INITIATE_ERRORS, Initiate,  # noqa: F401
-                                      build_initiate_error, build_initiate_request,
-                                      build_initiate_response, conformance_names, parse_initiate)
+from meterproto.apdu_initiate import Initiate, build_initiate_request, parse_initiate
 from meterproto.errors import DecodeError, LocalProtocolError, Refused
+
+# What `from meterproto.apdu_acse import *` gives (apdu.py); MicroPython asks a module with a
+# __getattr__ for __all__ first.
+__all__ = ("CONTEXT_LN", "CONTEXT_SN", "CONTEXT_LN_CIPHERED", "CONTEXT_SN_CIPHERED", "MECHANISMS",
+           "ASSOCIATION_RESULTS", "USER_DIAGNOSTICS", "PROVIDER_DIAGNOSTICS", "Initiate",
+           "build_initiate_request", "parse_initiate", "build_aarq", "Aare", "parse_aare",
+           "build_rlrq")
 
 # Object identifiers 2.16.756.5.8.x.y (joint-iso-ccitt country CH, dlms-ua), BER encoded.
 _CONTEXT_PREFIX = b"\x60\x85\x74\x05\x08\x01"  # application-context-name, last byte 1..4
@@ -143,76 +149,7 @@ def build_aarq(mechanism=0, password=None, conformance=0x001E1D, max_pdu=0xFFFF,
     return _tlv(0x60, bytes(out))
 
 
-class Aarq:
-    """Server view of an AARQ."""
-
-    def __init__(self):
-        self.context = None
-        self.mechanism = 0
-        self.secret = None  # password (mechanism 1) or client-to-server challenge
-        self.system_title = None
-        self.initiate = None  # Initiate; kind "ciphered" when it must be deciphered first
-        self.user_info = b""
-
-    @property
-    def ciphered(self):
-        return self.context in (CONTEXT_LN_CIPHERED, CONTEXT_SN_CIPHERED)
-
-    @property
-    def sn(self):
-        return self.context in (CONTEXT_SN, CONTEXT_SN_CIPHERED)
-
-    @property
-    def conformance(self):
-        return self.initiate.conformance if self.initiate else None
-
-    @property
-    def max_pdu(self):
-        return self.initiate.max_pdu if self.initiate else None
-
-
-def parse_aarq(apdu):
-    f = _fields(apdu, 0x60, "AARQ")
-    q = Aarq()
-    if 0xA1 not in f:
-        raise DecodeError("AARQ without application context name")
-    q.context = _oid_last(f[0xA1], _CONTEXT_PREFIX, "application context")
-    if 0xA6 in f:
-        q.system_title = _octets_in(f[0xA6], 0x04, "calling AP title")
-    if 0x8B in f:
-        q.mechanism = _oid_last(f[0x8B], _MECH_PREFIX, "authentication mechanism")
-    if 0xAC in f:
-        q.secret = _octets_in(f[0xAC], 0x80, "authentication value")
-    if 0xBE in f:
-        q.user_info = _octets_in(f[0xBE], 0x04, "user information")
-        q.initiate = parse_initiate(q.user_info)
-    return q
-
-
 # ---- AARE ----
-
-def build_aare(result=0, diagnostic=0, conformance=0x001E1D, max_pdu=0x04C8, context=CONTEXT_LN,
-               mechanism=0, system_title=None, challenge=None, vaa=0x0007, user_info=None,
-               initiate_error=None, provider=False):
-    """AARE (tag 0x61). result 0/1/2, diagnostic from USER_DIAGNOSTICS (PROVIDER_ if provider)."""
-    out = bytearray(_tlv(0xA1, _tlv(0x06, _CONTEXT_PREFIX + bytes((context,)))))
-    out += _tlv(0xA2, _tlv(0x02, bytes((result,))))
-    out += _tlv(0xA3, _tlv(0xA2 if provider else 0xA1, _tlv(0x02, bytes((diagnostic,)))))
-    if system_title:
-        out += _tlv(0xA4, _tlv(0x04, bytes(system_title)))
-    if mechanism >= 2:
-        out += b"\x88\x02\x07\x80"  # responder-acse-requirements: authentication
-        out += _tlv(0x89, _MECH_PREFIX + bytes((mechanism,)))
-        if challenge:
-            out += _tlv(0xAA, _tlv(0x80, bytes(challenge)))
-    if user_info is None:
-        if initiate_error is not None:
-            user_info = build_initiate_error(initiate_error)
-        elif result == 0:
-            user_info = build_initiate_response(conformance, max_pdu, vaa)
-    if user_info is not None:
-        out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
-    return _tlv(0x61, bytes(out))
 
 
 class Aare:
@@ -246,6 +183,7 @@ class Aare:
         table = PROVIDER_DIAGNOSTICS if self.provider else USER_DIAGNOSTICS
         text = table.get(self.diagnostic, "diagnostic %s" % self.diagnostic)
         if self.initiate is not None and self.initiate.kind == "error":
+            from meterproto.apdu_acse_server import INITIATE_ERRORS
             text += "; xDLMS initiate refused: %s (%d)" % (
                 INITIATE_ERRORS.get(self.initiate.error, "unknown"), self.initiate.error)
         return text
@@ -292,34 +230,9 @@ def build_rlrq(reason=0, user_info=None):
     return _tlv(0x62, out)
 
 
-def build_rlre(reason=0, user_info=None):
-    out = _tlv(0x80, bytes((reason,)))
-    if user_info is not None:
-        out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
-    return _tlv(0x63, out)
-
-
-class Release:
-    def __init__(self, reason, user_info):
-        self.reason = reason  # 0 normal, 1 urgent / not-finished, 30 user-defined
-        self.user_info = user_info
-        self.initiate = parse_initiate(user_info) if user_info else None
-
-
-def _parse_release(apdu, tag, what):
-    f = _fields(apdu, tag, what)
-    reason = None
-    if 0x80 in f:
-        if len(f[0x80]) != 1:
-            raise DecodeError("bad %s reason" % what)
-        reason = f[0x80][0]
-    ui = _octets_in(f[0xBE], 0x04, "user information") if 0xBE in f else b""
-    return Release(reason, ui)
-
-
-def parse_rlrq(apdu):
-    return _parse_release(apdu, 0x62, "RLRQ")
-
-
-def parse_rlre(apdu):
-    return _parse_release(apdu, 0x63, "RLRE")
+def __getattr__(name):
+    # The meter's side, loaded on first use (PEP 562; MicroPython MODULE_GETATTR).
+    if name[:1] == "_":
+        raise AttributeError(name)
+    from meterproto import apdu_acse_server
+    return getattr(apdu_acse_server, name)

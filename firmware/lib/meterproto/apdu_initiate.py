@@ -1,32 +1,8 @@
 # meterproto.apdu_initiate: xDLMS InitiateRequest / InitiateResponse / initiate error
 # (IEC 62056-5-3 clause 9.5, A-XDR), carried in the user-information of AARQ/AARE (core).
-# Also the conformance block (clause 8.4) both sides negotiate there.
+# The client's side; the meter's (InitiateResponse, initiate error) and the conformance bit
+# names are in apdu_acse_server, loaded on first use of their names here.
 from meterproto.errors import DecodeError
-
-
-# Conformance block bits, numbered from the most significant bit of the 24 (clause 8.4).
-CONFORMANCE_BITS = {
-    1: "general-protection", 2: "general-block-transfer", 3: "read", 4: "write",
-    5: "unconfirmed-write", 8: "attribute0-supported-with-set", 9: "priority-mgmt-supported",
-    10: "attribute0-supported-with-get", 11: "block-transfer-with-get-or-read",
-    12: "block-transfer-with-set-or-write", 13: "block-transfer-with-action",
-    14: "multiple-references", 15: "information-report", 16: "data-notification",
-    17: "access", 18: "parameterized-access", 19: "get", 20: "set",
-    21: "selective-access", 22: "event-notification", 23: "action",
-}
-
-# xDLMS initiate errors (ServiceError "initiate" inside a confirmedServiceError).
-INITIATE_ERRORS = {0: "other", 1: "DLMS version too low", 2: "incompatible conformance",
-                   3: "PDU size too short", 4: "refused by the VDE handler"}
-
-
-def conformance_names(conformance):
-    """24-bit conformance block -> list of the names of the bits that are set."""
-    out = []
-    for bit in range(24):
-        if conformance & (1 << (23 - bit)):
-            out.append(CONFORMANCE_BITS.get(bit, "reserved-%d" % bit))
-    return out
 
 
 def build_initiate_request(conformance=0x001E1D, max_pdu=0xFFFF, dedicated_key=None, version=6):
@@ -38,16 +14,6 @@ def build_initiate_request(conformance=0x001E1D, max_pdu=0xFFFF, dedicated_key=N
     out += bytes((0, 0, version))  # response-allowed default (true), no quality of service
     out += b"\x5f\x1f\x04\x00" + conformance.to_bytes(3, "big") + max_pdu.to_bytes(2, "big")
     return bytes(out)
-
-
-def build_initiate_response(conformance=0x001E1D, max_pdu=0x04C8, vaa=0x0007, version=6):
-    return (bytes((0x08, 0, version)) + b"\x5f\x1f\x04\x00" + conformance.to_bytes(3, "big")
-            + max_pdu.to_bytes(2, "big") + vaa.to_bytes(2, "big"))
-
-
-def build_initiate_error(error):
-    # confirmedServiceError [14], initiateError [1], ServiceError initiate [6], the enum.
-    return bytes((0x0E, 0x01, 0x06, error))
 
 
 class Initiate:
@@ -122,3 +88,10 @@ def parse_initiate(b):
     if p != len(b):
         raise DecodeError("%d unexpected byte(s) after the initiate message" % (len(b) - p))
     return ini
+
+
+def __getattr__(name):
+    if name[:1] == "_":
+        raise AttributeError(name)
+    from meterproto import apdu_acse_server
+    return getattr(apdu_acse_server, name)

@@ -31,6 +31,8 @@ _MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14 (IEC 62056-5-3 8.4)
 _SELECTIVE_ACCESS = const(0x0004)  # conformance bit 21
 # What we read per class: value attributes plus what is needed to interpret them.
 _READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3,)}
+_MAX_RESERVE = const(1024)  # rows reserved at most (8 KB on a 64-bit port)
+_ARRAY_WHAT = ("the association object_list", "a profile buffer")
 _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls": 5}
 
 
@@ -101,9 +103,12 @@ class DlmsClient(Machine):
         self._vals = {}  # (obis, attr) -> encoded Data bytes, or an int data-access-result
         self._queue = []  # (class, obis, attr) still to read
         self._batch = None  # items of the GET in flight
-        self._raw = None  # block transfer reassembly
+        self._raw = None  # block transfer: the bytes not decoded yet
+        self._left = -1  # array elements still to come in the value in flight
         self._profiles = []  # class 7 objects still to read
         self._profile = None  # the profile in flight
+        self._cols = None  # its columns: (scaler or None, is the clock)
+        self._listed = False  # the profile is in reading.profiles already
         self._iid = 1
         self._iid_now = 1
 
@@ -274,25 +279,30 @@ class DlmsClient(Machine):
 
     def _get_response(self, apdu, now_ms):
         r = self._decode(apdu)
+        single = len(self._batch) == 1
         if r.kind == "block":
+            # IEC 62056-5-3 9.4.6.3: the value comes in raw-data blocks. An array value (object
+            # list, profile buffer) is decoded element by element as blocks arrive, keeping
+            # only the undecoded tail, so memory stays flat however long the transfer is.
             if r.error is not None:
                 it = self._batch[0]
                 raise Refused(_dar_text(r.error, it[1], it[2]))
-            if self._raw is None:
-                self._raw = bytearray()
-            self._raw += r.raw
-            if self.state == _PROFILE:
-                self._profile_rows(bytes(self._raw), False)
+            if single and self.state in (_OBJECTS, _PROFILE):
+                self._elements(r.raw, r.last)
+            else:
+                if self._raw is None:
+                    self._raw = bytearray()
+                self._raw += r.raw
             if not r.last:
                 self._request(get.build_get_next(self._iid_now, r.block_no), now_ms)
                 return
-            raw = bytes(self._raw)
+            raw = self._raw
             self._raw = None
-            if len(self._batch) > 1:
+            if single:
+                results = [raw]  # None when already decoded element by element
+            else:
                 r = get.parse_get_response(b"\xc4\x03" + bytes((apdu[2],)) + raw)
                 results = r.items
-            else:
-                results = [raw]
         elif r.kind == "list":
             results = r.items
         else:
@@ -300,14 +310,74 @@ class DlmsClient(Machine):
         if len(results) != len(self._batch):
             raise DecodeError("the meter answered %d of %d requested attributes"
                               % (len(results), len(self._batch)))
+        res = results[0]
         if self.state == _OBJECTS:
-            self._object_list(results[0])
+            if isinstance(res, int):
+                raise Refused(_dar_text(res, ASSOCIATION_LN, 2))
+            if res is not None:
+                self._elements(res, True)
+            self._object_list()
         elif self.state == _PROFILE:
-            self._profile_done(results[0])
+            if isinstance(res, int):
+                self.reading.notes.append(_dar_text(res, self._profile["obis"], 2))
+            elif res is not None:
+                self._elements(res, True)
+            self._profile_done()
         else:
             for it, res in zip(self._batch, results):
                 self._vals[(it[1], it[2])] = res  # encoded Data, or an int DAR
         self._next(now_ms)
+
+    def _elements(self, data, last):
+        """Feed bytes of an array value (A-XDR, IEC 62056-6-2 4.1.5); every element that has
+        fully arrived is handed to _element and dropped. last: no more bytes will come.
+        Between blocks only the undecoded tail (part of one element) is kept, as small bytes:
+        a long-lived growing buffer would split the heap."""
+        tail = self._raw
+        if tail is None:
+            self._left = -1  # elements still to come; -1 = array header not read yet
+        elif tail:
+            data = tail + data
+        pos = 0
+        profile = self.state == _PROFILE
+        try:
+            if self._left < 0:
+                if data[:1] != b"\x01":
+                    if data or last:
+                        raise DecodeError("%s must be an array" % _ARRAY_WHAT[profile])
+                self._left, pos = axdr.decode_length(data, 1)
+                if profile and not self._profile["rows"]:
+                    self._reserve(self._left)
+            while self._left > 0:
+                if profile:
+                    v, pos = axdr.decode_typed(data, pos)
+                else:
+                    v, pos = axdr.decode(data, pos)
+                self._left -= 1
+                self._element(v)
+        except DecodeError:
+            if last:
+                raise  # the value is complete, so this is no partial element
+        if last:
+            self._raw = None
+            if self._left or pos != len(data):
+                raise DecodeError("%s ends early or has extra bytes" % _ARRAY_WHAT[profile])
+        else:
+            self._raw = data[pos:]
+
+    def _reserve(self, n):
+        """Room for n rows in one piece, taken before the rows' small texts fill the heap: a
+        list grown row by row needs ever larger contiguous blocks from a fragmented heap.
+        (On MicroPython, deleting a list's items keeps its room.)"""
+        rows = [None] * (n if n < _MAX_RESERVE else _MAX_RESERVE)
+        del rows[:]
+        self._profile["rows"] = rows
+
+    def _element(self, v):
+        if self.state == _PROFILE:
+            self._add_row(v)
+        else:
+            self.objects += cosem.parse_object_list([v])
 
     def _decode(self, apdu):
         return get.parse_get_response(apdu)
@@ -326,10 +396,7 @@ class DlmsClient(Machine):
         self.state = _OBJECTS
         self._get([(15, ASSOCIATION_LN, 2)], now_ms)
 
-    def _object_list(self, res):
-        if isinstance(res, int):
-            raise Refused(_dar_text(res, ASSOCIATION_LN, 2))
-        self.objects = cosem.parse_object_list(res)
+    def _object_list(self):
         self.reading.objects = self.objects
         for o in self.objects:
             cid = o["class_id"]
@@ -416,13 +483,23 @@ class DlmsClient(Machine):
         caps = self._vals.get((obis, 3))
         cols = cosem.parse_capture_objects(caps) if isinstance(caps, bytes) else []
         self._profile = {"obis": obis, "capture_objects": cols, "rows": []}
-        self._rows_seen = 0
+        self._listed = False
+        # per column, worked out once: the register scaler (class 3/4 value) and whether it
+        # is the clock (class 8), whose text is the row's time stamp
+        self._cols = [(self._column_scaler(c), c["class_id"] == 8) for c in cols]
         lo, hi = self._range(obis)
         if lo is not None and self.conformance & _SELECTIVE_ACCESS:
             params = cosem.range_descriptor(_dt_raw(lo), _dt_raw(hi))
             self._get([(7, obis, 2, 1, params)], now_ms)
         else:
             self._get([(7, obis, 2)], now_ms)
+
+    def _column_scaler(self, col):
+        if col["class_id"] in (3, 4) and col["attr"] == 2:
+            su = self._scaler_unit(col["obis"])
+            if su is not None:
+                return su[0]
+        return None
 
     def _range(self, obis):
         """(from, to) date-time texts for the range descriptor, or (None, None) for all."""
@@ -437,45 +514,22 @@ class DlmsClient(Machine):
             lo = _day_before(hi)
         return lo, hi
 
-    def _profile_rows(self, raw, whole):
-        """Decode the rows that have fully arrived (also mid block transfer) -> checkpoint."""
+    def _add_row(self, row):
+        """One decoded profile entry (a structure of captured values) -> a row of texts."""
         p = self._profile
-        try:
-            n, pos = axdr.decode_length(raw, 1)
-        except DecodeError:
-            return
-        if raw[0] != 1:
-            raise DecodeError("a profile buffer must be an array")
-        i = 0
-        while i < n:
-            try:
-                row, pos = axdr.decode_typed(raw, pos)
-            except DecodeError:
-                if whole:
-                    raise
-                return
-            i += 1
-            if i <= self._rows_seen:
-                continue
-            self._rows_seen = i
-            self._add_row(p, row)
-
-    def _add_row(self, p, row):
+        cols = self._cols
+        row = row[1] if row[0] == axdr.STRUCTURE else (row,)
         cells = []
         stamp = None
-        row = row[1] if row[0] == axdr.STRUCTURE else (row,)
-        cols = p["capture_objects"]
         for j in range(len(row)):
             tv = row[j]
-            col = cols[j] if j < len(cols) else None
-            text = None
-            if col is not None and col["class_id"] in (3, 4) and col["attr"] == 2:
-                su = self._scaler_unit(col["obis"])
-                if su is not None and isinstance(tv[1], int) and not isinstance(tv[1], bool):
-                    text = cosem.apply_scaler(tv[1], su[0])
-            if text is None:
+            scaler, is_clock = cols[j] if j < len(cols) else (None, False)
+            v = tv[1]
+            if scaler is not None and isinstance(v, int) and not isinstance(v, bool):
+                text = cosem.apply_scaler(v, scaler)
+            else:
                 text = cosem.value_text(tv)
-            if stamp is None and col is not None and col["class_id"] == 8:
+            if is_clock and stamp is None:
                 stamp = text
             cells.append(text)
         done = self.checkpoint.get(p["obis"])
@@ -484,22 +538,19 @@ class DlmsClient(Machine):
         p["rows"].append(cells)
         if stamp is not None:
             self.checkpoint[p["obis"]] = stamp
-        if self.reading.profiles is None:
-            self.reading.profiles = []
-        if p not in self.reading.profiles:
-            self.reading.profiles.append(p)
+        self._list_profile()
 
-    def _profile_done(self, res):
-        p = self._profile
-        if isinstance(res, int):
-            self.reading.notes.append(_dar_text(res, p["obis"], 2))
-        else:
-            self._profile_rows(res, True)
-        if self.reading.profiles is None:
-            self.reading.profiles = []
-        if p not in self.reading.profiles:
-            self.reading.profiles.append(p)
+    def _list_profile(self):
+        if not self._listed:
+            self._listed = True
+            if self.reading.profiles is None:
+                self.reading.profiles = []
+            self.reading.profiles.append(self._profile)
+
+    def _profile_done(self):
+        self._list_profile()
         self._profile = None
+        self._cols = None
 
 
 def _dar_text(dar, obis, attr):

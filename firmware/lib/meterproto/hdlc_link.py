@@ -76,7 +76,8 @@ class LinkQueues:
 class HdlcClientLink(LinkQueues):
     def __init__(self, client_sap=16, server_upper=1, server_lower=None, addr_size=None,
                  max_info_tx=128, max_info_rx=128, window_tx=1, window_rx=1,
-                 retries=3, reply_timeout_ms=2000, inter_frame_timeout_ms=500, max_apdu=65535):
+                 retries=3, reply_timeout_ms=2000, inter_frame_timeout_ms=500, max_apdu=65535,
+                 live_retries=8):
         self.client = hf.client_address(client_sap)
         self.server = hf.server_address(server_upper, server_lower, addr_size)
         self.server_name = hf.address_text(self.server)
@@ -88,6 +89,10 @@ class HdlcClientLink(LinkQueues):
                          "window_tx": window_tx, "window_rx": window_rx}
         self.params = hf.default_params()
         self.retries = retries
+        # Tries without progress while the meter keeps answering (frames in, whole or
+        # damaged): a 1 KB frame at a byte error rate of 1e-3 arrives whole about 1 time in
+        # 3, so a live meter gets more polls than a silent one, still a bounded number.
+        self.live_retries = live_retries if live_retries > retries else retries
         self.reply_timeout_ms = reply_timeout_ms
         self.inter_frame_timeout_ms = inter_frame_timeout_ms
         self.max_apdu = max_apdu
@@ -100,6 +105,7 @@ class HdlcClientLink(LinkQueues):
         self._events = []
         self._deadline = None
         self._tries = 0
+        self._heard = 0  # frames in (whole or damaged) when _tries was last set to 0
         self._reset_sequence()
 
     def _reset_sequence(self):
@@ -120,7 +126,7 @@ class HdlcClientLink(LinkQueues):
         if self.state not in (S_IDLE, S_CLOSED):
             raise LocalProtocolError("connect() on a link that is %s" % STATE_NAMES[self.state])
         self.state = S_CONNECTING
-        self._tries = 0
+        self._fresh()
         self.reader.reset()
         self._send_snrm(now_ms)
 
@@ -133,13 +139,13 @@ class HdlcClientLink(LinkQueues):
         for i in range(len(segs)):
             self._txq.append((segs[i], i < len(segs) - 1))
         self._awaiting = True
-        self._tries = 0
+        self._fresh()
         self._send_window(now_ms)
 
     def disconnect(self, now_ms):
         if self.state in (S_CONNECTING, S_READY, S_WAIT):
             self.state = S_DISCONNECTING
-            self._tries = 0
+            self._fresh()
             self._send_u(hf.K_DISC, now_ms)
         elif self.state in (S_IDLE, S_CLOSED):
             self.state = S_CLOSED
@@ -171,7 +177,7 @@ class HdlcClientLink(LinkQueues):
         self.reader.reset()  # a stalled fragment would spoil the next frame
         self._tries += 1
         st = self.state
-        if self._tries > self.retries:
+        if self._tries > self._limit():
             if st == S_CONNECTING:
                 if self.reader.bad_frames:
                     why = ("answers to the SNRM from server %s were damaged (%d bad frames): "
@@ -197,6 +203,16 @@ class HdlcClientLink(LinkQueues):
                 self._send_window(now_ms)  # go-back-N: all unacknowledged frames again
             else:
                 self._poll(now_ms)
+
+    def _fresh(self):
+        self._tries = 0
+        self._heard = self.reader.bad_frames + self.stats.frames_rx
+
+    def _limit(self):
+        """How many tries without progress before giving up (see live_retries)."""
+        if self.state == S_WAIT and self.reader.bad_frames + self.stats.frames_rx > self._heard:
+            return self.live_retries
+        return self.retries
 
     # -- frames in -----------------------------------------------------------------------
     def _on_frame(self, f, now_ms):
@@ -271,12 +287,12 @@ class HdlcClientLink(LinkQueues):
     def _turn_end(self, now_ms):
         # The meter's turn is over (F bit); decide what goes out next.
         if self._progress:
-            self._tries = 0
+            self._fresh()
         elif self._gap or self._rx_more or self._txq:
             # We would send again at once: count it, or a meter that keeps rejecting the
             # same frame would keep us busy for ever.
             self._tries += 1
-            if self._tries > self.retries:
+            if self._tries > self._limit():
                 self._fail(NoAnswer("server %s answers but makes no progress (%d polls)"
                                     % (self.server_name, self._tries)))
                 return
@@ -310,7 +326,7 @@ class HdlcClientLink(LinkQueues):
             "window_rx": ua["window_tx"],
         }
         self._reset_sequence()
-        self._tries = 0
+        self._fresh()
         self.state = S_READY
         self._deadline = None
         self._events.append((EV_CONNECTED, dict(self.params)))

@@ -27,6 +27,7 @@ from meterproto.iec21_push import IecListener
 T_REPLY = const(1500)  # the longest the meter may take to start answering (tr max)
 T_CHAR = const(1500)  # the longest gap inside one message (ta)
 T_IDLE = const(2000)  # silence before a new sign-on: the meter has given up by then
+T_QUIET_MAX = const(30000)  # the longest we wait for a meter that keeps talking to fall silent
 NAK_MAX = const(3)  # repeats we ask for before a bad BCC is final
 
 _S_WAKE = const(0)
@@ -90,7 +91,7 @@ class IecClient(Machine):
     def __init__(self, address="", max_baud=19200, wakeup=None, password=None, commands=None,
                  load_profile=None, mode_e=False, reaction_ms=None, retries=2, program=False,
                  stay_300=False, push=False, push_baud=2400, push_fmt=FMT_7E1,
-                 listen_ms=15000, max_len=32768):
+                 listen_ms=15000, max_len=32768, parity=msg.PARITY_AUTO):
         Machine.__init__(self, 300, FMT_7E1)
         msg.sign_on(address)  # validates the address now, not mid-session
         msg.char_for_baud(max_baud)
@@ -117,7 +118,9 @@ class IecClient(Machine):
         self.stay_300 = stay_300
         # Mode D has no sign-on: a separate receive-only machine does it, driven from here.
         self._listener = IecListener(push_baud, push_fmt, listen_ms, max_len) if push else None
-        self.framer = msg.Framer(max_len)
+        # parity: does bit 7 of what the port hands us carry the 7E1 parity bit (see
+        # meterproto.iec21_msg.PARITY_AUTO)? When it does, every character is checked.
+        self.framer = msg.Framer(max_len, parity=parity)
         self.ident = None
         self.operand = None  # P0 operand from the meter (serial number or seed)
         self.handover = None  # (baud, fmt) after a mode E switch
@@ -131,6 +134,9 @@ class IecClient(Machine):
         self._then = None  # what to do once our reaction time has passed
         self._back = _S_IDENT  # the state a NAK/ACK returns to
         self._naks = 0
+        self._why = ""  # what was wrong with the last damaged message (for the note)
+        self._suspect = None  # a block refused for its content, accepted if sent again as is
+        self._quiet_until = 0  # latest end of the pause before a retry
         self._sent = 0  # times the current command was sent
         self._todo = []
         self._cur = None
@@ -161,6 +167,14 @@ class IecClient(Machine):
             self._event(self._kind(m), m, now_ms)
             if self.done:
                 return
+        if self.state == _S_PAUSE and data:
+            # The meter is still talking (a readout we gave up on): a sign-on now would be
+            # lost in it, so the pause lasts until the line has been quiet for T_IDLE.
+            t = now_ms + T_IDLE
+            if t > self._quiet_until:
+                t = self._quiet_until
+            if t > self._wait:
+                self._wait = t
         if self.framer.busy() and self.state not in _OWN_WAITS:
             self._deadline = now_ms + T_CHAR  # a message is coming in: inter-character limit
         else:
@@ -192,11 +206,26 @@ class IecClient(Machine):
     def _kind(self, m):
         k = m.kind
         if k == msg.M_DATA:
-            if not m.bcc_ok:
+            if m.damaged():
+                self._why = "wrong BCC" if m.bcc_ok is False else "parity error"
                 return _E_BAD_BCC
+            fault = dat.block_fault(m.body)
+            if fault is not None:
+                if m.body != self._suspect:
+                    # Damage the BCC cannot see (two equal flips, two equal characters lost)
+                    # often leaves text no meter sends: ask again. Sent twice the same, it
+                    # is how this meter writes it.
+                    self._suspect = m.body
+                    self._why = fault
+                    return _E_BAD_BCC
+                self._note("the meter sent %s twice the same: taken as sent" % fault)
+            self._suspect = None
             return _E_PARTIAL if m.partial() else _E_DATA
         if k == msg.M_COMMAND:
-            return _E_COMMAND if m.bcc_ok else _E_BAD_BCC
+            if m.damaged():
+                self._why = "wrong BCC" if m.bcc_ok is False else "parity error"
+                return _E_BAD_BCC
+            return _E_COMMAND
         return {msg.M_IDENT: _E_IDENT, msg.M_ACK: _E_ACK, msg.M_NAK: _E_NAK,
                 msg.M_LINE: _E_LINE, msg.M_GARBAGE: _E_GARBAGE}.get(k, _E_LINE)
 
@@ -250,6 +279,10 @@ class IecClient(Machine):
         self._retry(err, now, False)
 
     def _on_ident(self, m, now):
+        if m.parity_ok is False:
+            self._retry(DecodeError("the identification arrived with a parity error"), now,
+                        False)
+            return
         try:
             ident = msg.parse_identification(m.body)
         except DecodeError as e:
@@ -284,7 +317,8 @@ class IecClient(Machine):
         self._then = then
         self._back = self.state
         self.state = _S_REACT
-        self._arm(now + wait)
+        # now is floored to the ms: +1 keeps the wait at or above the minimum.
+        self._arm(now + wait + 1)
 
     def _reacted(self, m, now):
         getattr(self, self._then)(now)
@@ -387,11 +421,15 @@ class IecClient(Machine):
     def _on_bad_bcc(self, m, now):
         self._naks += 1
         if self._naks > NAK_MAX:
-            self._fail(ChecksumError("the block check character (BCC) was wrong %d times in a "
-                                     "row: the light path is disturbed; hold the head steady "
-                                     "and shade it" % self._naks))
+            err = ChecksumError("the data arrived damaged %d times in a row (%s): the light "
+                                "path is disturbed; hold the head steady and shade it"
+                                % (self._naks, self._why))
+            if self.state == _S_REPLY:
+                self._fail(err)  # programming: a new sign-on would repeat the commands
+            else:
+                self._retry(err, now, False)  # readout: start again from the sign-on
             return
-        self._note("wrong BCC, asked the meter to repeat (NAK)")
+        self._note("%s, asked the meter to repeat (NAK)" % self._why)
         self._react(now, "_send_nak")
 
     def _on_garbage(self, m, now):
@@ -418,8 +456,10 @@ class IecClient(Machine):
         else:
             self._note("%s; retrying" % err.args[0])
         self._blocks = []
+        self._suspect = None
         self._set_line(300, FMT_7E1)
         self.state = _S_PAUSE
+        self._quiet_until = now + T_QUIET_MAX
         self._arm(self.tx_end_ms() + T_IDLE if self.tx_end_ms() > now else now + T_IDLE)
 
     def _note(self, text):

@@ -93,6 +93,53 @@ def parse_block(block):
     return sets
 
 
+# Characters a data set address can hold (IEC 62056-21 6.4 data set, IEC 62056-61 reduced
+# ID codes): value-group digits, the letters that stand for groups (C, F, L, P; some meters
+# use other capitals), the separators `-` `:` `.` `*` and L+G's `&`.
+_ADDR_SEPS = "-:.*&"
+
+
+def address_fault(address):
+    """Why `address` cannot be a data set address, or None when it can: a character outside
+    digits, capitals and -:.*&, or an empty group (`15.8.`, `1..8`). A bit error or a lost
+    character that the BCC (an XOR) does not see often shows up here."""
+    empty = True  # the group being read has no character yet
+    for ch in address:
+        if ch in _ADDR_SEPS:
+            if empty:
+                return "has an empty group"
+            empty = True
+        elif "0" <= ch <= "9" or "A" <= ch <= "Z":
+            empty = False
+        else:
+            return "holds %r, which no address can" % ch
+    if empty and address:
+        return "has an empty group"
+    return None
+
+
+def block_fault(block):
+    """Why a data block that passed its checks still cannot be what the meter sent, or None.
+    Clause 6.4: the block is printable text; control characters other than CR LF (and
+    the tab and NUL padding seen in captures) cannot occur, nor a malformed address."""
+    if isinstance(block, str):
+        block = block.encode()
+    for b in block:
+        b &= 0x7F
+        if (b < 0x20 and b != 0 and b != 9 and b != 10 and b != 13) or b == 0x7F:
+            return "a control character (0x%02X) inside the data" % b
+    try:
+        sets = parse_block(block)
+    except DecodeError:
+        return None  # the caller's own parse reports it
+    for ds in sets:
+        if ds.address:
+            why = address_fault(ds.address)
+            if why is not None:
+                return "the address %r %s" % (ds.address, why)
+    return None
+
+
 def _all_digits(t):
     # Plain ASCII digits only (str.isdigit would also take other Unicode digits).
     for ch in t:

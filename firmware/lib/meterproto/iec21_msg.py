@@ -215,6 +215,19 @@ M_GARBAGE = const(9)  # an absurdly long message, dropped
 KIND_NAMES = ("", "ident", "request", "option", "data", "command", "ack", "nak", "line",
               "garbage")
 
+# Parity (clause 6.1: 7 data bits + even parity). A port reading the 7E1 line as 8N1 hands
+# over the parity bit as bit 7 (same 10-bit frame), so the framer can check every character
+# itself: the block check (an XOR) misses two flips of the same bit, parity misses none of
+# the single flips. AUTO decides from the bytes: an odd-weight byte means bit 7 is not
+# parity (a true 7E1 or 8N1 port); PARITY_VOTES high bytes of even weight first mean it is.
+PARITY_AUTO = const(0)
+PARITY_CHECK = const(1)
+PARITY_OFF = const(2)
+PARITY_VOTES = const(4)
+_ODD = bytearray(256)  # _ODD[b] = 1 when b has an odd number of 1 bits
+for _i in range(1, 256):
+    _ODD[_i] = _ODD[_i >> 1] ^ (_i & 1)
+
 _F_IDLE = const(0)
 _F_LINE = const(1)
 _F_BLOCK = const(2)
@@ -223,14 +236,20 @@ _F_BCC = const(3)
 
 class Msg:
     """One framed message. body: bytes between the opening and the ETX/EOT (or the text of
-    a line without CR LF); end: ETX or EOT; bcc_ok: True/False for framed messages."""
+    a line without CR LF); end: ETX or EOT; bcc_ok: True/False for framed messages;
+    parity_ok: False when a character broke even parity, None when parity is not known."""
 
-    def __init__(self, kind, raw, body=None, end=None, bcc_ok=None):
+    def __init__(self, kind, raw, body=None, end=None, bcc_ok=None, parity_ok=None):
         self.kind = kind
         self.raw = raw
         self.body = body
         self.end = end
         self.bcc_ok = bcc_ok
+        self.parity_ok = parity_ok
+
+    def damaged(self):
+        """True when the BCC or a character's parity says the message was hit on the way."""
+        return self.bcc_ok is False or self.parity_ok is False
 
     def partial(self):
         return self.end == EOT
@@ -244,14 +263,21 @@ class Framer:
 
     Bytes are taken as 7-bit (parity is a line property): a 7E1 stream read by an 8N1 port
     still frames, and high_bytes counts how often bit 7 was set so the caller can say so.
+    parity: PARITY_AUTO / PARITY_CHECK / PARITY_OFF for bit 7 (see PARITY_AUTO above); when
+    checked, a message with a parity error has parity_ok False and a lone ACK/NAK with one
+    is dropped.
     """
 
-    def __init__(self, max_len=32768, option_after_ack=False):
+    def __init__(self, max_len=32768, option_after_ack=False, parity=PARITY_AUTO):
         self.max_len = max_len
         self.option_after_ack = option_after_ack
         self._buf = bytearray()
         self._st = _F_IDLE
         self._opener = 0
+        self.parity = parity
+        self.parity_errors = 0
+        self._votes = 0
+        self._perr = 0  # parity errors in the message being framed
         self.high_bytes = 0
         self.nul_bytes = 0  # NULs outside frames (wake-up trains, idle line noise)
         self.garbage = 0
@@ -268,13 +294,40 @@ class Framer:
         """Bytes in -> list of complete Msg (possibly empty)."""
         out = []
         for b in data:
+            bad = False
             if b & 0x80:
                 self.high_bytes += 1
-                b &= 0x7F
+            if self.parity != PARITY_OFF:
+                bad = _ODD[b] == 1
+                if self.parity == PARITY_AUTO:
+                    if bad:
+                        self.parity = PARITY_OFF
+                    elif b & 0x80:
+                        self._votes += 1
+                        if self._votes >= PARITY_VOTES:
+                            self.parity = PARITY_CHECK
+                    bad = False
+                elif bad:
+                    self.parity_errors += 1
+            b &= 0x7F
             st = self._st
             if st == _F_IDLE:
+                self._perr = 0
+                if bad and (b == ACK or b == NAK or b == 0 or b == CR or b == LF):
+                    continue  # a damaged lone character means nothing
+                if bad:
+                    self._perr = 1
                 self._idle(b, out)
-            elif st == _F_LINE:
+                continue
+            if bad:
+                self._perr += 1
+            if st == _F_LINE:
+                if (b == STX or b == SOH) and self._opener != ACK:
+                    # No line holds STX/SOH: the "line" was noise and a frame starts here.
+                    self.garbage += 1
+                    self._perr = 1 if bad else 0
+                    self._idle(b, out)
+                    continue
                 self._buf.append(b)
                 if b == LF:
                     self._line_done(out)
@@ -286,6 +339,7 @@ class Framer:
                     # A new STX inside a data block: the old block lost its end; restart.
                     self.garbage += 1
                     self._buf = bytearray((STX,))
+                    self._perr = 1 if bad else 0
                     continue
                 self._buf.append(b)
                 if b == ETX or b == EOT:
@@ -299,9 +353,12 @@ class Framer:
                 kind = M_DATA if self._opener == STX else M_COMMAND
                 buf.append(b)
                 raw = bytes(buf)
-                out.append(Msg(kind, raw, raw[1:-2], end, ok))  # one copy of a long block
+                out.append(Msg(kind, raw, raw[1:-2], end, ok, self._parity_ok()))
                 self.reset()
         return out
+
+    def _parity_ok(self):
+        return (self._perr == 0) if self.parity == PARITY_CHECK else None
 
     def _idle(self, b, out):
         if b == STX or b == SOH:
@@ -329,14 +386,15 @@ class Framer:
     def _line_done(self, out):
         raw = bytes(self._buf)
         body = raw[:-2] if raw.endswith(b"\r\n") else raw[:-1]
+        pok = self._parity_ok()
         if self._opener == ACK:
-            out.append(Msg(M_OPTION, raw, body[1:]))
+            out.append(Msg(M_OPTION, raw, body[1:], parity_ok=pok))
             self.option_after_ack = False
         elif self._opener == 0x2F:  # '/'
             kind = M_REQUEST if body[1:2] == b"?" else M_IDENT
-            out.append(Msg(kind, raw, body))
+            out.append(Msg(kind, raw, body, parity_ok=pok))
         else:
-            out.append(Msg(M_LINE, raw, body))
+            out.append(Msg(M_LINE, raw, body, parity_ok=pok))
         self.reset()
 
     def _garbage(self, out):

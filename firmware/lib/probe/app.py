@@ -9,9 +9,7 @@
 import gc
 import sys
 
-from meterproto.driver import T_LINE, T_RX, T_TX
-from meterproto.errors import LocalProtocolError, NoAnswer
-from meterproto.machine import A_SEND, A_SET_LINE
+from meterproto.errors import LocalProtocolError
 from probe.led import Player
 
 # Outcomes; each has an LED pattern of the same name (probe.led, docs/LED-PATTERNS.md).
@@ -34,7 +32,6 @@ DEFAULTS = {
     "echo_filter": True,
     "slice_ms": 20,         # longest the app stays in one session step
 }
-_AUTO_MODES = {"auto": "auto", "dlms": "auto", "iec-e": "e", "e": "e", "hdlc": "hdlc"}
 # Settings that must be whole numbers (>= low) or text; anything else falls back to the default
 # so a bad value from the host cannot stop the loop (e.g. "interval_s": "60").
 _INT_SETTINGS = (("max_baud", 300), ("interval_s", 0), ("slice_ms", 1), ("client", 0),
@@ -81,156 +78,16 @@ def _clean(out):
     return out
 
 
-def _hex(text):
-    if not text:
-        return None
-    from meterproto.compat import unhexlify
-
-    return unhexlify(text)
-
-
 def make_session(s):
-    """The Machine for one read, from settings(). Imported lazily: a missing protocol module
-    only disables that mode."""
-    mode = s["mode"]
-    if mode in ("iec", "iec-c"):
-        from meterproto.iec21_client import IecClient
+    """The Machine for one read, from settings() (probe.session.make_session)."""
+    from probe.session import make_session as make
 
-        return IecClient(address=s["address"] or "", max_baud=s["max_baud"],
-                         wakeup=s["wakeup"], password=s["password"])
-    if mode in _AUTO_MODES:
-        from meterproto.auto_session import AutoSession
-
-        kw = {}
-        if s["client"] is not None:
-            kw["client_sap"] = s["client"]
-        server = s["server"]
-        if server is not None:
-            if server > 0x3FFF:
-                kw["server_upper"] = server >> 16
-                kw["server_lower"] = server & 0xFFFF
-            else:
-                kw["server_upper"] = server
-        keys = s["keys"] or {}
-        for k in ("ek", "ak", "system_title"):
-            if keys.get(k):
-                kw[k] = _hex(keys[k])
-        return AutoSession(mode=_AUTO_MODES[mode], address=s["address"] or "",
-                           max_baud=s["max_baud"], password=s["password"],
-                           wakeup=s["wakeup"], **kw)
-    raise LocalProtocolError("unknown meter mode %r (use iec, auto, iec-e or hdlc)" % (mode,))
-
-
-class Stepper:
-    """meterproto.driver.run cut into steps: step(budget_ms) never waits longer than that.
-
-    Hashes the received bytes as they come (the record digest, meterproto.records
-    exchange_digest) instead of keeping them: a long readout must not cost its size in RAM.
-    """
-
-    def __init__(self, machine, port, echo=None, trace=None):
-        import hashlib
-
-        self.machine = machine
-        self.port = port
-        self.echo = echo
-        self.trace = trace
-        self._hash = hashlib.sha256()  # everything received, echo included, as it came
-        self.rx_bytes = 0
-        self.meter_bytes = 0  # received bytes that were not our echo
-        self.sent = 0
-        self.t0 = port.now_ms()
-        machine.start(0)
-        self._actions()
-
-    def _actions(self):
-        m = self.machine
-        port = self.port
-        act = m.next_action()
-        while act is not None:
-            if act[0] == A_SEND:
-                port.write(act[1])
-                self.sent += len(act[1])
-                if self.echo is not None:
-                    self.echo.sent(act[1])
-                self._log(T_TX, act[1])
-            elif act[0] == A_SET_LINE:
-                port.drain()  # IEC 62056-21 6.4.2: switch only once the ACK has left
-                port.set_line(act[1], act[2])
-                if self.echo is not None:
-                    self.echo.line_changed()
-                self._log(T_LINE, (act[1], act[2]))
-            act = m.next_action()
-
-    def _log(self, kind, payload):
-        if self.trace is not None:
-            self.trace.append((self.port.now_ms() - self.t0, kind, payload))
-
-    def step(self, budget_ms):
-        """Advance the session by at most budget_ms; True once it has ended."""
-        m = self.machine
-        if m.done:
-            return True
-        deadline = m.deadline_ms()
-        if deadline is None:
-            m._fail(LocalProtocolError("session waits with no deadline: it would hang"))
-            return True
-        now = self.port.now_ms() - self.t0
-        until = now + budget_ms
-        if deadline < until:
-            until = deadline
-        data = self.port.read(until + self.t0)
-        now = self.port.now_ms() - self.t0
-        if data:
-            self._hash.update(data)
-            self.rx_bytes += len(data)
-            self._log(T_RX, data)
-            if self.echo is not None:
-                data = self.echo.filter(data)
-            if data:
-                self.meter_bytes += len(data)
-                m.receive(data, now)
-                self._actions()
-                return m.done
-        if now >= deadline:
-            m.timeout(now)
-            self._actions()
-        return m.done
-
-    def digest(self):
-        """= meterproto.records.exchange_digest(every byte received)."""
-        from meterproto.records import DIGEST_LEN
-
-        return self._hash.digest()[:DIGEST_LEN]
-
-
-def classify(stepper, echo):
-    """Outcome name for a finished session (store errors are handled by the caller)."""
-    m = stepper.machine
-    if m.error is None:
-        return SUCCESS
-    if isinstance(m.error, NoAnswer) and stepper.meter_bytes == 0:
-        if echo is not None and echo.echo_bytes > 0:
-            return ECHO_ONLY  # our own light came back, the meter said nothing
-        if not stepper.rx_bytes:
-            return NO_ANSWER
-    return ERROR
+    return make(s)
 
 
 def _is_store_full(exc):
     # By name: probe.store is optional, and tests may use a stand-in store.
     return type(exc).__name__ == "StoreFull"
-
-
-def _as_dict(result):
-    if result is None or isinstance(result, dict):
-        return result
-    if hasattr(result, "to_dict"):
-        return result.to_dict()
-    reading = getattr(result, "reading", None)  # e.g. an AutoSession result object
-    if reading is not None:
-        return _as_dict(reading)
-    return None
 
 
 class App:
@@ -338,8 +195,9 @@ class App:
         if free is None or (not force and free >= LOW_MEMORY):
             return  # CPython (nothing to gain), or plenty of room
         if self.stepper is None:
-            _drop_modules([n for n in sys.modules if n.startswith("meterproto.")
-                           and n not in _KEEP and not n.startswith("meterproto.hostlink")])
+            _drop_modules(["probe.session"] + [
+                n for n in sys.modules if n.startswith("meterproto.") and n not in _KEEP
+                and not n.startswith("meterproto.hostlink")])
         if not self.host_session and not self._in_server and hasattr(self.server, "drop"):
             self.server.drop()
         gc.collect()
@@ -421,6 +279,8 @@ class App:
         self.led.play("busy", now)
         self._show(["READING..."])
         try:
+            from probe.session import Stepper
+
             self.stepper = Stepper(machine, self.hw.port, echo)  # sends the first request
         except MemoryError:
             self.stepper = self.echo = machine = None
@@ -433,9 +293,11 @@ class App:
         st = self.stepper
         self.stepper = None
         self.reads += 1
+        from probe.session import as_dict, classify
+
         outcome = classify(st, self.echo)
         m = st.machine
-        reading = _as_dict(m.result) if m.error is None else None
+        reading = as_dict(m.result) if m.error is None else None
         seq = None
         message = str(m.error) if m.error is not None else "ok"
         digest = st.digest()
@@ -532,13 +394,21 @@ class UsbWatch:
         self.build = build  # () -> probe.usb.CommandServer
         self.server = None
         self._poll = None
+        self.off = False  # no select/stdin on this port: no USB channel (the reader goes on)
 
     def poll(self, now_ms):
         if self.server is None:
-            if not self._input_waiting():
+            if self.off:
                 return False
-            gc.collect()
-            self.server = self.build()
+            try:
+                if not self._input_waiting():
+                    return False
+                gc.collect()
+                self.server = self.build()
+            except ImportError as e:
+                self.off = True
+                log("no USB command channel on this port (%s)" % _describe(e), None, False)
+                return False
         return self.server.poll(now_ms)
 
     def _input_waiting(self):
@@ -558,7 +428,7 @@ class UsbWatch:
             return  # the host is in the middle of something: keep its session
         self.server = None
         usb = sys.modules.get("probe.usb")
-        if usb is not None:
+        if usb is not None and usb.current is srv:
             usb.current = None
         _drop_modules(("probe.usb", "meterproto.hostlink_device", "meterproto.hostlink"))
 
@@ -599,6 +469,7 @@ def _print_exception(e):
 
 # Prefix of every device path: "" on the board; tests point it at a temporary folder.
 ROOT = ""
+running = None  # the App main() built (kept after it stops, for the raw-REPL serve())
 LOG_PATH = "/irprobe.log"  # notes for the user (boot fallbacks, faults); kept small
 LOG_MAX = 4096
 _log_writes = [0]
@@ -646,12 +517,14 @@ def main():
     Ctrl-C (mpremote sends it first) ends the loop cleanly and gives the REPL back, with
     Ctrl-C handling restored; any other fault is survived inside App.run().
     """
+    global running
     app = None
     try:
         from probe.boot import boot
 
         app = boot()
         del boot
+        running = app  # after Ctrl-C, probe.usb.serve() (raw REPL) still reaches the reader
         _drop_modules(("probe.boot",))  # only needed once: free its code
         gc.collect()
         app.run()

@@ -19,7 +19,8 @@
 #     a raw Ctrl-C (then raises KeyboardInterrupt) or idle_ms without a frame.
 #   stdio_streams() -> (stream_in, stream_out) on sys.stdin/sys.stdout (select.poll).
 #   serve() (module level): for `exec("import probe.usb\nprobe.usb.serve()")`; uses the
-#     last CommandServer created (`current`), else one on the default store and config.
+#     last CommandServer created (`current`), else one for the stopped reader app
+#     (probe.app.running), else one on the default store and config.
 # While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
 import sys
 
@@ -256,22 +257,35 @@ class CommandServer:
         max_bytes = _need_int(args, "max_bytes", H.PULL_DEFAULT, 1, 1 << 30)
         if max_bytes > PULL_DEVICE_MAX:
             max_bytes = PULL_DEVICE_MAX  # fewer records per answer; the host asks again
+        try:
+            out = self._collect(first, max_bytes)
+        except MemoryError:  # a fragmented heap: free what the app can, then once more
+            out = None
+            make_room = getattr(self.app, "make_room", None)
+            if make_room is None:
+                raise
+            make_room()
+            out = self._collect(first, max_bytes)
+        self._room(len(out))
+        return out
+
+    def _collect(self, first, max_bytes):
         out = bytearray()
         for seq, raw in self.store.records(first):
             if out and len(out) + len(raw) > max_bytes:
                 break
             out += raw  # at least one whole record, even when it is bigger than max_bytes
-        self._room(len(out))
         return out
 
     def _room(self, nbytes):
-        """Check that nbytes fit in one piece three times over (the answer, its frame and
-        the stuffed copy hostlink builds next); if not, let the app drop what it can."""
+        """Check that nbytes fit in one piece five times over (the answer, its JSON or bytes
+        copy, the frame body, the stuffed frame while it grows); if not, let the app drop
+        what it can."""
         make_room = getattr(self.app, "make_room", None)
         if make_room is None:
             return
         try:
-            probe = [bytearray(nbytes + 64) for _ in range(3)]
+            probe = [bytearray(nbytes + 64) for _ in range(5)]
             probe = None
         except MemoryError:
             probe = None
@@ -360,6 +374,12 @@ def stdio_streams():
 def serve(idle_ms=30000):
     """Entry point for the raw REPL: exec("import probe.usb\\nprobe.usb.serve()")."""
     srv = current
+    app = getattr(sys.modules.get("probe.app"), "running", None)
+    if srv is None and app is not None:
+        # The reader ran (main.py) and was stopped by Ctrl-C without ever hearing from the
+        # host: serve its store, settings and meter port (TAKE, BRIDGE) all the same.
+        inp, out = stdio_streams()
+        srv = CommandServer(inp, out, app.store, app.config, app=app)
     if srv is None:
         from probe.config import Config
         from probe.fsys import Fsys

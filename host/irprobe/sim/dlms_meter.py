@@ -39,7 +39,8 @@ class DlmsMeter(Machine):
             Machine.__init__(self, profile.get("baud", 9600), FMT_8N1)
             self.state = _HDLC
         self.model = CosemModel(profile)
-        self.reply_ms = reply_ms
+        self.reply_ms = reply_ms  # the meter's reaction time before each HDLC frame it sends
+        self._held = []  # (due_ms, frame): answers waiting for the reaction time
         self.link = None
         self.buf = b""
         self.log = []  # plain-words trace of what the meter did, for tests
@@ -81,12 +82,15 @@ class DlmsMeter(Machine):
         self.buf += data
         if len(self.buf) > 256:
             self.buf = self.buf[-64:]
-        if self.state == _IEC_WAIT:
-            i = self.buf.find(b"/?")
-            if i >= 0 and self.buf.find(b"!\r\n", i) > 0:
-                self.buf = b""
-                self.state = _IEC_IDENT
-                self._deadline = now_ms + _REACTION_MS
+        i = self.buf.find(b"/?")
+        if self.state in (_IEC_WAIT, _IEC_ACK) and i >= 0 and self.buf.find(b"!\r\n", i) > 0:
+            # A sign-on, also in place of the option select: the HHU has started again
+            # (its retry after a damaged identification), so the meter does too (6.4.5).
+            if self.state == _IEC_ACK:
+                self.log.append("sign-on again: identification repeated")
+            self.buf = b""
+            self.state = _IEC_IDENT
+            self._deadline = now_ms + _REACTION_MS
         elif self.state == _IEC_ACK and self.buf.endswith(b"\r\n"):
             msg = self.buf
             self.buf = b""
@@ -110,6 +114,7 @@ class DlmsMeter(Machine):
             self._deadline = None
             return
         if self.state == _HDLC:
+            self._release(now_ms)
             self.link.timeout(now_ms)
             self._pump(now_ms)
             return
@@ -145,8 +150,19 @@ class DlmsMeter(Machine):
             out = link.pop_output()
             if out is None:
                 break
-            self._send(out, now_ms + self.reply_ms)
-        self._deadline = link.deadline_ms()
+            self._held.append((now_ms + self.reply_ms, out))
+        self._release(now_ms)
+
+    def _release(self, now_ms):
+        # Frames leave once the reaction time has passed; the deadline is the next of them
+        # or the link's own (its inactivity timeout).
+        held = self._held
+        while held and held[0][0] <= now_ms:
+            self._send(held.pop(0)[1], now_ms)
+        d = self.link.deadline_ms()
+        if held and (d is None or held[0][0] < d):
+            d = held[0][0]
+        self._deadline = d
 
     # -- application layer ---------------------------------------------------------------
     def _answer(self, apdu):

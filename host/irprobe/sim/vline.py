@@ -67,8 +67,11 @@ class VirtualLine:
     """A client end and a meter end joined by simulated light."""
 
     def __init__(self, meter, baud=300, fmt=FMT_7E1, faults=None, meter_baud=None,
-                 meter_fmt=None):
+                 meter_fmt=None, parity_bit7=False):
         self.meter = meter
+        # parity_bit7: the client's port reads a 7E1 line as 8N1 (same 10-bit frame), so each
+        # 7E1 character arrives with its parity bit as bit 7 and line faults can hit it too.
+        self.parity_bit7 = parity_bit7
         self.faults = faults or Faults()
         self.now = 0
         self.client = _End(baud, fmt)
@@ -183,7 +186,7 @@ class VirtualLine:
         elif kind == "c":  # a byte reaches the client
             b, tx_baud, tx_fmt = ev[3]
             end = self.client
-            if self.faults.client_8n1:
+            if self.faults.client_8n1 or (self.parity_bit7 and end.fmt == FMT_7E1):
                 end = _End(end.baud, FMT_8N1)
             got = self._through(b, tx_baud, tx_fmt, end)
             got = self._line_faults(got)

@@ -40,38 +40,3 @@ class Link:
             self._beat = now_ms
             self._rpc("T")
 
-
-class InProcess:
-    """The same calls on a VirtualLine in this interpreter (runtimes without pipes)."""
-
-    def __init__(self, line):
-        self.line = line
-        self.pending = bytearray()
-
-    def _sync(self):
-        t = vtime.now_ns() // 1000000
-        while self.line.now_ms() < t:
-            got = self.line.read(t)
-            if got:
-                self.pending.extend(got)
-
-    def write(self, data):
-        self._sync()
-        self.line.write(bytes(data))
-
-    def drain(self):
-        self._sync()
-        self.line.drain()
-        vtime.advance_to_ns(self.line.now)
-
-    def set_line(self, baud, bits, parity):
-        from meterproto.line import FMT_7E1, FMT_8E1, FMT_8N1
-
-        self._sync()
-        self.line.set_line(baud, FMT_7E1 if bits == 7 else (FMT_8N1 if parity is None else FMT_8E1))
-
-    def poll(self):
-        self._sync()
-        out = bytes(self.pending)
-        self.pending = bytearray()
-        return out
