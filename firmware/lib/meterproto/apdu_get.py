@@ -80,13 +80,18 @@ class GetResponse:
         self.error = None  # DAR int when the meter refused (normal, block)
         self.last = True
         self.block_no = None
-        self.raw = None  # this block's raw bytes (block)
+        self.raw_pos = None  # where this block's raw bytes start in apdu (block)
         self.items = []  # bytes (Data) or int (DAR) per item (list)
         self.apdu = raw_apdu
 
     @property
     def invoke_id(self):
         return self.invoke_byte & 0x0F
+
+    @property
+    def raw(self):
+        """This block's raw bytes (a copy; a client may decode apdu from raw_pos instead)."""
+        return None if self.raw_pos is None else self.apdu[self.raw_pos:]
 
     def check(self, obis_text=None, attr=None):
         """Raise AccessRefused when the meter refused; returns self otherwise."""
@@ -122,7 +127,7 @@ def parse_get_response(apdu):
             n, p = axdr.decode_length(b, 9)
             if p + n != len(b):
                 raise DecodeError("block says %d raw bytes, %d present" % (n, len(b) - p))
-            r.raw = b[p:]
+            r.raw_pos = p
         else:
             r.error = _dar(b, 9, "GET response block")
     else:

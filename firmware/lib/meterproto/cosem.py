@@ -1,21 +1,11 @@
 # meterproto.cosem: the COSEM object model pieces a reader needs (IEC 62056-6-2 "Blue Book"):
 # class ids, units, exact scaling, date-time, association object_list, capture objects and
 # selective-access descriptors (core). Values stay exact decimal text, never float.
+# Rarely needed parts (class names, SN referencing, ...) are in cosem_more, loaded on use.
 from meterproto import axdr, obis
 from meterproto.compat import hexlify
 from meterproto.errors import DecodeError, LocalProtocolError
 
-CLASS_NAMES = {
-    1: "data", 3: "register", 4: "extended register", 5: "demand register",
-    6: "register activation", 7: "profile generic", 8: "clock", 9: "script table",
-    10: "schedule", 11: "special days table", 12: "association SN", 15: "association LN",
-    17: "SAP assignment", 18: "image transfer", 19: "IEC local port setup",
-    20: "activity calendar", 21: "register monitor", 22: "single action schedule",
-    23: "IEC HDLC setup", 26: "utility tables", 27: "modem configuration", 28: "auto answer",
-    29: "auto connect", 40: "push setup", 41: "TCP-UDP setup", 42: "IPv4 setup",
-    45: "GPRS modem setup", 61: "register table", 62: "compact data", 63: "status mapping",
-    64: "security setup", 70: "disconnect control", 71: "limiter", 72: "M-Bus client",
-}
 DATA = 1
 REGISTER = 3
 EXTENDED_REGISTER = 4
@@ -40,16 +30,6 @@ UNITS = {
     55: "1/m3", 56: "%", 57: "Ah", 60: "Wh/m3", 61: "J/m3", 62: "Mol %", 63: "g/m3",
     64: "Pa s", 65: "J/kg", 70: "dBm", 71: "dB\u00b5V", 72: "dB", 254: "other", 255: "",
 }
-# Units a user reads in kilo (kWh, not 58276 Wh); others stay as the meter gives them.
-_KILO = (27, 28, 29, 30, 31, 32)
-
-ACCESS_MODES = {0: "no-access", 1: "read", 2: "write", 3: "read-write",
-                4: "authenticated-read", 5: "authenticated-write", 6: "authenticated-read-write"}
-METHOD_ACCESS_MODES = {0: "no-access", 1: "access", 2: "authenticated-access"}
-
-
-def class_name(class_id):
-    return CLASS_NAMES.get(class_id, "class %d" % class_id)
 
 
 def unit_text(unit):
@@ -89,14 +69,6 @@ def apply_scaler(int_value, scaler):
     if not isinstance(int_value, int) or isinstance(int_value, bool):
         raise LocalProtocolError("only integers take a scaler, not %r" % (int_value,))
     return shift_decimal(str(int_value), scaler)
-
-
-def scaled_reading(int_value, scaler, unit, kilo=True):
-    """-> (value text, unit text); energy and power in kWh/kW/kvarh... when kilo is set."""
-    text = apply_scaler(int_value, scaler)
-    if kilo and unit in _KILO:
-        return shift_decimal(text, -3), "k" + UNITS[unit]
-    return text, unit_text(unit)
 
 
 def parse_scaler_unit(value):
@@ -246,31 +218,12 @@ def parse_object_list(value):
     return out
 
 
-def parse_object_list_sn(value):
-    """SN association object_list -> list of {"base_name", "class_id", "version", "obis"}."""
-    value = _array(value, "object_list")
-    out = []
-    for n, e in enumerate(value):
-        if not _entry(e, 3):
-            raise DecodeError("SN object_list entry %d is not {base_name, class_id, version,"
-                              " logical_name}" % (n + 1))
-        base = _int(e[0], "base_name")
-        out.append({"base_name": base & 0xFFFF, "class_id": _int(e[1], "class_id"),
-                    "version": _int(e[2], "version"), "obis": obis.from_bytes(e[3])})
-    return out
-
-
 def readable(obj, attr):
     """True when the object_list entry says attribute attr may be read by this client."""
     for a in obj["attributes"]:
         if a["id"] == attr:
             return a["access"] in (1, 3, 4, 6)
     return False
-
-
-def sn_attribute(base_name, attr):
-    """Short name of attribute attr (1-based) of an object at base_name (8 per attribute)."""
-    return (base_name + 8 * (attr - 1)) & 0xFFFF
 
 
 # ---- profile generic (class 7) ----
@@ -314,12 +267,6 @@ def range_descriptor(from_time, to_time, restricting=None, selected=()):
                             axdr.enc_octets(_dt_bytes(to_time)), axdr.enc_array(list(selected))])
 
 
-def entry_descriptor(from_entry=1, to_entry=0, from_column=1, to_column=0):
-    """Selective access selector 2 parameters: entries 1-based, 0 = up to the last."""
-    return axdr.enc_struct([axdr.enc_uint32(from_entry), axdr.enc_uint32(to_entry),
-                            axdr.enc_uint16(from_column), axdr.enc_uint16(to_column)])
-
-
 # ---- values to text ----
 
 def _printable(b):
@@ -359,3 +306,12 @@ def value_text(tv):
             return bytes(v).decode()
         return hexlify(v, "")
     return str(v)
+
+
+def __getattr__(name):
+    # Names, SN referencing and the like, loaded on first use (PEP 562; MicroPython
+    # MODULE_GETATTR): a reading client never needs them.
+    if name[:1] == "_":
+        raise AttributeError(name)
+    from meterproto import cosem_more
+    return getattr(cosem_more, name)

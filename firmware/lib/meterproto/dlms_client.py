@@ -99,13 +99,16 @@ class DlmsClient(Machine):
         self.apdus = 0
         self.conformance = 0
         self.server_pdu = 0xFFFF
-        self.objects = []  # association view: dicts
+        # association view: each object_list entry kept as its A-XDR bytes (a tenth of the
+        # room of decoded dicts), turned into reading.objects when the session ends
+        self._entries = []
+        self._value_objs = []  # (class, obis) of the objects whose value is read
         self._vals = {}  # (obis, attr) -> encoded Data bytes, or an int data-access-result
         self._queue = []  # (class, obis, attr) still to read
         self._batch = None  # items of the GET in flight
         self._raw = None  # block transfer: the bytes not decoded yet
         self._left = -1  # array elements still to come in the value in flight
-        self._profiles = []  # class 7 objects still to read
+        self._profiles = []  # obis of the class 7 objects still to read
         self._profile = None  # the profile in flight
         self._cols = None  # its columns: (scaler or None, is the clock)
         self._listed = False  # the profile is in reading.profiles already
@@ -288,7 +291,7 @@ class DlmsClient(Machine):
                 it = self._batch[0]
                 raise Refused(_dar_text(r.error, it[1], it[2]))
             if single and self.state in (_OBJECTS, _PROFILE):
-                self._elements(r.raw, r.last)
+                self._elements(r.apdu, r.raw_pos, r.last)
             else:
                 if self._raw is None:
                     self._raw = bytearray()
@@ -315,55 +318,83 @@ class DlmsClient(Machine):
             if isinstance(res, int):
                 raise Refused(_dar_text(res, ASSOCIATION_LN, 2))
             if res is not None:
-                self._elements(res, True)
+                self._elements(res, 0, True)
             self._object_list()
         elif self.state == _PROFILE:
             if isinstance(res, int):
                 self.reading.notes.append(_dar_text(res, self._profile["obis"], 2))
             elif res is not None:
-                self._elements(res, True)
+                self._elements(res, 0, True)
             self._profile_done()
         else:
             for it, res in zip(self._batch, results):
                 self._vals[(it[1], it[2])] = res  # encoded Data, or an int DAR
         self._next(now_ms)
 
-    def _elements(self, data, last):
-        """Feed bytes of an array value (A-XDR, IEC 62056-6-2 4.1.5); every element that has
-        fully arrived is handed to _element and dropped. last: no more bytes will come.
-        Between blocks only the undecoded tail (part of one element) is kept, as small bytes:
-        a long-lived growing buffer would split the heap."""
+    def _elements(self, buf, pos, last):
+        """Feed the bytes buf[pos:] of an array value (A-XDR, IEC 62056-6-2 4.1.5); every
+        element that has fully arrived is handed on (_add_row, _add_object) and dropped.
+        last: no more bytes will come. Between blocks only the undecoded tail (part of one
+        element) is kept, as small bytes: a whole-value buffer, or copies of each block,
+        would need kilobytes in one piece from a heap split by the rows already read."""
         tail = self._raw
         if tail is None:
             self._left = -1  # elements still to come; -1 = array header not read yet
-        elif tail:
-            data = tail + data
-        pos = 0
+            tail = b""
+        end = len(buf)
+        if tail:
+            # the element split between blocks: join the tail with as few of the new bytes
+            # as it takes (rows are tens of bytes), not with the whole block
+            n = 64
+            while True:
+                k = pos + n if pos + n < end else end
+                joined = tail + buf[pos:k]
+                used = self._decode_from(joined, 0, last and k == end)
+                if used > len(tail) or k == end:
+                    break
+                n *= 4
+            if used <= len(tail):  # k == end: still incomplete
+                self._raw = None if last else joined[used:]
+                if last:
+                    self._check_end(False)
+                return
+            pos += used - len(tail)
+        pos = self._decode_from(buf, pos, last)
+        if last:
+            self._raw = None
+            self._check_end(pos == end)
+        else:
+            self._raw = buf[pos:]
+
+    def _decode_from(self, data, pos, last):
+        """Decode whole elements from data[pos:] -> where the first incomplete one starts."""
         profile = self.state == _PROFILE
         try:
             if self._left < 0:
-                if data[:1] != b"\x01":
-                    if data or last:
-                        raise DecodeError("%s must be an array" % _ARRAY_WHAT[profile])
-                self._left, pos = axdr.decode_length(data, 1)
+                if data[pos:pos + 1] != b"\x01" and (pos < len(data) or last):
+                    raise DecodeError("%s must be an array" % _ARRAY_WHAT[profile])
+                self._left, pos = axdr.decode_length(data, pos + 1)
                 if profile and not self._profile["rows"]:
                     self._reserve(self._left)
             while self._left > 0:
+                start = pos
                 if profile:
                     v, pos = axdr.decode_typed(data, pos)
+                    self._left -= 1
+                    self._add_row(v)
                 else:
                     v, pos = axdr.decode(data, pos)
-                self._left -= 1
-                self._element(v)
+                    self._left -= 1
+                    self._add_object(v, data[start:pos])
         except DecodeError:
             if last:
                 raise  # the value is complete, so this is no partial element
-        if last:
-            self._raw = None
-            if self._left or pos != len(data):
-                raise DecodeError("%s ends early or has extra bytes" % _ARRAY_WHAT[profile])
-        else:
-            self._raw = data[pos:]
+        return pos
+
+    def _check_end(self, at_end):
+        if self._left or not at_end:
+            raise DecodeError("%s ends early or has extra bytes"
+                              % _ARRAY_WHAT[self.state == _PROFILE])
 
     def _reserve(self, n):
         """Room for n rows in one piece, taken before the rows' small texts fill the heap: a
@@ -373,11 +404,18 @@ class DlmsClient(Machine):
         del rows[:]
         self._profile["rows"] = rows
 
-    def _element(self, v):
-        if self.state == _PROFILE:
-            self._add_row(v)
-        else:
-            self.objects += cosem.parse_object_list([v])
+    def _add_object(self, v, raw):
+        """One object_list entry (IEC 62056-6-2 4.4.3 class 15 attribute 2): plan its reads."""
+        o = cosem.parse_object_list([v])[0]
+        self._entries.append(raw)
+        cid, obis = o["class_id"], o["obis"]
+        for a in _READ.get(cid, ()):
+            if _readable(o, a):
+                self._queue.append((cid, obis, a))
+        if cid in (1, 3, 4, 8):
+            self._value_objs.append((cid, obis))
+        if cid == 7 and _readable(o, 2):
+            self._profiles.append(obis)
 
     def _decode(self, apdu):
         return get.parse_get_response(apdu)
@@ -397,15 +435,16 @@ class DlmsClient(Machine):
         self._get([(15, ASSOCIATION_LN, 2)], now_ms)
 
     def _object_list(self):
-        self.reading.objects = self.objects
-        for o in self.objects:
-            cid = o["class_id"]
-            for a in _READ.get(cid, ()):
-                if _readable(o, a):
-                    self._queue.append((cid, o["obis"], a))
-            if cid == 7 and _readable(o, 2):
-                self._profiles.append(o)
         self.state = _ATTRS
+
+    def _publish_objects(self):
+        """reading.objects as dicts (the JSON reading format), from the kept entries."""
+        if self._entries and self.reading.objects is None:
+            objs = []
+            for raw in self._entries:
+                objs += cosem.parse_object_list([axdr.decode(raw)[0]])
+            self.reading.objects = objs
+        self._entries = []
 
     def _next(self, now_ms):
         if self.state == _ATTRS and self._queue:
@@ -438,7 +477,12 @@ class DlmsClient(Machine):
         self.state = _DISC
         self.link.disconnect(now_ms)
 
+    def _fail(self, exc):
+        self._publish_objects()
+        Machine._fail(self, exc)
+
     def _end(self):
+        self._publish_objects()
         self.reading.notes.append("%d round trips, %d bytes sent, %d received" % (
             self.round_trips, self.bytes_tx, self.bytes_rx))
         self._finish(self.reading)
@@ -446,10 +490,7 @@ class DlmsClient(Machine):
     # -- values -------------------------------------------------------------------------------
     def _values(self):
         r = self.reading
-        for o in self.objects:
-            cid, obis = o["class_id"], o["obis"]
-            if cid not in (1, 3, 4, 8):
-                continue
+        for cid, obis in self._value_objs:
             raw = self._vals.get((obis, 2))
             if raw is None:
                 continue
@@ -478,8 +519,7 @@ class DlmsClient(Machine):
                 r.meter_id = v.value
 
     # -- load profiles ------------------------------------------------------------------------
-    def _start_profile(self, o, now_ms):
-        obis = o["obis"]
+    def _start_profile(self, obis, now_ms):
         caps = self._vals.get((obis, 3))
         cols = cosem.parse_capture_objects(caps) if isinstance(caps, bytes) else []
         self._profile = {"obis": obis, "capture_objects": cols, "rows": []}

@@ -13,6 +13,9 @@
 # option select the line is switched by an A_SET_LINE action, which the driver carries out
 # once the ACK has left.
 # A failed baud switch is retried from the sign-on one rate lower (max-baud step-down).
+# Damage: a block with a wrong BCC, a parity error (when the port hands us the parity bit,
+# iec21_msg.PARITY_AUTO) or text no meter sends (iec21_data.block_fault) is NAKed; after
+# NAK_MAX repeats the readout starts again from the sign-on, once the line has gone quiet.
 from meterproto.compat import const
 from meterproto.errors import (ChecksumError, DecodeError, LocalProtocolError, NoAnswer,
                                Refused)
