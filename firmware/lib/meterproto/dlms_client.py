@@ -302,7 +302,8 @@ class DlmsClient(Machine):
             raw = self._raw
             self._raw = None
             if single:
-                results = [raw]  # None when already decoded element by element
+                # None when already decoded element by element
+                results = [bytes(raw) if raw is not None else None]
             else:
                 r = get.parse_get_response(b"\xc4\x03" + bytes((apdu[2],)) + raw)
                 results = r.items
@@ -369,10 +370,10 @@ class DlmsClient(Machine):
     def _decode_from(self, data, pos, last):
         """Decode whole elements from data[pos:] -> where the first incomplete one starts."""
         profile = self.state == _PROFILE
+        if self._left < 0 and data[pos:pos + 1] != b"\x01" and (pos < len(data) or last):
+            raise DecodeError("%s must be an array" % _ARRAY_WHAT[profile])
         try:
             if self._left < 0:
-                if data[pos:pos + 1] != b"\x01" and (pos < len(data) or last):
-                    raise DecodeError("%s must be an array" % _ARRAY_WHAT[profile])
                 self._left, pos = axdr.decode_length(data, pos + 1)
                 if profile and not self._profile["rows"]:
                     self._reserve(self._left)
@@ -386,9 +387,9 @@ class DlmsClient(Machine):
                     v, pos = axdr.decode(data, pos)
                     self._left -= 1
                     self._add_object(v, data[start:pos])
-        except DecodeError:
-            if last:
-                raise  # the value is complete, so this is no partial element
+        except DecodeError as e:
+            if last:  # the value is complete, so this is no partial element
+                raise DecodeError("%s is cut off or damaged: %s" % (_ARRAY_WHAT[profile], e))
         return pos
 
     def _check_end(self, at_end):
