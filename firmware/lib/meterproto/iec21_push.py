@@ -112,8 +112,8 @@ class IecListener(Machine):
         self._done(sets, ident)
 
     def _on_block(self, m, now):
-        if not m.bcc_ok:
-            self._damaged_one("the data block's BCC did not match")
+        if m.damaged():
+            self._damaged_one("the data block's BCC or a character's parity did not match")
             return
         try:
             sets = dat.parse_block(m.body)
