@@ -1,5 +1,6 @@
 # DlmsClient block transfer (IEC 62056-5-3 9.4.6.3): array values (profile buffer, object
-# list) are decoded element by element as blocks arrive, keeping only the undecoded tail.
+# list) are decoded element by element as blocks arrive (meterproto.axdr_stream), keeping
+# only the undecoded tail.
 # Fed whole, byte by byte and at random split points, they must give the same rows (both
 # runtimes).
 import random
@@ -46,6 +47,8 @@ def _feed(c, data, cuts):
         head = b"\xc4\x02\xc1\x00\x00\x00\x00\x01\x00\x81"
         c._elements(head + data[start:end], len(head), end == len(data))
         start = end
+    if c.state == _PROFILE:
+        c._row_texts()  # the transfer is over: rows kept as bytes become texts
 
 
 def test_profile_rows_whole_bytewise_and_at_random_splits():
@@ -78,9 +81,11 @@ def test_rows_arrive_with_each_block_and_only_a_small_tail_is_kept():
     got = len(c._profile["rows"])
     assert 0 < got < len(want)
     assert c.checkpoint[LP] == want[got - 1][0]  # resumable from the rows already decoded
-    assert len(c._raw) < 40  # part of one row, not the whole value so far
+    assert len(c._stream.tail) < 40  # part of one row, not the whole value so far
     _feed_one(data[half:], 0, True)
-    assert c._profile["rows"] == want and c._raw is None
+    assert c._stream is None
+    c._profile_done()
+    assert c.reading.profiles[0]["rows"] == want
 
 
 def test_a_short_or_wrong_value_is_a_plain_error():
@@ -132,3 +137,18 @@ def test_object_list_in_pieces_plans_the_reads_and_publishes_dicts():
         assert c._profiles == [LP]
         c._publish_objects()
         assert c.reading.objects == whole
+
+
+def test_an_element_the_client_refuses_is_not_taken_for_a_short_one():
+    # a damaged object_list entry in the first block must fail there, not be skipped
+    bad = axdr.enc_struct([axdr.enc_uint16(3), axdr.enc_uint8(0), axdr.enc_octets(b"\x01\x02"),
+                           axdr.enc_struct([axdr.enc_array([]), axdr.enc_array([])])])
+    data = axdr.enc_array([bad, _entry(3, "1-0:1.8.0*255", [2])])
+    c = DlmsClient()
+    c.state = _OBJECTS
+    try:
+        c._elements(data + b"\x00\x00", 0, False)
+    except DecodeError as e:
+        assert "object_list entry" in str(e), str(e)
+    else:
+        raise AssertionError("a bad entry must fail at once")

@@ -14,8 +14,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MPY = os.path.join(os.path.dirname(sys.executable), "micropython")
 
-CAP = 160 * 1024  # the whole session must complete in this heap (it needed 357 KB before)
-IMPORT_BUDGET = 108 * 1024  # driver + DLMS client imports (gc.mem_alloc, was 121 KB)
+# The whole session must complete in this heap. It needed 357 KB when every block re-decoded
+# the profile from its start; about 149 KB now (bench/heap.py), so 160 KB leaves room for
+# fragmentation noise (a run can pass at N and fail a few KB above it).
+CAP = 160 * 1024
+IMPORT_BUDGET = 108 * 1024  # driver + DLMS client imports (gc.mem_alloc; 121 KB before, 104 now)
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MPY), reason="micropython unix port missing")
 

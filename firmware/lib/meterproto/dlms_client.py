@@ -3,6 +3,8 @@
 # normal/next/with-list, selective access) and IEC 62056-6-2 classes 1, 3, 4, 7, 8, 15.
 # Plan: association view first, then every readable attribute in as few GETs as the meter's
 # conformance allows (GET-with-list), then each load profile by range, then DISC.
+# RAM (the RP2040 heap): array values are decoded as their blocks arrive (axdr_stream), rows
+# and object_list entries kept as A-XDR bytes until they are done, small receive PDUs.
 from meterproto.compat import const
 from meterproto.errors import NoAnswer, Refused, ProtocolError, DecodeError, LocalProtocolError
 from meterproto.line import FMT_8N1
@@ -10,6 +12,7 @@ from meterproto.machine import Machine
 from meterproto import apdu_acse as acse
 from meterproto import apdu_get as get
 from meterproto import axdr, cosem, hdlc_link
+from meterproto.axdr_stream import ArrayStream
 from meterproto.obis import to_bytes
 from meterproto.reading import Reading, Value
 
@@ -32,7 +35,11 @@ _SELECTIVE_ACCESS = const(0x0004)  # conformance bit 21
 # What we read per class: value attributes plus what is needed to interpret them.
 _READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3,)}
 _MAX_RESERVE = const(1024)  # rows reserved at most (8 KB on a 64-bit port)
-_ARRAY_WHAT = ("the association object_list", "a profile buffer")
+# client-max-receive-pdu-size (IEC 62056-5-3 9.4.2, in the xDLMS InitiateRequest): the meter
+# sends longer answers in blocks of at most this size, and every block is held whole a few
+# times over (HDLC reassembly, ciphering), so it bounds the largest piece of heap a read
+# needs. 512 bytes keeps that small on the RP2040 and costs one GET-next per 500 bytes.
+_MAX_PDU = const(512)
 _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls": 5}
 
 
@@ -48,13 +55,17 @@ class DlmsClient(Machine):
     0x10 or 0x20, or 0 for HLS-GMAC in the plain context; invocation_counter is our first
     counter (the meter refuses one it has seen); dedicated_key selects ded- ciphering;
     system_title defaults to "IRPROBE1". self.cipher holds the counters after the session.
+
+    max_pdu: the largest APDU we take (client-max-receive-pdu-size); longer answers come in
+    blocks of at most this size. Small blocks keep the heap the session needs small.
     """
 
     def __init__(self, client_sap=16, server_upper=1, server_lower=None, auth="lowest",
                  password=None, system_title=None, ek=None, ak=None, baud=9600, fmt=FMT_8N1,
                  set_line=True, mode="HDLC", profiles=True, profile_from=None, profile_to=None,
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
-                 link=None, security=None, invocation_counter=1, dedicated_key=None):
+                 link=None, security=None, invocation_counter=1, dedicated_key=None,
+                 max_pdu=_MAX_PDU):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -89,6 +100,7 @@ class DlmsClient(Machine):
         self.checkpoint = dict(checkpoint or {})
         self.release = release
         self.max_list = max_list
+        self.max_pdu = max_pdu
         self.link = link or hdlc_link.HdlcClientLink(
             client_sap=client_sap, server_upper=server_upper, server_lower=server_lower,
             max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
@@ -106,8 +118,8 @@ class DlmsClient(Machine):
         self._vals = {}  # (obis, attr) -> encoded Data bytes, or an int data-access-result
         self._queue = []  # (class, obis, attr) still to read
         self._batch = None  # items of the GET in flight
-        self._raw = None  # block transfer: the bytes not decoded yet
-        self._left = -1  # array elements still to come in the value in flight
+        self._raw = None  # block transfer of a GET-with-list: the bytes so far
+        self._stream = None  # block transfer of an array value: its ArrayStream
         self._profiles = []  # obis of the class 7 objects still to read
         self._profile = None  # the profile in flight
         self._cols = None  # its columns: (scaler or None, is the clock)
@@ -206,16 +218,17 @@ class DlmsClient(Machine):
     def _associate(self, now_ms):
         self.state = _ASSOCIATE
         c = self.cipher
-        ui = c.initiate_request() if c is not None else None
+        pdu = self.max_pdu
+        ui = c.initiate_request(max_pdu=pdu) if c is not None else None
         if self.mechanism == 5:
             from meterproto import dlms_hls
             self._hls = dlms_hls.HlsClient(self.system_title, self.ek, self.ak)
-            aarq = self._hls.aarq(user_info=ui)
+            aarq = self._hls.aarq(max_pdu=pdu, user_info=ui)
         elif c is not None:
             aarq = acse.build_aarq(self.mechanism, self.password, ciphered=True,
                                    system_title=c.system_title, user_info=ui)
         else:
-            aarq = acse.build_aarq(self.mechanism, self.password)
+            aarq = acse.build_aarq(self.mechanism, self.password, max_pdu=pdu)
         self.link.send_apdu(aarq, now_ms)
 
     def _request(self, apdu, now_ms):
@@ -269,6 +282,7 @@ class DlmsClient(Machine):
         """items: [(class, obis, attr)] or one (class, obis, attr, selector, params)."""
         self._batch = items
         self._raw = None
+        self._stream = None
         iid = self._next_iid()
         if len(items) == 1:
             it = items[0]
@@ -333,69 +347,18 @@ class DlmsClient(Machine):
         self._next(now_ms)
 
     def _elements(self, buf, pos, last):
-        """Feed the bytes buf[pos:] of an array value (A-XDR, IEC 62056-6-2 4.1.5); every
-        element that has fully arrived is handed on (_add_row, _add_object) and dropped.
-        last: no more bytes will come. Between blocks only the undecoded tail (part of one
-        element) is kept, as small bytes: a whole-value buffer, or copies of each block,
-        would need kilobytes in one piece from a heap split by the rows already read."""
-        tail = self._raw
-        if tail is None:
-            self._left = -1  # elements still to come; -1 = array header not read yet
-            tail = b""
-        end = len(buf)
-        if tail:
-            # the element split between blocks: join the tail with as few of the new bytes
-            # as it takes (rows are tens of bytes), not with the whole block
-            n = 64
-            while True:
-                k = pos + n if pos + n < end else end
-                joined = tail + buf[pos:k]
-                used = self._decode_from(joined, 0, last and k == end)
-                if used > len(tail) or k == end:
-                    break
-                n *= 4
-            if used <= len(tail):  # k == end: still incomplete
-                self._raw = None if last else joined[used:]
-                if last:
-                    self._check_end(False)
-                return
-            pos += used - len(tail)
-        pos = self._decode_from(buf, pos, last)
+        """The bytes buf[pos:] of the array value in flight (object list or profile buffer):
+        each element is handed on as soon as it has arrived (axdr_stream)."""
+        st = self._stream
+        if st is None:
+            if self.state == _PROFILE:
+                st = ArrayStream("a profile buffer", True, self._add_row, self._reserve)
+            else:
+                st = ArrayStream("the association object_list", False, self._add_object)
+            self._stream = st
+        st.feed(buf, pos, last)
         if last:
-            self._raw = None
-            self._check_end(pos == end)
-        else:
-            self._raw = buf[pos:]
-
-    def _decode_from(self, data, pos, last):
-        """Decode whole elements from data[pos:] -> where the first incomplete one starts."""
-        profile = self.state == _PROFILE
-        if self._left < 0 and data[pos:pos + 1] != b"\x01" and (pos < len(data) or last):
-            raise DecodeError("%s must be an array" % _ARRAY_WHAT[profile])
-        try:
-            if self._left < 0:
-                self._left, pos = axdr.decode_length(data, pos + 1)
-                if profile and not self._profile["rows"]:
-                    self._reserve(self._left)
-            while self._left > 0:
-                start = pos
-                if profile:
-                    v, pos = axdr.decode_typed(data, pos)
-                    self._left -= 1
-                    self._add_row(v)
-                else:
-                    v, pos = axdr.decode(data, pos)
-                    self._left -= 1
-                    self._add_object(v, data[start:pos])
-        except DecodeError as e:
-            if last:  # the value is complete, so this is no partial element
-                raise DecodeError("%s is cut off or damaged: %s" % (_ARRAY_WHAT[profile], e))
-        return pos
-
-    def _check_end(self, at_end):
-        if self._left or not at_end:
-            raise DecodeError("%s ends early or has extra bytes"
-                              % _ARRAY_WHAT[self.state == _PROFILE])
+            self._stream = None
 
     def _reserve(self, n):
         """Room for n rows in one piece, taken before the rows' small texts fill the heap: a
@@ -405,10 +368,10 @@ class DlmsClient(Machine):
         del rows[:]
         self._profile["rows"] = rows
 
-    def _add_object(self, v, raw):
+    def _add_object(self, v, buf, start, end):
         """One object_list entry (IEC 62056-6-2 4.4.3 class 15 attribute 2): plan its reads."""
         o = cosem.parse_object_list([v])[0]
-        self._entries.append(raw)
+        self._entries.append(buf[start:end])
         cid, obis = o["class_id"], o["obis"]
         for a in _READ.get(cid, ()):
             if _readable(o, a):
@@ -440,12 +403,15 @@ class DlmsClient(Machine):
 
     def _publish_objects(self):
         """reading.objects as dicts (the JSON reading format), from the kept entries."""
-        if self._entries and self.reading.objects is None:
-            objs = []
-            for raw in self._entries:
-                objs += cosem.parse_object_list([axdr.decode(raw)[0]])
-            self.reading.objects = objs
+        entries = self._entries
         self._entries = []
+        self._vals = {}  # the attributes read are in the reading by now
+        if entries and self.reading.objects is None:
+            objs = []
+            for i in range(len(entries)):
+                objs += cosem.parse_object_list([axdr.decode(entries[i])[0]])
+                entries[i] = None  # let the bytes go as their dict takes the room
+            self.reading.objects = objs
 
     def _next(self, now_ms):
         if self.state == _ATTRS and self._queue:
@@ -479,6 +445,11 @@ class DlmsClient(Machine):
         self.link.disconnect(now_ms)
 
     def _fail(self, exc):
+        # what was read so far becomes the partial reading, in the reading format
+        try:
+            self._row_texts()
+        except (ProtocolError, IndexError, TypeError, ValueError):
+            self._profile["rows"][:] = [r for r in self._profile["rows"] if not isinstance(r, bytes)]
         self._publish_objects()
         Machine._fail(self, exc)
 
@@ -518,6 +489,12 @@ class DlmsClient(Machine):
             v = r.get(obis)
             if v is not None and r.meter_id is None:
                 r.meter_id = v.value
+        # keep only what the profiles still need: capture objects and register scalers
+        keep = {}
+        for k in self._vals:
+            if k[1] == 3:
+                keep[k] = self._vals[k]
+        self._vals = keep
 
     # -- load profiles ------------------------------------------------------------------------
     def _start_profile(self, obis, now_ms):
@@ -555,31 +532,49 @@ class DlmsClient(Machine):
             lo = _day_before(hi)
         return lo, hi
 
-    def _add_row(self, row):
-        """One decoded profile entry (a structure of captured values) -> a row of texts."""
+    def _add_row(self, row, buf, start, end):
+        """One decoded profile entry (a structure of captured values). Until its transfer
+        ends it is kept as its A-XDR bytes buf[start:end], a third of the room of its texts
+        and one piece instead of six; only its time stamp is worked out now (checkpoint)."""
         p = self._profile
-        cols = self._cols
-        row = row[1] if row[0] == axdr.STRUCTURE else (row,)
-        cells = []
+        cells = row[1] if row[0] == axdr.STRUCTURE else (row,)
         stamp = None
-        for j in range(len(row)):
-            tv = row[j]
-            scaler, is_clock = cols[j] if j < len(cols) else (None, False)
-            v = tv[1]
-            if scaler is not None and isinstance(v, int) and not isinstance(v, bool):
-                text = cosem.apply_scaler(v, scaler)
-            else:
-                text = cosem.value_text(tv)
-            if is_clock and stamp is None:
-                stamp = text
-            cells.append(text)
+        for j in range(len(cells)):
+            if j < len(self._cols) and self._cols[j][1]:  # the first clock column
+                stamp = cosem.value_text(cells[j])
+                break
         done = self.checkpoint.get(p["obis"])
         if stamp is not None and done is not None and stamp <= done:
             return  # stored by an earlier, interrupted session
-        p["rows"].append(cells)
+        p["rows"].append(buf[start:end])
         if stamp is not None:
             self.checkpoint[p["obis"]] = stamp
         self._list_profile()
+
+    def _row_texts(self):
+        """The kept rows of the profile in flight -> rows of texts (the reading format), in
+        place, so each row's bytes can go as its texts take the room."""
+        p = self._profile
+        if p is None:
+            return
+        rows = p["rows"]
+        cols = self._cols
+        for i in range(len(rows)):
+            raw = rows[i]
+            if not isinstance(raw, bytes):
+                continue
+            row = axdr.decode_typed(raw)[0]
+            row = row[1] if row[0] == axdr.STRUCTURE else (row,)
+            cells = []
+            for j in range(len(row)):
+                tv = row[j]
+                scaler = cols[j][0] if j < len(cols) else None
+                v = tv[1]
+                if scaler is not None and isinstance(v, int) and not isinstance(v, bool):
+                    cells.append(cosem.apply_scaler(v, scaler))
+                else:
+                    cells.append(cosem.value_text(tv))
+            rows[i] = cells
 
     def _list_profile(self):
         if not self._listed:
@@ -589,6 +584,7 @@ class DlmsClient(Machine):
             self.reading.profiles.append(self._profile)
 
     def _profile_done(self):
+        self._row_texts()
         self._list_profile()
         self._profile = None
         self._cols = None
