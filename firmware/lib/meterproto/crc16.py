@@ -56,9 +56,20 @@ def crc16_x25(data, start=0, end=None):
     return _reflected_update(_X25, 0xFFFF, data, start, end) ^ 0xFFFF
 
 
+try:  # CPython's C implementation of the same polynomial (absent on MicroPython)
+    from binascii import crc_hqx as _crc_hqx
+except ImportError:
+    _crc_hqx = None
+
+
 def crc16_ccitt_false(data, crc=0xFFFF, start=0, end=None):
     """CRC-16/CCITT-FALSE of data[start:end]; pass crc to continue a running value."""
     global _FALSE
+    if _crc_hqx is not None:
+        # The host checks every synced record: ~60x faster than the table loop in Python.
+        if start or end is not None:
+            data = memoryview(data)[start:end]
+        return _crc_hqx(data, crc)
     t = _FALSE
     if t is None:
         t = _FALSE = _msb_first_table(0x1021)
