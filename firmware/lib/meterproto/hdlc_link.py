@@ -274,11 +274,16 @@ class HdlcClientLink(LinkQueues):
         if len(self._rx) + len(info) > self.max_apdu:
             self._fail(DecodeError("the meter's reply is longer than %d bytes" % self.max_apdu))
             return
-        self._rx.extend(info)
-        self._rx_started = True
         self._rx_more = f.segmented
+        if not f.segmented and not self._rx:
+            apdu = info  # one frame, one APDU: no copy (heap on the probe)
+        else:
+            self._rx.extend(info)
+        self._rx_started = True
         if not f.segmented:
-            apdu = bytes(self._rx)
+            if self._rx:
+                # Hand the reassembled buffer over instead of copying it.
+                apdu = self._rx
             self._rx = bytearray()
             self._rx_started = False
             self._awaiting = False
