@@ -177,13 +177,18 @@ def identification(manufacturer, baud_char, text, enhanced=()):
             + "\r\n").encode()
 
 
-def data_message(block, end=ETX):
-    """`STX block end BCC` (clause 6.3.5/6.3.7); end=EOT for a partial block."""
-    out = bytearray((STX,))
-    out.extend(block.encode() if isinstance(block, str) else block)
+def frame(opener, body, end=ETX):
+    """opener + body + end + BCC: the BCC covers everything after the opener (6.3.3)."""
+    out = bytearray((opener,))
+    out.extend(body.encode() if isinstance(body, str) else body)
     out.append(end)
     out.append(bcc(out, 1))
     return bytes(out)
+
+
+def data_message(block, end=ETX):
+    """`STX block end BCC` (clause 6.3.5/6.3.7); end=EOT for a partial block."""
+    return frame(STX, block, end)
 
 
 def parse_request(raw):

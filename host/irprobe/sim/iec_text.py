@@ -1,24 +1,8 @@
 # irprobe.sim.iec_text: the text a simulated IEC 62056-21 meter sends (host simulator, core
 # subset): data sets and blocks (clause 6.5), framed messages with their BCC (6.3.3), and the
 # P.01 load profile answer of programming mode (R5, PROTOCOL-FACTS A.9).
-from meterproto.bcc import bcc
-from meterproto.compat import const
-
-SOH = const(0x01)
-STX = const(0x02)
-ETX = const(0x03)
-EOT = const(0x04)
-ACK = const(0x06)
-NAK = const(0x15)
-
-
-def frame(opener, body, end=ETX):
-    """opener + body + end + BCC (the BCC covers everything after the opener, 6.3.3)."""
-    out = bytearray((opener,))
-    out.extend(body.encode() if isinstance(body, str) else body)
-    out.append(end)
-    out.append(bcc(out, 1))
-    return bytes(out)
+# Framing and 7-bit text are the core's (meterproto.iec21_msg); the rest is meter-side text.
+from meterproto.iec21_msg import SOH, STX, ETX, EOT, ACK, NAK, frame, text7  # noqa: F401
 
 
 def render_set(ds):
@@ -39,16 +23,6 @@ def render_block(lines):
         out.append("".join([render_set(ds) for ds in line]) + "\r\n")
     out.append("!\r\n")
     return "".join(out)
-
-
-def text7(b):
-    """7-bit text of received bytes, NUL dropped."""
-    out = bytearray()
-    for c in b:
-        c &= 0x7F
-        if c:
-            out.append(c)
-    return bytes(out).decode()
 
 
 def _stamp_add(stamp, minutes):

@@ -20,6 +20,7 @@ import time
 from meterproto.line import FMT_7E1, FMT_8N1, FMT_8E1, bits_per_char, even_parity_bit
 from meterproto.machine import A_SEND, A_SET_LINE
 from irprobe.sim.rng import Rng
+from irprobe.sim.vline import receive_as
 
 # Faults a pty can emulate (names as in irprobe.sim.vline.Faults).
 PTY_FAULTS = ("unpowered", "echo", "echo_bit7", "client_8n1", "stop_after", "byte_error_ppm",
@@ -39,18 +40,6 @@ def parse_fault(spec):
         return name, int(val)
     except ValueError:
         raise ValueError("fault %s needs a number, e.g. %s=300" % (name, name))
-
-
-def _receive_as(b, tx_fmt, rx_fmt):
-    """What a receiver set to rx_fmt reads for a character sent as tx_fmt."""
-    if tx_fmt == FMT_7E1:
-        b &= 0x7F
-        if rx_fmt != FMT_7E1:
-            b |= even_parity_bit(b) << 7
-        return b
-    if rx_fmt == FMT_7E1:
-        return b & 0x7F
-    return b
 
 
 def _termios_line(fd, with_format=True):
@@ -247,7 +236,7 @@ class PtyServer:
         if rx_fmt is None:
             rx_fmt = tx_fmt
         if rx_baud == tx_baud:
-            return bytes((_receive_as(b, tx_fmt, rx_fmt),))
+            return bytes((receive_as(b, tx_fmt, rx_fmt),))
         mask = 0x7F if rx_fmt == FMT_7E1 else 0xFF
         if rx_baud > tx_baud:
             n = rx_baud // tx_baud

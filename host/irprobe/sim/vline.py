@@ -39,7 +39,7 @@ class Faults:
         self.rng = Rng(seed)
 
 
-def _receive_as(b, tx_fmt, rx_fmt):
+def receive_as(b, tx_fmt, rx_fmt):
     """The byte a receiver set to rx_fmt reads when b was sent as tx_fmt."""
     if tx_fmt == FMT_7E1:
         b &= 0x7F
@@ -200,7 +200,7 @@ class VirtualLine:
     def _through(self, b, tx_baud, tx_fmt, end):
         """Bytes a receiving end reads for one sent character."""
         if tx_baud == end.baud:
-            return bytes((_receive_as(b, tx_fmt, end.fmt),))
+            return bytes((receive_as(b, tx_fmt, end.fmt),))
         # Wrong rate: the receiver samples garbage. A faster receiver sees several
         # characters (start bits found in the data), a slower one loses most of them.
         rng = self.faults.rng
