@@ -72,6 +72,20 @@ class LinkQueues:
     def deadline_ms(self):
         return self._deadline
 
+    def _window(self):
+        """(control, info, segmented) of the I frames of the next window: the queued segments
+        from V(A) on, at most window_tx, P/F on the last (62056-46 6.4.4.4.3.4). Frames sent
+        before and not yet acknowledged count as retransmissions."""
+        n = min(self.params["window_tx"], len(self._txq))
+        self.stats.retransmits += min(n, self._sent)
+        if n > self._sent:
+            self._sent = n
+        out = []
+        for i in range(n):
+            info, seg = self._txq[i]
+            out.append((hf.ctl_i((self._va + i) & 7, self._vr, i == n - 1), info, seg))
+        return out
+
 
 class HdlcClientLink(LinkQueues):
     def __init__(self, client_sap=16, server_upper=1, server_lower=None, addr_size=None,
@@ -376,11 +390,5 @@ class HdlcClientLink(LinkQueues):
 
     def _send_window(self, now_ms):
         self._start_turn()
-        n = min(self.params["window_tx"], len(self._txq))
-        self.stats.retransmits += min(n, self._sent)
-        if n > self._sent:
-            self._sent = n
-        for i in range(n):
-            info, seg = self._txq[i]
-            ctl = hf.ctl_i((self._va + i) & 7, self._vr, i == n - 1)
+        for ctl, info, seg in self._window():
             self._emit(ctl, info, seg, now_ms)

@@ -191,16 +191,10 @@ class HdlcServerLink(LinkQueues):
     def _respond(self, now_ms):
         # Everything the client has not acknowledged goes (again) from its N(R): go-back-N.
         self._poll_owed = False  # this poll is answered; later answers wait for the next one
-        n = min(self.params["window_tx"], len(self._txq))
-        if n == 0:
+        if not self._txq:
             self._emit(self.client, self._me, hf.ctl_rr(self._vr), b"", False)
             return
-        self.stats.retransmits += min(n, self._sent)
-        if n > self._sent:
-            self._sent = n
-        for i in range(n):
-            info, seg = self._txq[i]
-            ctl = hf.ctl_i((self._va + i) & 7, self._vr, i == n - 1)
+        for ctl, info, seg in self._window():
             self._emit(self.client, self._me, ctl, info, seg)
 
     def _disconnect(self):
