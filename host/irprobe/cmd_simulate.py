@@ -89,6 +89,8 @@ def _faults_and_meter(specs, prof, profiles):
     for spec in specs:
         if named is not None and spec in named.FAULTS:
             line.update(named.pty_faults(spec))
+            if not named.changes_meter(spec):
+                continue  # a line fault only (crosstalk, echo, ...): combines with any other
             if meter_fault is not None:
                 raise CommandError("only one meter fault at a time (%s and %s)"
                                    % (meter_fault, spec))

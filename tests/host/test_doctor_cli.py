@@ -58,3 +58,21 @@ def test_doctor_bad_port_and_bad_address_are_plain_errors():
     assert "no such device" in r.stderr and "Traceback" not in r.stderr
     r = _irprobe("doctor", "--port", "/dev/no-such-head", "--address", "bad!addr")
     assert r.returncode == 2 and "address" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_doctor_on_a_simulated_probe_over_its_usb_channel():
+    # `irprobe simulate --probe`: the firmware's own app and USB server on a pty; the probe
+    # runs the ladder itself (in simulated time) and answers the DOCTOR command.
+    p = subprocess.Popen([sys.executable, "-m", "irprobe", "simulate", "--probe", "--profile",
+                          "iskra-mt174", "--pty", "--timeout", "30"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        port = json.loads(p.stdout.readline())["port"]
+        r = _irprobe("doctor", "--probe", port, "--no-hdlc", "--json")
+    finally:
+        p.kill()
+        p.wait()
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["verdict"] == "ok" and "ISk5MT174-0001" in d["text"]
+    assert [s["step"] for s in d["steps"]] == ["sign-on 300 7E1", "readout check"]

@@ -97,6 +97,7 @@ CMD_ACK = const(0x08)
 CMD_SET_CLOCK = const(0x09)
 CMD_BRIDGE = const(0x0A)
 CMD_BYE = const(0x0B)
+CMD_DOCTOR = const(0x0C)  # run the first-contact diagnosis (meterproto.doctor) on the probe
 RESPONSE = const(0x80)  # response type = command | RESPONSE
 T_BRIDGE_END = const(0x8F)
 T_ERROR = const(0xFF)
@@ -106,6 +107,7 @@ COMMANDS = {
     CMD_HELLO: "hello", CMD_STATUS: "status", CMD_CONFIG_GET: "config_get",
     CMD_CONFIG_SET: "config_set", CMD_TAKE: "take", CMD_LIST: "list", CMD_PULL: "pull",
     CMD_ACK: "ack", CMD_SET_CLOCK: "set_clock", CMD_BRIDGE: "bridge", CMD_BYE: "bye",
+    CMD_DOCTOR: "doctor",
 }
 
 E_BAD_CRC = "bad-crc"

@@ -2,6 +2,7 @@
 # runtimes; only the host uses it). Our own protocol, framed by meterproto.hostlink: builds
 # requests, matches answers by seq, retries damaged frames. No I/O: the caller writes and reads.
 from meterproto.errors import DecodeError, LocalProtocolError
+from meterproto.hostlink import CMD_DOCTOR
 from meterproto.hostlink import (CMD_ACK, CMD_BRIDGE, CMD_BYE, CMD_CONFIG_GET, CMD_CONFIG_SET,
                                  CMD_HELLO, CMD_LIST, CMD_PULL, CMD_SET_CLOCK, CMD_STATUS,
                                  CMD_TAKE, E_FAILED, ESCAPE, MAGIC, MAX_PAYLOAD, PROTO_VERSION,
@@ -70,6 +71,10 @@ class HostSide:
 
     def bye(self):
         return self.request(CMD_BYE)
+
+    def doctor(self, options=None):
+        """options: address, loopback, try_hdlc, readout_check, wakeup (all optional)."""
+        return self.request(CMD_DOCTOR, options or {})
 
     def retry(self):
         if self.pending is None:

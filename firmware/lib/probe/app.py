@@ -112,6 +112,9 @@ class App:
         self._next_interval = None
         self._in_server = False
         self.host_session = False  # the host holds the channel (sync, bridge): no button reads
+        self.doctor = None  # a probe.doctor_run.DoctorRun while the doctor runs
+        self.last_doctor = None  # result dict of the last doctor run
+        self._held_since = None  # when the press that started the current read went down
         self.store_error = None  # (outcome, message) when main() found no usable storage
         self.faults = 0  # exceptions the loop has survived
         self._faults_in_a_row = 0
@@ -135,6 +138,7 @@ class App:
         clock = self.hw.clock
         now = clock.ticks_ms()
         self._poll_server(now)
+        self._doctor_tick(now)
         if self.stepper is not None:
             if self._step():
                 self._finish()
@@ -146,7 +150,8 @@ class App:
             if pressed or due:
                 if due:
                     self._next_interval = now + self.s["interval_s"] * 1000
-                self.begin_read()
+                if self.begin_read() and pressed:
+                    self._held_since = now  # held LONG_PRESS_MS: the doctor (_doctor_tick)
             else:
                 clock.sleep_ms(5)
         self.led.tick(clock.ticks_ms())
@@ -290,6 +295,8 @@ class App:
         return True
 
     def _finish(self):
+        if self.doctor is not None:
+            return self._doctor_finished()
         st = self.stepper
         self.stepper = None
         self.reads += 1
@@ -343,6 +350,87 @@ class App:
                 self.hw.display.show(lines)
             except OSError:
                 self.hw.display = None  # unplugged: carry on without it
+
+    # -- the doctor (probe.doctor_run, meterproto.doctor) ----------------------------------
+    def _doctor_tick(self, now):
+        """Long press: the press that started a read still held after LONG_PRESS_MS runs the
+        doctor (a read still running is broken off and not stored)."""
+        if self.doctor is not None and self.stepper is None:
+            self.doctor = None  # a fault ended the ladder (see _fault)
+        if self._held_since is None or self.hw.button is None:
+            return
+        from probe.doctor_run import LONG_PRESS_MS, SETTLE_MS
+
+        self.hw.button.poll(now)  # keeps the debounced state current; presses are ignored
+        if not self.hw.button.pressed:
+            self._held_since = None
+        elif self.doctor is None and now - self._held_since >= LONG_PRESS_MS:
+            self._held_since = None
+            self.stepper = None
+            # The meter may still be answering the read: the ladder waits for quiet first.
+            self.begin_doctor(None, SETTLE_MS)
+
+    def begin_doctor(self, request=None, settle_ms=0):
+        """Start the doctor (carrier off, then on, when the board has one); False if a read
+        runs or the options are bad (then self.last says why)."""
+        if self.stepper is not None:
+            return False
+        try:
+            from probe import doctor_run
+
+            self.s = settings(self.config)
+            kw = doctor_run.options(self.s, request)
+            kw["settle_ms"] = settle_ms
+            self.doctor = doctor_run.DoctorRun(kw, getattr(self.hw, "carrier", None))
+        except Exception as e:
+            self._report(ERROR, None, None, "cannot start the doctor: %s" % e)
+            return False
+        self.led.play("busy", self.hw.clock.ticks_ms())
+        self._show(["DOCTOR..."])
+        self._doctor_ladder()
+        return True
+
+    def _doctor_ladder(self):
+        from probe.session import Stepper
+
+        gc.collect()
+        # No echo filter: the doctor wants to see our own light come back.
+        self.stepper = Stepper(self.doctor.next_machine(), self.hw.port, None)
+
+    def _doctor_finished(self):
+        st = self.stepper
+        self.stepper = None
+        d = self.doctor
+        if not d.finished(st.machine):
+            st = None
+            self._doctor_ladder()
+            return
+        self.doctor = None
+        res = self.last_doctor = d.result
+        outcome = d.led()
+        self.last = {"outcome": outcome, "seq": None, "reading": None, "message": res["text"],
+                     "doctor": res}
+        self.led.play(outcome, self.hw.clock.ticks_ms())
+        self._show(["DOCTOR", res["verdict"].upper(), res["text"][:40]])
+        st = d = None
+        self._free_memory()
+
+    def run_doctor(self, request=None):
+        """The doctor for the host (USB DOCTOR command): runs to the end here and returns
+        {"verdict", "text", "steps"[, "carrier": {"off": .., "on": ..}]}."""
+        if self.stepper is not None:
+            raise LocalProtocolError("a read is running: try again when it has finished")
+        if not self.begin_doctor(request):
+            raise LocalProtocolError(self.last["message"])
+        clock = self.hw.clock
+        while self.doctor is not None and self.stepper is not None:
+            if self._step():
+                self._finish()
+            self.led.tick(clock.ticks_ms())
+        if self.doctor is not None:
+            self.doctor = None
+            raise LocalProtocolError("the doctor was interrupted")
+        return self.last_doctor
 
     # -- hooks for the USB command server (probe.usb) ---------------------------------
     def take_reading(self):

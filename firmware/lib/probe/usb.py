@@ -11,6 +11,7 @@
 #     app hooks (all optional; a missing one answers "unsupported"):
 #       app.take_reading() -> {"outcome","seq","reading","message"} (reads, stores, returns)
 #       app.bridge(data=b"", baud=None, fmt=None, listen_ms=0) -> bytes from the meter
+#       app.run_doctor(request) -> the doctor's result dict (meterproto.doctor, issue 4)
 #       app.busy -> True while a meter session runs (then no flash writes: "busy", retry)
 #       app.hw.clock.time_s() / app.set_clock(time_s)
 #       app.make_room() -> frees heap (drops modules it can load again) before a big answer
@@ -27,6 +28,7 @@ import sys
 from meterproto import hostlink as H
 from meterproto.hostlink_device import DeviceSide, EscapeScanner
 from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
+from meterproto.errors import LocalProtocolError
 from meterproto.line import FMT_NAMES
 
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
@@ -319,6 +321,20 @@ class CommandServer:
             raise H.CommandError(H.E_BAD_REQUEST, "fmt must be one of %s" % ", ".join(FMT_NAMES))
         self.app.bridge(b"", baud, FMT_NAMES.index(name), 0)
         return {"escape": hexlify(H.ESCAPE, "")}
+
+    def doctor(self, args):
+        fn = getattr(self.app, "run_doctor", None)
+        if fn is None:
+            raise H.CommandError(H.E_UNSUPPORTED, "no reader app is running (start main.py)")
+        self._busy("run the doctor")
+        req = {}
+        for k in ("address", "loopback", "try_hdlc", "readout_check", "wakeup"):
+            if k in args:
+                req[k] = args[k]
+        try:
+            return fn(req)
+        except LocalProtocolError as e:
+            raise H.CommandError(H.E_BAD_REQUEST, str(e))
 
     def bye(self, args):
         return {}
