@@ -241,8 +241,8 @@ def verdict(steps, address=None, loopback=False):
     if hd is not None:
         where = ""
         if hd.server is not None and len(hd.server) > 1:
-            where = " Its HDLC server address is %s (upper/lower), not plain 1." % (
-                address_text(hd.server))
+            where = (" Its HDLC server address is %s (upper/lower), not plain 1: add "
+                     "--server %s." % (address_text(hd.server), address_text(hd.server)))
         return ("ok", "the probe and the meter talk: the meter speaks DLMS/COSEM (HDLC "
                 "frames at 9600 baud 8N1) directly, "
                 "without the IEC sign-on (%s); read it with --mode hdlc.%s" % (hd.detail, where))
@@ -258,7 +258,8 @@ def verdict(steps, address=None, loopback=False):
             return ("wrong-framing", "the meter sends by itself at %d baud %s and ignores "
                     "requests at 300 baud: it is a push meter (mode D). Nothing is wrong with "
                     "the head; read it by listening at %d baud %s instead of signing on "
-                    "(%s)." % (s.baud, fmt_name(s.fmt), s.baud, fmt_name(s.fmt), s.detail))
+                    "(irprobe read --push --push-baud %d) (%s)." % (
+                        s.baud, fmt_name(s.fmt), s.baud, fmt_name(s.fmt), s.baud, s.detail))
     z = _find(steps, F_ZEROS)
     if z is not None:
         return ("wrong-framing", "only 0x00 bytes arrive: the receiver sees light as a long "
