@@ -84,17 +84,6 @@ def parse_capture(data):
     return [("<", data)]
 
 
-def _merge(chunks):
-    """Consecutive chunks of the same direction joined: a message may span capture lines."""
-    out = []
-    for d, b in chunks:
-        if out and out[-1][0] == d:
-            out[-1] = (d, out[-1][1] + b)
-        else:
-            out.append((d, b))
-    return out
-
-
 # -- IEC 62056-21 describer ------------------------------------------------------------------
 def _iec_claims(direction, data):
     for b in data[:4]:
@@ -223,8 +212,10 @@ _register_hdlc()
 
 def decode(chunks):
     """(direction, bytes) chunks -> result dict: messages, values, bcc_errors."""
+    from irprobe.explain import merge_chunks
+
     out = {"messages": [], "values": [], "bcc_errors": 0, "protocols": []}
-    for d, data in _merge(chunks):
+    for d, data in merge_chunks(chunks):
         for name, claims, describe in DESCRIBERS:
             if claims(d, data):
                 items = describe(d, data)

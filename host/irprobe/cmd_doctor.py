@@ -54,27 +54,10 @@ def run(args):
 
 def _on_port(args, opts):
     from meterproto.doctor import Doctor
-    from meterproto.driver import run as drive
-    from meterproto.errors import ProtocolError
+    from irprobe.cmd_read import drive_on_port
 
-    try:
-        from irprobe.serialport import PortError, SerialPort
-    except ImportError:
-        raise CommandError("serial support is not installed (pyserial)")
-    try:
-        port = SerialPort(args.port)
-    except PortError as e:
-        raise CommandError(str(e))
     # No echo filter here: the doctor wants to see the echo (meterproto.doctor).
-    doc = Doctor(**opts)
-    try:
-        return drive(doc, port)
-    except ProtocolError as e:
-        raise CommandError(str(e))
-    except PortError as e:
-        raise CommandError(str(e))
-    finally:
-        port.close()
+    return drive_on_port(Doctor(**opts), args.port)
 
 
 def _on_probe(args, opts):

@@ -125,11 +125,29 @@ def _dlms_options(args):
     return opts
 
 
-def run(args):
+def drive_on_port(machine, name, echo=None, time_scale=1.0):
+    """Run machine on the serial port called name and return its result; a port that will
+    not open, a line failure or a protocol error becomes a CommandError in plain words."""
     from meterproto.driver import run as drive
     from meterproto.errors import ProtocolError
-    from irprobe.serialport import PortError, SerialPort
 
+    try:
+        from irprobe.serialport import PortError, SerialPort
+    except ImportError:
+        raise CommandError("serial support is not installed (pyserial)")
+    try:
+        port = SerialPort(name, time_scale=time_scale)
+    except PortError as e:
+        raise CommandError(str(e))
+    try:
+        return drive(machine, port, echo=echo)
+    except (ProtocolError, PortError) as e:
+        raise CommandError(str(e))
+    finally:
+        port.close()
+
+
+def run(args):
     if args.time_scale <= 0:
         raise CommandError("--time-scale must be above 0")
     session = make_session(args)
@@ -138,18 +156,7 @@ def run(args):
         from meterproto.echo import EchoFilter
 
         echo = EchoFilter()
-    try:
-        port = SerialPort(args.port, time_scale=args.time_scale)
-    except PortError as e:
-        raise CommandError(str(e))
-    try:
-        reading = drive(session, port, echo=echo)
-    except ProtocolError as e:
-        raise CommandError(str(e))
-    except PortError as e:
-        raise CommandError(str(e))
-    finally:
-        port.close()
+    reading = drive_on_port(session, args.port, echo=echo, time_scale=args.time_scale)
     d = reading.to_dict()
     from irprobe import output
 

@@ -220,7 +220,8 @@ def _iec_item(direction, m):
 
 
 # -- the whole capture ---------------------------------------------------------------------
-def _merge(chunks):
+def merge_chunks(chunks):
+    """Consecutive chunks of the same direction joined: a message may span capture lines."""
     out = []
     for d, b in chunks:
         if out and out[-1][0] == d:
@@ -236,7 +237,7 @@ def explain(chunks):
     findings = []
     last_sent = b""
     sent_frames = []
-    chunks = _merge(chunks)
+    chunks = merge_chunks(chunks)
     for idx in range(len(chunks)):
         d, data = chunks[idx]
         if d == ">":

@@ -3,9 +3,9 @@
 # and USB-channel format (meterproto.records, .hostlink); ARC = DSMR/P1 telegrams (after `!`).
 #
 # Each table is 256 16-bit entries (512 bytes), built once; the per-byte loop then does one
-# shift, one XOR and one lookup on small ints, with no allocation. X.25 runs on every HDLC
-# frame, so its table is built at import; the other two are built on first use, so a probe
-# that never touches them does not pay their RAM.
+# shift, one XOR and one lookup on small ints, with no allocation. Each table is built on
+# first use, so a probe that never touches a variant (the boot imports this module for the
+# record check) does not pay its RAM or the build time.
 #   variant       poly (reflected)   init    xorout  check "123456789"
 #   X.25          0x1021 (0x8408)    0xFFFF  0xFFFF  0x906E  (sent low byte first)
 #   CCITT-FALSE   0x1021             0xFFFF  0       0x29B1  (our formats: high byte first)
@@ -33,7 +33,7 @@ def _msb_first_table(poly):
     return t
 
 
-_X25 = _reflected_table(0x8408)
+_X25 = None
 _FALSE = None
 _ARC = None
 
@@ -46,14 +46,22 @@ def _reflected_update(t, crc, data, start, end):
     return crc
 
 
+def _x25_table():
+    global _X25
+    t = _X25
+    if t is None:
+        t = _X25 = _reflected_table(0x8408)
+    return t
+
+
 def crc16_x25_update(crc, data, start=0, end=None):
     """Continue a running (not yet inverted) X.25 register over data[start:end]."""
-    return _reflected_update(_X25, crc, data, start, end)
+    return _reflected_update(_x25_table(), crc, data, start, end)
 
 
 def crc16_x25(data, start=0, end=None):
     """CRC-16/X.25 of data[start:end] as an int (send it low byte first)."""
-    return _reflected_update(_X25, 0xFFFF, data, start, end) ^ 0xFFFF
+    return _reflected_update(_x25_table(), 0xFFFF, data, start, end) ^ 0xFFFF
 
 
 try:  # CPython's C implementation of the same polynomial (absent on MicroPython)

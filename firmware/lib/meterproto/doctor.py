@@ -98,26 +98,16 @@ class Doctor(Machine):
         if s.kind == "listen":
             if s.finding in (F_TEXT, F_IDENT):
                 return self._verdict()
-            for baud in (2400, 9600):
-                nm = "listen %d 7E1" % baud
-                if nm not in names:
-                    return self._gap(now_ms, Step(nm, baud, FMT_7E1, b"", listen_ms=4000,
-                                                  kind="listen"))
-            return self._verdict()
+            return self._listen_next(names, now_ms)
         if s.finding == F_IDENT:
             if self.readout_check and "readout check" not in names:
                 return self._gap(now_ms, "readout")
             return self._verdict()
         if s.finding in (F_PARITY7, F_ZEROS):
             return self._verdict()
-        if s.finding in (F_GARBAGE, F_TEXT) and s.kind != "listen":
+        if s.finding in (F_GARBAGE, F_TEXT):
             # Something is sending on its own at another rate: listen at the usual ones.
-            for baud in (2400, 9600):
-                nm = "listen %d 7E1" % baud
-                if nm not in names:
-                    return self._gap(now_ms, Step(nm, baud, FMT_7E1, b"", listen_ms=4000,
-                                                  kind="listen"))
-            return self._verdict()
+            return self._listen_next(names, now_ms)
         if s.finding == F_CORRUPT:
             return self._verdict()
         if s.finding == F_HDLC:
@@ -152,6 +142,15 @@ class Doctor(Machine):
         # Leave the meter as we found it: DISC (control 0x53) to the server that answered.
         if step.server:
             self._send(encode_frame(step.server, client_address(self.client_sap), 0x53), now_ms)
+
+    def _listen_next(self, names, now_ms):
+        # Listen at the usual rates in turn, then give the verdict.
+        for baud in (2400, 9600):
+            nm = "listen %d 7E1" % baud
+            if nm not in names:
+                return self._gap(now_ms, Step(nm, baud, FMT_7E1, b"", listen_ms=4000,
+                                              kind="listen"))
+        return self._verdict()
 
     def _mode_e_offered(self):
         for s in self.steps:

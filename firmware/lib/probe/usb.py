@@ -287,10 +287,8 @@ class CommandServer:
         if make_room is None:
             return
         try:
-            probe = [bytearray(nbytes + 64) for _ in range(5)]
-            probe = None
+            [bytearray(nbytes + 64) for _ in range(5)]  # a trial: dropped at once
         except MemoryError:
-            probe = None
             make_room()
 
     def ack(self, args):
