@@ -175,7 +175,9 @@ def connect(port, timeout=5):
         # A read timeout matters on a pty, where mpremote reads without polling first.
         t = SerialTransport(port, baudrate=115200, timeout=max(1.0, timeout))
     except (TransportError, OSError) as e:
-        raise InstallError("cannot open %s: %s" % (port, e))
+        from irprobe.serialport import why
+
+        raise InstallError("cannot open %s: %s" % (port, why(e)))
     try:
         t.enter_raw_repl(soft_reset=True, timeout_overall=timeout)
     except (TransportError, OSError):

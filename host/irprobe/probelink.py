@@ -53,7 +53,9 @@ class ProbeLink:
         try:
             ser = serial.serial_for_url(port, baudrate=115200, timeout=0.05, write_timeout=5)
         except (serial.SerialException, OSError, ValueError) as e:
-            raise LinkError("cannot open %s: %s" % (port, clean(e)))
+            from irprobe.serialport import why
+
+            raise LinkError("cannot open %s: %s" % (port, clean(why(e))))
         link = cls(ser, timeout, port)
         try:
             link._drain()

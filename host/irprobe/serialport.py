@@ -27,7 +27,8 @@ class PortError(OSError):
         return self.args[0]
 
 
-def _why(exc):
+def why(exc):
+    """Why a port did not open, in plain words (shared by every command that opens one)."""
     code = getattr(exc, "errno", None)
     text = str(exc)
     if code == errno.ENOENT or "No such file" in text:
@@ -56,7 +57,7 @@ class SerialPort:
                                              do_not_open=True)
             self.ser.open()
         except Exception as e:  # SerialException, OSError, termios.error, ValueError
-            raise PortError("cannot open %s: %s" % (name, _why(e)), _why(e))
+            raise PortError("cannot open %s: %s" % (name, why(e)), why(e))
         try:
             self.ser.reset_input_buffer()
         except Exception:
@@ -85,7 +86,7 @@ class SerialPort:
         try:
             self.ser.write(data)
         except self._serial.SerialException as e:
-            raise PortError("writing to %s failed: %s" % (self.name, _why(e)))
+            raise PortError("writing to %s failed: %s" % (self.name, why(e)))
 
     def drain(self):
         """Wait until TX has fully left the line (IEC 62056-21: switch only after the ACK)."""
@@ -104,13 +105,13 @@ class SerialPort:
             self._apply(baud, bits, parity)
         except Exception as e:
             if fmt != FMT_7E1:
-                raise PortError("cannot set %s to %d baud: %s" % (self.name, baud, _why(e)),
-                                _why(e))
+                raise PortError("cannot set %s to %d baud: %s" % (self.name, baud, why(e)),
+                                why(e))
             try:  # the port refuses 7E1: emulate it on 8N1 (see the module comment)
                 self._apply(baud, s.EIGHTBITS, s.PARITY_NONE)
             except Exception as e2:
-                raise PortError("cannot set %s to %d baud: %s" % (self.name, baud, _why(e2)),
-                                _why(e2))
+                raise PortError("cannot set %s to %d baud: %s" % (self.name, baud, why(e2)),
+                                why(e2))
             soft7 = True
         self.soft7 = soft7
         self.baud = baud
@@ -136,7 +137,7 @@ class SerialPort:
                 ser.timeout = 0
             except Exception as e:  # SerialException, OSError, termios.error
                 raise PortError("reading from %s failed: %s (was the head unplugged?)"
-                                % (self.name, _why(e)))
+                                % (self.name, why(e)))
             if b:
                 n = ser.in_waiting
                 return self._in(b + (ser.read(n) if n else b""))
