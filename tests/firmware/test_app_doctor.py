@@ -10,6 +10,7 @@ from probe import doctor_run
 from probe.hal_fake import FakeHardware
 from probe.usb import CommandServer
 
+from fw_helpers import Pipe
 GREEN = (0, 32, 0)
 RED = (32, 0, 0)
 AMBER = (32, 20, 0)
@@ -114,24 +115,11 @@ def test_combine_prefers_the_working_carrier_state():
     assert r is silent
 
 
-class _Pipe:
-    def __init__(self):
-        self.buf = bytearray()
-
-    def read(self):
-        out = bytes(self.buf)
-        self.buf = bytearray()
-        return out
-
-    def write(self, data):
-        self.buf.extend(data)
-
-
 def test_host_doctor_command_runs_the_ladder_on_the_probe():
     hw = FakeHardware(VirtualLine(make_meter("iskra-mt174"), faults=Faults(unpowered=True,
                                                                            echo=True)))
     a = appmod.App(hw, {"max_baud": 9600}, _Store())
-    to_dev, from_dev = _Pipe(), _Pipe()
+    to_dev, from_dev = Pipe(), Pipe()
     a.server = CommandServer(to_dev, from_dev, None, None, app=a, device_id="t")
     host = H.HostSide()
 

@@ -14,18 +14,7 @@ from probe.hal_fake import FakeHardware
 from probe.store import Store
 from probe.usb import CommandServer
 
-
-class Pipe:
-    def __init__(self):
-        self.buf = bytearray()
-
-    def read(self):
-        out = bytes(self.buf)
-        self.buf = bytearray()
-        return out
-
-    def write(self, data):
-        self.buf.extend(data)
+from fw_helpers import Pipe
 
 
 def _setup(tmp_path, presses=((100, 250),), meter="iskra-mt174"):

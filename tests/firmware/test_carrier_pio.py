@@ -1,18 +1,8 @@
 # The 38 kHz carrier PIO program, checked without hardware: a cycle-by-cycle model of the
 # two PIO instructions it uses runs the assembled words against a UART TX waveform.
-import importlib.util
-import os
 
 from probe import carrier
-
-
-def _load_fake(name):
-    # By file path, not via sys.path: other tests must never import a fake `rp2`.
-    path = os.path.join(os.path.dirname(__file__), "fake_modules", name + ".py")
-    spec = importlib.util.spec_from_file_location("fake_" + name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from fw_helpers import load_fake as _load_fake
 
 
 fake_rp2 = _load_fake("rp2")

@@ -1,6 +1,5 @@
 # probe.hal_mp against a fake machine module: UART arguments, the drain-then-init baud
 # switch (never deinit), explicit timeout_char, inversion, and readinto-based reads.
-import importlib.util
 import os
 import sys
 
@@ -8,15 +7,7 @@ from meterproto.line import FMT_7E1, FMT_8N1
 from meterproto.machine import Machine
 from meterproto.driver import run
 from probe import hal_mp, board
-
-
-def _load_fake(name):
-    # By file path, not via sys.path: other tests must never import a fake `machine`.
-    path = os.path.join(os.path.dirname(__file__), "fake_modules", name + ".py")
-    spec = importlib.util.spec_from_file_location("fake_" + name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+from fw_helpers import load_fake as _load_fake
 
 
 fake_machine = _load_fake("machine")

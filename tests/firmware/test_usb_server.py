@@ -10,20 +10,9 @@ from meterproto import hostlink as H
 from meterproto.records import decode_record
 from probe.config import Config
 from probe.store import Store
+
+from fw_helpers import Pipe
 from probe import usb
-
-
-class Pipe:
-    def __init__(self):
-        self.buf = bytearray()
-
-    def write(self, data):
-        self.buf += data
-
-    def read(self):
-        data = bytes(self.buf)
-        self.buf = bytearray()
-        return data
 
 
 class Clock:
