@@ -5,6 +5,28 @@ Every command that prints a reading prints Reading.to_dict() with --json, or a t
 import json
 import sys
 
+# C0 and C1 controls, DEL, and the bidi/format characters that reorder or hide text
+# (U+061C, U+200E/F, U+202A-E, U+2066-9): none of them may reach a terminal or a cell.
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A)) | {0x061C, 0x200E, 0x200F}
+
+
+def safe_text(value):
+    """Meter or probe text made safe to display: controls and bidi overrides become
+    U+FFFD, rich markup is escaped. Every display of untrusted text goes through here."""
+    from rich.markup import escape
+
+    if value is None:
+        return ""
+    s = value if isinstance(value, str) else str(value)
+    out = []
+    for ch in s:
+        c = ord(ch)
+        if c < 0x20 or 0x7F <= c < 0xA0 or c in _BIDI or 0xD800 <= c < 0xE000:
+            out.append("\ufffd")
+        else:
+            out.append(ch)
+    return escape("".join(out))
+
 
 def print_json(obj, stream=None):
     stream = stream or sys.stdout
