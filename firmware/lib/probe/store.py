@@ -1,31 +1,42 @@
-# probe.store: power-safe storage of readings, one record file per meter session (device).
-# Follows PLATFORM.md 4: write a .tmp, close it (= littlefs sync), rename it to .rec (the
-# commit point); delete only what the host acked; keep >= 10 % free; bounded directories.
+# probe.store: power-safe storage of readings in append-only segment files (device).
+# Each reading is one compact record (meterproto.recpack: own length and CRC) appended to the
+# open segment and closed at once (littlefs syncs on close; PLATFORM.md 4): the close is the
+# commit point. A new segment starts at SEG_MAX bytes and with its own schema record, so any
+# segment decodes on its own. Only whole segments are ever deleted, after the host acked all.
 #
 # Layout under root (default /data):
-#   /data/acked                 ack watermark: b"ACKW" seq(4) crc16(2), replaced atomically
-#   /data/00001/00000064.rec    record seq 64 (meterproto.records); folder = seq // 64, so a
-#                               folder never holds more than 64 files
-#   *.tmp  an unfinished commit (removed at boot);  *.bad  a record that failed its CRC
-#          (quarantined: never returned, kept so its seq is never used again)
-# Sequence numbers are never reused: next = max(any file's seq, ack watermark) + 1.
+#   acked               ack watermark: b"ACKW" seq(4) crc16(2), replaced atomically (tmp+rename)
+#   00000064.seg        segment whose first reading is seq 64: schema and reading records
+#   00000064.tmp        a trimmed copy being written (boot): removed at boot if not renamed
+#   00001/00000064.rec  version 1 (one file per reading, older firmware): served, then deleted
+# Boot (recover): a record cut short at a segment's end (torn tail) is trimmed off by writing
+# the good prefix to .tmp and renaming it over the segment; a damaged record in the middle
+# is skipped (its seq becomes a gap: never returned, never reused, reported to the host).
+# Sequence numbers never repeat: next = max(seq found, ack watermark) + 1.
+# The watermark only moves over seqs this boot has sent in a pull (records or gap notices),
+# so an ack never deletes a record the host was not given, damaged or not (issue 14).
 # Never call commit() while a meter session is receiving: flash writes stop all interrupts
 # on the RP2040 and the UART FIFO overflows (PLATFORM.md 4). Commit after the session.
 #
 # API
-#   Store(fs, root="/data", min_free_pct=10)     fs: probe.fsys.Fsys() or a SimFlash
-#   recover() -> dict(removed_tmp, quarantined, deleted_acked)   call once at boot
+#   Store(fs, root="/data", min_free_pct=3)     fs: probe.fsys.Fsys() or a SimFlash
+#   recover() -> dict(removed_tmp, quarantined, deleted_acked, trimmed)   once at boot
 #   commit(reading, time_s, digest=b"") -> seq   raises StoreFull (nothing written)
 #   check_room(nbytes=0)                         raises StoreFull: ask before a meter session
-#   records(from_seq=0, limit=None) -> iterator of (seq, raw record bytes), CRC-checked;
-#       reading never writes flash (safe while a meter session runs)
+#   records(from_seq=0, limit=None) -> iterator of (seq, raw reading record), CRC-checked
 #   read(seq) -> raw bytes  (KeyError if absent or damaged)
-#   ack(up_to_seq) -> number of records deleted
-#   status() -> {"count","first_seq","last_seq","acked","free_pct","full"}
+#   listing(from_seq, limit) -> [[seq, time_s, size], ...]
+#   pull(from_seq, max_bytes) -> bytes for a USB pull: the schema each reading needs, gap
+#       notices for damaged seqs, records; at least one item when any is left
+#   ack(up_to_seq) -> number of readings let go (clamped to what pulls sent)
+#   status() -> {"count","first_seq","last_seq","next_seq","acked","free_pct","full",
+#       "slots_left","capacity"}  (slots in readings of the size stored lately)
+from meterproto import recpack as R
 from meterproto.errors import DecodeError
-from meterproto.records import check_record, crc16, encode_record
+from meterproto.records import check_record, crc16
 
-FILES_PER_DIR = 64
+SEG_MAX = 65536
+FILES_PER_DIR = 64  # version 1 layout: folder = seq // 64
 _ACK_MAGIC = b"ACKW"
 _ENOSPC = 28
 
@@ -55,31 +66,42 @@ def _ack_value(data):
     return int.from_bytes(data[4:8], "big")
 
 
-def _parse_name(name):
-    """("00000064.rec") -> (64, "rec"); None for names that are not ours."""
-    if len(name) != 12 or name[8] != "." or not name[:8].isdigit():
+def _seq_name(name, ext):
+    """"00000064.seg" -> 64 when name ends in .ext; None for names that are not ours."""
+    if len(name) != 12 or name[8] != "." or name[9:] != ext or not name[:8].isdigit():
         return None
-    return int(name[:8]), name[9:]
+    return int(name[:8])
+
+
+class _Seg:
+    """What RAM holds of one segment: name, seqs and where its readings are."""
+
+    def __init__(self, name):
+        self.name = name
+        self.first = None
+        self.last = None
+        self.size = 0  # bytes of good records (the file is trimmed to this at boot)
+        self.count = 0
 
 
 class Store:
-    def __init__(self, fs, root="/data", min_free_pct=10):
+    def __init__(self, fs, root="/data", min_free_pct=3):
         self.fs = fs
         self.root = root.rstrip("/")
         self.min_free_pct = min_free_pct
         self.acked = 0
-        self._seqs = []  # committed, unacked, believed good; ascending
-        self._bad = []  # quarantined seqs (unacked)
+        self.segs = []
+        self.legacy = []  # version 1 record seqs (one file each), ascending
         self._next = 1
-        self._typical = 1024
+        self._packer = R.Packer()
+        self._sent = None  # [first, last] seqs given to the host in pulls since boot
+        self._pos = None  # (seq, segment, offset, schema raw): where the last pull stopped
+        self._avg = 160  # bytes per reading lately (schema records included)
         self._ready = False
 
-    # -- paths ------------------------------------------------------------------------------
-    def _dir(self, seq):
-        return "%s/%05d" % (self.root, seq // FILES_PER_DIR)
-
-    def _path(self, seq, ext="rec"):
-        return "%s/%08d.%s" % (self._dir(seq), seq, ext)
+    # -- files --------------------------------------------------------------------------------
+    def _p(self, name):
+        return self.root + "/" + name
 
     def _read(self, path):
         f = self.fs.open(path, "rb")
@@ -96,61 +118,173 @@ class Store:
             f.close()  # littlefs sync: the tmp file is durable from here
         self.fs.rename(tmp, final)  # the commit point
 
-    # -- boot -------------------------------------------------------------------------------
+    def _records_of(self, seg, start=0):
+        """(offset, raw) of each good record of seg from start; damaged ones are skipped
+        (found again by the next magic whose CRC holds). Reads one record at a time."""
+        f = self.fs.open(self._p(seg.name), "rb")
+        try:
+            pos = start
+            end = self._file_size(f)
+            while pos + R.OVERHEAD <= end:
+                f.seek(pos)
+                head = f.read(R.HEAD)
+                raw = None
+                try:
+                    n = R.record_info(head)[0]
+                    if n <= R.MAX_BODY + R.OVERHEAD and pos + n <= end:
+                        raw = head + f.read(n - R.HEAD)
+                        if not R.check(raw, 0, n):
+                            raw = None
+                except DecodeError:
+                    pass
+                if raw is None:
+                    pos = self._resync(f, pos + 1, end)
+                    continue
+                yield pos, raw
+                pos += n
+        finally:
+            f.close()
+
+    def _resync(self, f, pos, end):
+        """Offset of the next record whose CRC holds, else end."""
+        while pos + R.OVERHEAD <= end:
+            f.seek(pos)
+            chunk = f.read(1024)
+            i = chunk.find(b"IR\x02")
+            if i < 0:
+                pos += max(1, len(chunk) - 2)
+                continue
+            f.seek(pos + i)
+            head = f.read(R.HEAD)
+            try:
+                n = R.record_info(head)[0]
+                if n <= R.MAX_BODY + R.OVERHEAD and pos + i + n <= end:
+                    if R.check(head + f.read(n - R.HEAD), 0, n):
+                        return pos + i
+            except DecodeError:
+                pass
+            pos += i + 1
+        return end
+
+    @staticmethod
+    def _file_size(f):
+        n = f.seek(0, 2)
+        if n is None:  # some streams return None from seek
+            n = f.tell()
+        f.seek(0)
+        return n
+
+    # -- boot ---------------------------------------------------------------------------------
     def recover(self):
-        """Scan after boot: drop unfinished commits, quarantine damaged records, finish an
+        """Scan after boot: drop unfinished copies, trim torn tails, find gaps, finish an
         interrupted ack, find the next seq. Returns counts of what it fixed."""
         fs = self.fs
-        report = {"removed_tmp": 0, "quarantined": 0, "deleted_acked": 0}
+        rep = {"removed_tmp": 0, "quarantined": 0, "deleted_acked": 0, "trimmed": 0}
         if not fs.exists(self.root):
             fs.mkdir(self.root)
-        self.acked = self._recover_watermark(report)
-        seqs = []
-        bad = []
+        self.acked = self._recover_watermark(rep)
         top = self.acked
-        for d in fs.listdir(self.root):
-            dpath = self.root + "/" + d
-            if not d.isdigit() or not fs.is_dir(dpath):
-                continue  # not ours: leave it alone
-            for name in fs.listdir(dpath):
-                parsed = _parse_name(name)
-                if parsed is None:
-                    continue
-                seq, ext = parsed
-                path = dpath + "/" + name
-                if ext == "tmp":
-                    fs.remove(path)  # never committed, never returned to anyone
-                    report["removed_tmp"] += 1
-                    continue  # so its seq may be used again: nobody ever saw it
-                elif seq <= self.acked and ext in ("rec", "bad"):
-                    fs.remove(path)  # an ack was cut short after its watermark landed
-                    report["deleted_acked"] += 1
-                elif ext == "bad":
-                    bad.append(seq)
-                elif ext == "rec":
-                    if self._good(path, seq):
-                        seqs.append(seq)
-                    else:
-                        fs.rename(path, dpath + "/%08d.bad" % seq)
-                        report["quarantined"] += 1
-                        bad.append(seq)
-                else:
-                    continue
-                if seq > top:
-                    top = seq
-            if not fs.listdir(dpath):
-                fs.rmdir(dpath)
-        seqs.sort()
-        bad.sort()
-        self._seqs = seqs
-        self._bad = bad
+        self.segs = []
+        for name in fs.listdir(self.root):
+            if _seq_name(name, "tmp") is not None:
+                fs.remove(self._p(name))  # a trimmed copy never renamed: the original stands
+                rep["removed_tmp"] += 1
+            elif _seq_name(name, "seg") is not None:
+                self.segs.append(_Seg(name))
+        self.segs.sort(key=lambda s: s.name)
+        keep = []
+        for seg in self.segs:
+            last = self._scan(seg, rep)
+            if seg.count and seg.last > self.acked:
+                keep.append(seg)
+            else:
+                fs.remove(self._p(seg.name))  # acked (an ack was cut short) or empty
+                if seg.count:
+                    rep["deleted_acked"] += 1
+            if last is not None and last > top:
+                top = last
+        self.segs = keep
+        top = max(top, self._recover_legacy(rep))
         self._next = top + 1
+        self._packer.reset()
+        self._pos = None
+        self._sent = None
+        if self.segs:
+            s = self.segs[-1]
+            self._avg = max(16, s.size // max(1, s.count))
+            schema = None
+            for _, raw in self._records_of(s):
+                if raw[3] == R.K_SCHEMA:
+                    schema = raw
+            if schema is not None:
+                self._packer.adopt(schema)  # the next reading needs no new schema
         self._ready = True
-        return report
+        return rep
 
-    def _recover_watermark(self, report):
+    def _scan(self, seg, rep):
+        """Fill seg from its file; trim a torn or damaged tail. Returns the highest seq seen
+        (even in a damaged tail: that number is never handed out again)."""
+        good_end = 0
+        seqs = []
+        bad_seq = None
+        size = 0
+        for pos, raw in self._records_of(seg):
+            if pos != good_end:
+                rep["quarantined"] += 1  # damage in the middle: its seqs become a gap
+            good_end = pos + len(raw)
+            size += len(raw)
+            if raw[3] != R.K_SCHEMA:
+                seqs.append(R.record_info(raw)[2])
+        f = self.fs.open(self._p(seg.name), "rb")
+        try:
+            end = self._file_size(f)
+            if good_end < end:  # a torn or damaged tail: read what seq it claimed
+                f.seek(good_end)
+                try:
+                    info = R.record_info(f.read(R.HEAD + 4))
+                    if info[1] != R.K_SCHEMA and info[2] is not None:
+                        bad_seq = info[2]
+                except DecodeError:
+                    pass
+        finally:
+            f.close()
+        if good_end < end:
+            self._trim(seg, good_end)
+            rep["trimmed"] += 1
+        seg.count = len(seqs)
+        seg.size = size
+        if seqs:
+            seg.first, seg.last = seqs[0], seqs[-1]
+        # A tail whose header is readable may have been pulled before it was damaged: its
+        # seq is never handed out again (the host hears of it as a gap).
+        want = seg.last + 1 if seqs else _seq_name(seg.name, "seg")
+        if bad_seq is not None and bad_seq == want:
+            return bad_seq
+        return seg.last
+
+    def _trim(self, seg, size):
+        """Keep the first size bytes of seg: a copy, closed, renamed over it (atomic)."""
+        tmp = seg.name[:8] + ".tmp"
+        src = self.fs.open(self._p(seg.name), "rb")
+        try:
+            dst = self.fs.open(self._p(tmp), "wb")
+            try:
+                done = 0
+                while done < size:
+                    chunk = src.read(min(1024, size - done))
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+                    done += len(chunk)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        self.fs.rename(self._p(tmp), self._p(seg.name))
+
+    def _recover_watermark(self, rep):
         fs = self.fs
-        path = self.root + "/acked"
+        path = self._p("acked")
         value = 0
         if fs.exists(path):
             v = _ack_value(self._read(path))
@@ -164,21 +298,56 @@ class Store:
                 value = v
             else:
                 fs.remove(tmp)
-                report["removed_tmp"] += 1
+                rep["removed_tmp"] += 1
         return value
 
-    def _good(self, path, seq):
+    def _recover_legacy(self, rep):
+        """Version 1 files (older firmware): keep the good ones to serve; returns top seq."""
+        fs = self.fs
+        top = 0
+        seqs = []
+        for d in fs.listdir(self.root):
+            dpath = self._p(d)
+            if len(d) != 5 or not d.isdigit() or not fs.is_dir(dpath):
+                continue
+            for name in fs.listdir(dpath):
+                if len(name) != 12 or name[8] != "." or not name[:8].isdigit():
+                    continue
+                seq, ext = int(name[:8]), name[9:]
+                path = dpath + "/" + name
+                if ext == "tmp" or (seq <= self.acked and ext in ("rec", "bad")):
+                    fs.remove(path)
+                    rep["removed_tmp" if ext == "tmp" else "deleted_acked"] += 1
+                    continue
+                top = max(top, seq)
+                if ext == "rec":
+                    if self._legacy_raw(seq) is not None:
+                        seqs.append(seq)
+                    else:
+                        rep["quarantined"] += 1  # stays on flash as a gap until acked past
+            if not fs.listdir(dpath):
+                fs.rmdir(dpath)
+        seqs.sort()
+        self.legacy = seqs
+        return top
+
+    def _legacy_path(self, seq):
+        return "%s/%05d/%08d.rec" % (self.root, seq // FILES_PER_DIR, seq)
+
+    def _legacy_raw(self, seq):
         try:
-            raw = self._read(path)
-            return check_record(raw)[0] == seq
+            raw = self._read(self._legacy_path(seq))
+            if check_record(raw)[0] == seq:
+                return raw
         except (DecodeError, OSError):
-            return False
+            pass
+        return None
 
     def _ensure(self):
         if not self._ready:
             self.recover()
 
-    # -- space ------------------------------------------------------------------------------
+    # -- space --------------------------------------------------------------------------------
     def _space(self):
         st = self.fs.statvfs(self.root)
         return st[0], st[2], st[3]  # block size, blocks, free blocks
@@ -187,69 +356,109 @@ class Store:
         _, blocks, free = self._space()
         return free * 100 // blocks if blocks else 0
 
-    def _room_for(self, nbytes):
+    def _spare(self):
+        """Bytes that may still be written before the kept-free share is reached."""
         bsize, blocks, free = self._space()
-        need = (nbytes + bsize - 1) // bsize + 1  # the file, plus a folder's metadata
-        return (free - need) * 100 >= self.min_free_pct * blocks
+        keep = (self.min_free_pct * blocks + 99) // 100 + 2  # + the tail copy and metadata
+        return (free - keep) * bsize
 
     def check_room(self, nbytes=0):
         """Raise StoreFull unless a record of nbytes (default: a typical one) still fits."""
-        if not self._room_for(nbytes or self._typical):
+        if self._spare() < (nbytes or self._avg):
             raise StoreFull(self.free_pct(), self.min_free_pct)
 
-    # -- write ------------------------------------------------------------------------------
+    # -- write --------------------------------------------------------------------------------
     def commit(self, reading, time_s, digest=b""):
         """Store one reading (after the meter session!). Returns its seq."""
         self._ensure()
         seq = self._next
-        raw = encode_record(seq, time_s, reading, digest)
-        self.check_room(len(raw))
-        d = self._dir(seq)
-        if not self.fs.exists(d):
-            self.fs.mkdir(d)
-        tmp = self._path(seq, "tmp")
+        seg = self.segs[-1] if self.segs else None
+        recs = self._packer.pack(seq, time_s, reading, digest) if seg else None
+        if seg is None or seg.size + sum(len(r) for r in recs) > SEG_MAX:
+            self._packer.reset()  # a new segment carries its own schema
+            recs = self._packer.pack(seq, time_s, reading, digest)
+            seg = _Seg("%08d.seg" % seq)
+        data = b"".join(recs)
         try:
-            self._write_atomic(tmp, self._path(seq), raw)
-        except OSError as e:
-            if self.fs.exists(tmp):
-                self.fs.remove(tmp)
-            if e.args and e.args[0] == _ENOSPC:
+            self.check_room(len(data))
+            f = self.fs.open(self._p(seg.name), "ab")
+            try:
+                f.write(data)
+            finally:
+                f.close()  # the commit point: littlefs syncs the file on close
+        except Exception as e:
+            self._packer.reset()  # the schema may not have landed: write it again next time
+            self._undo(seg)
+            if isinstance(e, OSError) and e.args and e.args[0] == _ENOSPC:
                 raise StoreFull(self.free_pct(), self.min_free_pct)
             raise
+        if not seg.count:
+            self.segs.append(seg)
+            seg.first = seq
+        seg.last = seq
+        seg.count += 1
+        seg.size += len(data)
+        self._avg = max(16, seg.size // seg.count)
         self._next = seq + 1
-        self._seqs.append(seq)
-        self._typical = len(raw)
         return seq
 
+    def _undo(self, seg):
+        """After a failed append: cut what may have landed, so the next append follows a
+        whole record (littlefs keeps the old file on a failed sync; other file systems may
+        not)."""
+        try:
+            if not self.fs.exists(self._p(seg.name)):
+                return
+            f = self.fs.open(self._p(seg.name), "rb")
+            try:
+                size = self._file_size(f)
+            finally:
+                f.close()
+            if size != seg.size:
+                if seg.count:
+                    self._trim(seg, seg.size)
+                else:
+                    self.fs.remove(self._p(seg.name))
+        except OSError:
+            pass  # recover() trims it at the next boot
+
     def ack(self, up_to_seq):
-        """The host holds every record <= up_to_seq: delete them. Idempotent."""
+        """The host holds every reading <= up_to_seq: let them go. Only seqs that pulls
+        since boot have sent count; returns how many readings were let go."""
         self._ensure()
-        up_to = up_to_seq
-        if up_to > self._next - 1:
-            up_to = self._next - 1  # cannot ack what was never written
-        if up_to <= self.acked:
+        if self._sent is None or self._sent[0] > self.acked + 1:
+            return 0  # nothing was sent from the watermark on: the host cannot hold it
+        up = min(up_to_seq, self._sent[1], self._next - 1)
+        if up <= self.acked:
             return 0
+        before = self._count()
         # Watermark first: a cut after it still never returns or reuses these seqs.
-        self._write_atomic(self.root + "/acked.tmp", self.root + "/acked", _ack_bytes(up_to))
-        self.acked = up_to
-        n = 0
+        self._write_atomic(self._p("acked.tmp"), self._p("acked"), _ack_bytes(up))
+        self.acked = up
         dirs = []
-        while self._seqs and self._seqs[0] <= up_to:
-            seq = self._seqs.pop(0)
-            self._remove_quiet(self._path(seq))
-            n += 1
-            if self._dir(seq) not in dirs:
-                dirs.append(self._dir(seq))
-        while self._bad and self._bad[0] <= up_to:
-            seq = self._bad.pop(0)
-            self._remove_quiet(self._path(seq, "bad"))
-            self._remove_quiet(self._path(seq))  # found damaged after boot, not renamed yet
-            if self._dir(seq) not in dirs:
-                dirs.append(self._dir(seq))
+        while self.legacy and self.legacy[0] <= up:
+            seq = self.legacy.pop(0)
+            self._remove_quiet(self._legacy_path(seq))
+            d = "%s/%05d" % (self.root, seq // FILES_PER_DIR)
+            if d not in dirs:
+                dirs.append(d)
+        for d in self.fs.listdir(self.root):  # damaged version 1 files the host was told of
+            if len(d) == 5 and d.isdigit() and int(d) * FILES_PER_DIR <= up:
+                for name in self.fs.listdir(self._p(d)):
+                    if name[:8].isdigit() and int(name[:8]) <= up:
+                        self._remove_quiet(self._p(d) + "/" + name)
+                if self._p(d) not in dirs:
+                    dirs.append(self._p(d))
         for d in dirs:
             if self.fs.exists(d) and not self.fs.listdir(d):
                 self.fs.rmdir(d)
-        return n
+        while self.segs and self.segs[0].last <= up:
+            seg = self.segs.pop(0)
+            self._remove_quiet(self._p(seg.name))
+            if not self.segs:
+                self._packer.reset()  # the schema went with the segment
+        self._pos = None
+        return before - self._count()
 
     def _remove_quiet(self, path):
         try:
@@ -257,53 +466,117 @@ class Store:
         except OSError:
             pass  # already gone (a previous, interrupted ack)
 
-    # -- read -------------------------------------------------------------------------------
+    # -- read ---------------------------------------------------------------------------------
+    def _walk(self, start):
+        """(seq, raw, schema raw or None, segment, offset after) of each good reading with
+        seq >= start, oldest first. Reads only: safe while a meter session runs."""
+        for seq in list(self.legacy):
+            if seq >= start:
+                raw = self._legacy_raw(seq)
+                if raw is not None:
+                    yield seq, raw, None, None, 0
+        for seg in list(self.segs):
+            if seg.last < start:
+                continue
+            pos, schema = 0, None
+            c = self._pos
+            if c is not None and c[1] is seg and c[0] <= start:
+                pos, schema = c[2], c[3]  # where the last pull stopped: no rescan
+            for off, raw in self._records_of(seg, pos):
+                if raw[3] == R.K_SCHEMA:
+                    schema = raw
+                    continue
+                seq = R.record_info(raw)[2]
+                if seq >= start:
+                    yield seq, raw, schema, seg, off + len(raw)
+
     def records(self, from_seq=0, limit=None):
-        """(seq, raw) of stored records with seq >= from_seq, oldest first, CRC-checked;
-        a damaged one is quarantined and skipped, never returned."""
+        """(seq, raw) of stored readings with seq >= from_seq, oldest first, CRC-checked."""
         self._ensure()
         n = 0
-        for seq in list(self._seqs):
-            if seq < from_seq:
-                continue
+        for seq, raw, _, _, _ in self._walk(max(from_seq, self.acked + 1)):
             if limit is not None and n >= limit:
                 return
-            raw = self._checked(seq)
-            if raw is not None:
-                n += 1
-                yield seq, raw
+            n += 1
+            yield seq, raw
 
     def read(self, seq):
-        self._ensure()
-        raw = self._checked(seq) if seq in self._seqs else None
-        if raw is None:
-            raise KeyError("no stored record %d" % seq)
-        return raw
-
-    def _checked(self, seq):
-        path = self._path(seq)
-        try:
-            raw = self._read(path)
-            if check_record(raw)[0] == seq:
+        for s, raw in self.records(seq, 1):
+            if s == seq:
                 return raw
-        except (DecodeError, OSError):
-            pass
-        # Damaged: never return it. Only RAM changes here (a pull may run during a meter
-        # session, when flash must not be written); recover() renames it to .bad at boot.
-        if seq in self._seqs:
-            self._seqs.remove(seq)
-            self._bad.append(seq)
-            self._bad.sort()
-        return None
+        raise KeyError("no stored record %d" % seq)
+
+    def listing(self, from_seq=0, limit=50):
+        """[[seq, time_s, size], ...] of stored readings (LIST)."""
+        return [[s, R.record_time(raw), len(raw)] for s, raw in self.records(from_seq, limit)]
+
+    def pull(self, from_seq, max_bytes, have_schema=None):
+        """Bytes for one PULL answer: whole records from from_seq on, each reading preceded
+        by its schema unless the host holds it (have_schema: that schema's id), and a gap
+        notice for each run of seqs that will never come. At least one item when any is
+        left; the seqs covered are remembered for ack()."""
+        self._ensure()
+        start = max(from_seq, self.acked + 1)
+        out = bytearray()
+        expect = start
+        sent_schema = have_schema
+        for seq, raw, schema, seg, after in self._walk(start):
+            add = len(raw)
+            sid = None
+            if schema is not None:
+                sid = int.from_bytes(schema[R.HEAD:R.HEAD + 4], "big")
+                if sid != sent_schema:
+                    add += len(schema)
+            if seq > expect:
+                add += R.OVERHEAD + 9
+            if out and len(out) + add > max_bytes:
+                break
+            if seq > expect:
+                out += R.gap_record(expect, seq - 1)
+            if sid is not None and sid != sent_schema:
+                out += schema
+                sent_schema = sid
+            out += raw
+            expect = seq + 1
+            self._pos = (expect, seg, after, schema) if seg is not None else None
+        else:
+            if expect < self._next and (not out or len(out) + R.OVERHEAD + 9 <= max_bytes):
+                out += R.gap_record(expect, self._next - 1)  # lost at the very end
+                expect = self._next
+        if expect > start:
+            s = self._sent
+            if s is None or start > s[1] + 1 or start < s[0]:
+                self._sent = [start, expect - 1]
+            else:
+                s[1] = max(s[1], expect - 1)
+        return bytes(out)
+
+    def _count(self):
+        n = len(self.legacy)
+        for seg in self.segs:
+            n += seg.count if seg.first > self.acked else min(seg.count, seg.last - self.acked)
+        return n
 
     def status(self):
         self._ensure()
+        count = self._count()
+        slots = max(0, self._spare() // self._avg)
         return {
-            "count": len(self._seqs),
-            "first_seq": self._seqs[0] if self._seqs else None,
-            "last_seq": self._seqs[-1] if self._seqs else None,
+            "count": count,
+            "first_seq": self._first(),
+            "last_seq": self.segs[-1].last if self.segs else (
+                self.legacy[-1] if self.legacy else None),
             "next_seq": self._next,
             "acked": self.acked,
             "free_pct": self.free_pct(),
-            "full": not self._room_for(self._typical),
+            "full": slots == 0,
+            "slots_left": slots,
+            "capacity": count + slots,
         }
+
+    def _first(self):
+        if self.legacy:
+            return self.legacy[0]
+        for seg in self.segs:
+            return max(seg.first, self.acked + 1)
+        return None
