@@ -82,6 +82,7 @@ class _Seg:
         self.last = None
         self.size = 0  # bytes of good records (the file is trimmed to this at boot)
         self.count = 0
+        self.gaps = []  # seqs between first and last that are not here (damaged, burnt)
 
 
 class Store:
@@ -255,6 +256,8 @@ class Store:
         seg.size = size
         if seqs:
             seg.first, seg.last = seqs[0], seqs[-1]
+            if seg.last - seg.first + 1 != len(seqs):
+                seg.gaps = [x for x in range(seg.first, seg.last) if x not in seqs]
         # A tail whose header is readable may have been pulled before it was damaged: its
         # seq is never handed out again (the host hears of it as a gap).
         want = seg.last + 1 if seqs else _seq_name(seg.name, "seg")
@@ -395,6 +398,8 @@ class Store:
         if not seg.count:
             self.segs.append(seg)
             seg.first = seq
+        elif seq > seg.last + 1:
+            seg.gaps.extend(range(seg.last + 1, seq))  # a seq burnt by a torn append
         seg.last = seq
         seg.count += 1
         seg.size += len(data)
@@ -554,7 +559,10 @@ class Store:
     def _count(self):
         n = len(self.legacy)
         for seg in self.segs:
-            n += seg.count if seg.first > self.acked else min(seg.count, seg.last - self.acked)
+            if seg.first > self.acked:
+                n += seg.count
+            else:
+                n += seg.last - self.acked - len([g for g in seg.gaps if g > self.acked])
         return n
 
     def status(self):
