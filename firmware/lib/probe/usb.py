@@ -244,39 +244,27 @@ class CommandServer:
         self._need_store()
         first = _need_int(args, "from_seq", 0, 0, 0xFFFFFFFF)
         limit = _need_int(args, "limit", 50, 1, 500)
-        rows = []
-        more = False
-        for seq, raw in self.store.records(first, limit + 1):
-            if len(rows) == limit:
-                more = True
-                break
-            rows.append([seq, int.from_bytes(raw[9:13], "big"), len(raw)])
-        return {"records": rows, "more": more}
+        rows = self.store.listing(first, limit + 1)
+        return {"records": rows[:limit], "more": len(rows) > limit}
 
     def pull(self, args):
         self._need_store()
         first = _need_int(args, "from_seq", 0, 0, 0xFFFFFFFF)
         max_bytes = _need_int(args, "max_bytes", H.PULL_DEFAULT, 1, 1 << 30)
+        have = args.get("schema")  # the schema the host already holds (probe.store.pull)
+        if not isinstance(have, int) or isinstance(have, bool):
+            have = None
         if max_bytes > PULL_DEVICE_MAX:
             max_bytes = PULL_DEVICE_MAX  # fewer records per answer; the host asks again
         try:
-            out = self._collect(first, max_bytes)
+            out = self.store.pull(first, max_bytes, have)
         except MemoryError:  # a fragmented heap: free what the app can, then once more
-            out = None
             make_room = getattr(self.app, "make_room", None)
             if make_room is None:
                 raise
             make_room()
-            out = self._collect(first, max_bytes)
+            out = self.store.pull(first, max_bytes, have)
         self._room(len(out))
-        return out
-
-    def _collect(self, first, max_bytes):
-        out = bytearray()
-        for seq, raw in self.store.records(first):
-            if out and len(out) + len(raw) > max_bytes:
-                break
-            out += raw  # at least one whole record, even when it is bigger than max_bytes
         return out
 
     def _room(self, nbytes):
