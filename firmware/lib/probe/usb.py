@@ -237,6 +237,10 @@ class CommandServer:
             raise H.CommandError(H.E_FAILED, "the reader returned nothing")
         if res.get("outcome", "success") != "success":
             raise H.CommandError(res.get("outcome"), res.get("message") or "the read failed")
+        if self.store is not None:
+            st = self.store.status()  # how full, in readings (docs/STORAGE.md)
+            res["storage"] = {"count": st["count"], "slots_left": st.get("slots_left"),
+                              "capacity": st.get("capacity")}
         self._room(4096)  # the reading goes out as JSON: a few KB in one piece
         return res
 
