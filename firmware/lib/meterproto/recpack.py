@@ -294,9 +294,30 @@ def _texts(items):
 
 
 def _key(frame, shapes, ncols):
+    """A digest of the schema's content that does not depend on dict order (MicroPython
+    dicts read back from JSON may iterate in another order)."""
     import hashlib
 
-    return hashlib.sha256(_dumps([frame, shapes, ncols]).encode()).digest()[:16]
+    h = hashlib.sha256()
+    _canon(h, [frame, shapes, ncols])
+    return h.digest()[:16]
+
+
+def _canon(h, x):
+    if isinstance(x, dict):
+        h.update(b"{")
+        for k in sorted(x):
+            _canon(h, k)
+            _canon(h, x[k])
+        h.update(b"}")
+    elif isinstance(x, list):
+        h.update(b"[")
+        for v in x:
+            _canon(h, v)
+        h.update(b"]")
+    else:
+        h.update(_dumps(x).encode())
+        h.update(b",")
 
 
 class Packer:
