@@ -81,16 +81,30 @@ def test_decimal_layouts_never_change_the_meters_text():
         assert _feed(up, recs)[3] == odd
 
 
-def test_changed_frame_writes_a_new_schema_and_reset_starts_over():
+def test_changed_frame_goes_as_json_once_then_gets_its_schema():
     pk = P.Packer()
     up = P.Unpacker()
     _feed(up, pk.pack(1, 1, _iec(1)))
     d = _iec(2)
     d["values"][0]["unit"] = "Wh"
     recs = pk.pack(2, 1, d)
-    assert len(recs) == 2 and _feed(up, recs)[3] == d
-    pk.reset()
-    assert len(pk.pack(3, 1, d)) == 2
+    assert [r[3] for r in recs] == [P.K_JSON] and _feed(up, recs)[3] == d
+    recs = pk.pack(3, 1, d)  # the same frame again: now a schema pays off
+    assert [r[3] for r in recs] == [P.K_SCHEMA, P.K_READING] and _feed(up, recs)[3] == d
+    assert [r[3] for r in pk.pack(4, 1, d)] == [P.K_READING]
+    pk.reset()  # a new segment: its own schema
+    assert [r[3] for r in pk.pack(5, 1, d)] == [P.K_SCHEMA, P.K_READING]
+
+
+def test_meters_of_one_type_share_a_schema():
+    pk = P.Packer()
+    up = P.Unpacker()
+    _feed(up, pk.pack(1, 1, _iec(1)))
+    for n, ident in enumerate(("41234568", "X-99", "")):
+        d = _iec(1)
+        d["meter"]["id"] = ident
+        recs = pk.pack(2 + n, 1, d)
+        assert len(recs) == 1 and _feed(up, recs)[3] == d
 
 
 def test_adopt_takes_the_schema_back_from_flash():

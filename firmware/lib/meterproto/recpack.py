@@ -242,6 +242,14 @@ def _split(d):
     for k in d:
         if k not in ("values", "profiles", "notes"):
             frame[k] = d[k]
+    m = d.get("meter")
+    ident = None
+    if isinstance(m, dict) and isinstance(m.get("id"), str):
+        ident = m["id"]  # a cell, so meters of one type share a schema
+        frame["meter"] = {}
+        for k in m:
+            if k != "id":
+                frame["meter"][k] = m[k]
     fv = []
     cells = []
     for v in values:
@@ -281,7 +289,7 @@ def _split(d):
             fp.append(e)
             rows.append(r)
         frame["profiles"] = fp
-    return frame, cells, rows, notes
+    return frame, cells, rows, notes, ident
 
 
 def _texts(items):
@@ -332,6 +340,8 @@ class Packer:
         self.lays = None  # per value: list of cell layouts
         self.cols = None  # per profile: list of column layouts
         self.notes = []  # the schema's notes: a reading's equal note is one byte
+        self.ident = None  # layout of the meter id cell, None when the frame keeps no id
+        self.seen = None  # key of the last reading packed (a schema or not)
 
     def adopt(self, raw):
         """Take the schema record raw (read back from a segment) as the current one."""
@@ -339,7 +349,9 @@ class Packer:
         shapes = [[c[0], c[1]] for c in s["c"]]
         self.schema_id, self.lays, self.cols = sid, [c[2:] for c in s["c"]], s["p"]
         self.notes = s.get("n") or []
-        self.key = _key(s["f"], shapes, [len(c) for c in s["p"]])
+        self.ident = s.get("i")
+        self.key = _key([s["f"], self.ident is not None], shapes, [len(c) for c in s["p"]])
+        self.seen = self.key
 
     def pack(self, seq, time_s, reading, digest=b""):
         if hasattr(reading, "to_dict"):
@@ -353,22 +365,32 @@ class Packer:
         parts = _split(reading)
         if parts is None:
             return [frame_record(K_JSON, head + _dumps(reading).encode())]
-        frame, cells, rows, notes = parts
+        frame, cells, rows, notes, ident = parts
         shapes = [[c[0], c[1]] for c in cells]
-        key = _key(frame, shapes, [len(r[0]) if r else 0 for r in rows])
+        key = _key([frame, ident is not None], shapes, [len(r[0]) if r else 0 for r in rows])
         out = []
         if key != self.key:
+            if key != self.seen and self.key is not None:
+                # A frame seen once (a technician's round of meters) goes as JSON; a schema
+                # pays off from the second reading of the same frame on.
+                self.seen = key
+                return [frame_record(K_JSON, head + _dumps(reading).encode())]
             lays = [[_layout(x) for x in c[2]] for c in cells]
             cols = [[_layout(x) for x in r[0]] if r else [] for r in rows]
+            self.ident = _layout(ident) if ident is not None else None
             body = _dumps({"f": frame, "c": [shapes[i] + lays[i] for i in range(len(cells))],
-                           "p": cols, "n": notes or []}).encode()
+                           "p": cols, "n": notes or [], "i": self.ident}).encode()
             if len(body) + 4 > MAX_BODY:
                 return [frame_record(K_JSON, head + _dumps(reading).encode())]
             out.append(frame_record(K_SCHEMA, seq.to_bytes(4, "big") + body))
             self.schema_id, self.key, self.lays, self.cols = seq, key, lays, cols
             self.notes = notes or []
+        self.seen = key
         b = bytearray(head)
         _put(b, seq - self.schema_id)
+        if ident is not None:
+            lay = self.ident
+            _put_cell(b, ident, lay, lay[3] if lay[0] else 0)
         _put(b, len(notes) + 1 if notes is not None else 0)
         for i in range(len(notes or ())):
             if i < len(self.notes) and notes[i] == self.notes[i]:
@@ -469,6 +491,9 @@ class Unpacker:
             raise DecodeError("record %d does not match its schema" % seq)
 
     def _fill(self, d, s, body, pos):
+        lay = s.get("i")
+        if lay is not None:
+            d["meter"]["id"], _, pos = _get_cell(body, pos, lay, lay[3] if lay[0] else 0)
         nn, pos = _get(body, pos)
         if nn:
             notes = []
