@@ -281,7 +281,7 @@ def test_store_full_refuses_with_a_clear_message_and_ack_makes_room():
             seqs.append(st.commit(reading(i, values=20), i))
     assert "storage is full" in str(ei.value) and "sync" in str(ei.value)
     s = st.status()
-    assert s["full"] and s["slots_left"] == 0 and s["count"] == len(seqs) > 100
+    assert s["full"] and s["slots_left"] == 0 and s["count"] == len(seqs) > 100 and s["low"]
     assert s["capacity"] == s["count"]
     with pytest.raises(StoreFull):
         st.check_room()
@@ -298,10 +298,25 @@ def test_status_counts_readings_and_slots():
     s = st.status()
     assert s["count"] == 10 and s["first_seq"] == 1 and s["last_seq"] == 10
     assert s["capacity"] == s["count"] + s["slots_left"] and s["slots_left"] > 1000
+    assert not s["low"]
     pull_all(st)
     st.ack(4)
     s = st.status()
     assert s["count"] == 6 and s["first_seq"] == 5 and s["capacity"] == 6 + s["slots_left"]
+
+
+def test_low_when_fewer_than_5_percent_of_the_slots_are_left():
+    fs = SimFlash(blocks=60)
+    st = Store(fs, min_free_pct=0)
+    lows = []
+    with pytest.raises(StoreFull):
+        for i in range(5000):
+            st.commit(reading(i, values=20), i)
+            s = st.status()
+            lows.append((s["slots_left"] * 100 < 5 * s["capacity"], s["low"]))
+    assert all(a == b for a, b in lows)
+    assert lows[0] == (False, False) and lows[-1] == (True, True)
+    assert sum(1 for _, b in lows if b) < len(lows) // 10
 
 
 def test_interrupted_watermark_rename_is_finished_at_boot():

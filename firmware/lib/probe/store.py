@@ -30,12 +30,14 @@
 #       notices for damaged seqs, records; at least one item when any is left
 #   ack(up_to_seq) -> number of readings let go (clamped to what pulls sent)
 #   status() -> {"count","first_seq","last_seq","next_seq","acked","free_pct","full",
-#       "slots_left","capacity"}  (slots in readings of the size stored lately)
+#       "slots_left","capacity","low"}  (slots in readings of the size stored lately; low:
+#       fewer than LOW_PCT % of the slots are left)
 from meterproto import recpack as R
 from meterproto.errors import DecodeError
 from meterproto.records import check_record, crc16
 
 SEG_MAX = 65536
+LOW_PCT = 5  # status()["low"] below this share of slots left (LED "storage-low")
 FILES_PER_DIR = 64  # version 1 layout: folder = seq // 64
 _ACK_MAGIC = b"ACKW"
 _ENOSPC = 28
@@ -580,6 +582,7 @@ class Store:
             "full": slots == 0,
             "slots_left": slots,
             "capacity": count + slots,
+            "low": slots * 100 < LOW_PCT * (count + slots),
         }
 
     def _first(self):
