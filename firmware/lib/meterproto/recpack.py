@@ -168,14 +168,11 @@ def _text(n, lay):
         s = n - days * _DAY
         y, m, d = _civil(days)
         return "%04d-%02d-%02d %02d:%02d:%02d" % (y, m, d, s // 3600, s // 60 % 60, s % 60)
-    w, f = lay[1], lay[2]
-    s = str(-n if n < 0 else n)
-    if len(s) <= f:
-        s = "0" * (f + 1 - len(s)) + s
-    ip = s[:len(s) - f] if f else s
-    if len(ip) < w:
-        ip = "0" * (w - len(ip)) + ip
-    return ("-" if n < 0 else "") + ip + ("." + s[len(s) - f:] if f else "")
+    f = lay[2]
+    s = "%0*d" % ((lay[1] or 1) + f, -n if n < 0 else n)  # int part >= width, >= 1 digit
+    if f:
+        s = s[:len(s) - f] + "." + s[len(s) - f:]
+    return "-" + s if n < 0 else s
 
 
 def _layout(text):
@@ -211,7 +208,11 @@ def _put_cell(out, text, lay, base):
 
 
 def _get_cell(data, pos, lay, base):
-    t, pos = _get(data, pos)
+    t = data[pos] if pos < len(data) else 0x80
+    if t < 0x80:
+        pos += 1  # one byte: most cells
+    else:
+        t, pos = _get(data, pos)
     if t == 1:
         return None, base, pos
     if t & 1:
@@ -477,7 +478,6 @@ class Unpacker:
             self.order.append(sid)
             if len(self.order) > self.KEEP:
                 self.schemas.pop(self.order.pop(0), None)
-        s["fj"] = _dumps(s["f"])
         self.schemas[sid] = s
 
     def _unpack(self, seq, body):
@@ -486,13 +486,17 @@ class Unpacker:
         if s is None:
             raise DecodeError("record %d refers to a schema that was not sent" % seq)
         try:
-            return self._fill(json.loads(s["fj"]), s, body, pos)
-        except (IndexError, KeyError, TypeError):
+            return self._fill(s, body, pos)
+        except (IndexError, KeyError, TypeError, AttributeError):
             raise DecodeError("record %d does not match its schema" % seq)
 
-    def _fill(self, d, s, body, pos):
+    def _fill(self, s, body, pos):
+        # A new dict per reading and per value; the frame's deeper parts (DLMS object list,
+        # capture objects) are shared between the readings of one schema: read-only.
+        d = dict(s["f"])
         lay = s.get("i")
         if lay is not None:
+            d["meter"] = dict(d["meter"])
             d["meter"]["id"], _, pos = _get_cell(body, pos, lay, lay[3] if lay[0] else 0)
         nn, pos = _get(body, pos)
         if nn:
@@ -519,6 +523,8 @@ class Unpacker:
                 v["time"] = got[-1]
             vals.append(v)
         d["values"] = vals
+        if d.get("profiles") is not None:
+            d["profiles"] = [dict(e) for e in d["profiles"]]
         for p, e in enumerate(d.get("profiles") or ()):
             lays = s["p"][p]
             nrows, pos = _get(body, pos)
