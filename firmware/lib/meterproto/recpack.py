@@ -293,6 +293,10 @@ def _split(d):
     return frame, cells, rows, notes, ident
 
 
+def _hex(b):
+    return "".join("%02x" % x for x in b)
+
+
 def _texts(items):
     if not isinstance(items, list):
         return False
@@ -303,30 +307,11 @@ def _texts(items):
 
 
 def _key(frame, shapes, ncols):
-    """A digest of the schema's content that does not depend on dict order (MicroPython
-    dicts read back from JSON may iterate in another order)."""
+    """A digest of the schema's content. The schema record keeps it ("k"), so adopt() never
+    recomputes it from JSON read back (whose dict order may differ on MicroPython)."""
     import hashlib
 
-    h = hashlib.sha256()
-    _canon(h, [frame, shapes, ncols])
-    return h.digest()[:16]
-
-
-def _canon(h, x):
-    if isinstance(x, dict):
-        h.update(b"{")
-        for k in sorted(x):
-            _canon(h, k)
-            _canon(h, x[k])
-        h.update(b"}")
-    elif isinstance(x, list):
-        h.update(b"[")
-        for v in x:
-            _canon(h, v)
-        h.update(b"]")
-    else:
-        h.update(_dumps(x).encode())
-        h.update(b",")
+    return hashlib.sha256(_dumps([frame, shapes, ncols]).encode()).digest()[:16]
 
 
 class Packer:
@@ -347,11 +332,13 @@ class Packer:
     def adopt(self, raw):
         """Take the schema record raw (read back from a segment) as the current one."""
         sid, s = _schema_body(raw)
-        shapes = [[c[0], c[1]] for c in s["c"]]
         self.schema_id, self.lays, self.cols = sid, [c[2:] for c in s["c"]], s["p"]
         self.notes = s.get("n") or []
         self.ident = s.get("i")
-        self.key = _key([s["f"], self.ident is not None], shapes, [len(c) for c in s["p"]])
+        try:
+            self.key = bytes.fromhex(s.get("k") or "")
+        except ValueError:
+            self.key = b""  # then the next reading writes a new schema: nothing lost
         self.seen = self.key
 
     def pack(self, seq, time_s, reading, digest=b""):
@@ -380,7 +367,8 @@ class Packer:
             cols = [[_layout(x) for x in r[0]] if r else [] for r in rows]
             self.ident = _layout(ident) if ident is not None else None
             body = _dumps({"f": frame, "c": [shapes[i] + lays[i] for i in range(len(cells))],
-                           "p": cols, "n": notes or [], "i": self.ident}).encode()
+                           "p": cols, "n": notes or [], "i": self.ident,
+                           "k": _hex(key)}).encode()
             if len(body) + 4 > MAX_BODY:
                 return [frame_record(K_JSON, head + _dumps(reading).encode())]
             out.append(frame_record(K_SCHEMA, seq.to_bytes(4, "big") + body))
