@@ -37,6 +37,7 @@ from meterproto.errors import DecodeError
 from meterproto.records import check_record, crc16
 
 SEG_MAX = 65536
+CHUNK = 2048  # bytes read at a time when scanning a segment (heap: one chunk, one record)
 LOW_PCT = 5  # status()["low"] below this share of slots left (LED "storage-low")
 FILES_PER_DIR = 64  # version 1 layout: folder = seq // 64
 _ACK_MAGIC = b"ACKW"
@@ -123,28 +124,33 @@ class Store:
 
     def _records_of(self, seg, start=0):
         """(offset, raw) of each good record of seg from start; damaged ones are skipped
-        (found again by the next magic whose CRC holds). Reads one record at a time."""
+        (found again by the next magic whose CRC holds). Reads CHUNK bytes at a time."""
         f = self.fs.open(self._p(seg.name), "rb")
         try:
-            pos = start
             end = self._file_size(f)
+            pos = start
+            buf = b""
+            base = start  # file offset of buf[0]
             while pos + R.OVERHEAD <= end:
-                f.seek(pos)
-                head = f.read(R.HEAD)
-                raw = None
+                i = pos - base
+                if i + R.HEAD + 4 > len(buf):
+                    f.seek(pos)
+                    buf, base, i = f.read(CHUNK), pos, 0
+                n = None
                 try:
-                    n = R.record_info(head)[0]
-                    if n <= R.MAX_BODY + R.OVERHEAD and pos + n <= end:
-                        raw = head + f.read(n - R.HEAD)
-                        if not R.check(raw, 0, n):
-                            raw = None
+                    n = R.record_info(buf, i)[0]
                 except DecodeError:
                     pass
-                if raw is None:
-                    pos = self._resync(f, pos + 1, end)
-                    continue
-                yield pos, raw
-                pos += n
+                if n is not None and n <= R.MAX_BODY + R.OVERHEAD and pos + n <= end:
+                    if i + n > len(buf):
+                        f.seek(pos)
+                        buf, base, i = f.read(max(n, CHUNK)), pos, 0
+                    if R.check(buf, i, n):
+                        yield pos, buf[i:i + n]
+                        pos += n
+                        continue
+                pos = self._resync(f, pos + 1, end)
+                buf = b""
         finally:
             f.close()
 
