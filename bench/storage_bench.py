@@ -5,6 +5,7 @@ lookahead 32 (tests/firmware/lfs_flash.py). Readings are the simulator's own rea
 CLI reads them (elster-as1440: 25 values; dlms-lp96: one day of a 96-row load profile), then
 evolved the way a meter logged every 15 minutes (IEC) or read once a day (DLMS) changes:
 energy registers climb, clock and date registers advance, instantaneous values wander.
+The firmware is installed first, as `irprobe install` lays it out (it shares the flash).
 Commits until the store says full; counts erases per 1,000 readings and the most-erased block.
 Run: .venv/bin/python bench/storage_bench.py
 """
@@ -119,13 +120,37 @@ def dlms_series(base, rng):
         d += 1
 
 
+def install_firmware(fs):
+    """The firmware as `irprobe install` lays it on the board (lib/ as .mpy, main.py ...):
+    it shares the filesystem with the readings. Returns its blocks."""
+    import tempfile
+
+    from irprobe.installer import build
+
+    free = fs.statvfs("/")[3]
+    with tempfile.TemporaryDirectory() as tmp:
+        for local, dev in build(os.path.join(ROOT, "firmware"), tmp):
+            parts = dev.strip("/").split("/")
+            for k in range(1, len(parts)):
+                d = "/" + "/".join(parts[:k])
+                if not fs.exists(d):
+                    fs.mkdir(d)
+            with open(local, "rb") as src:
+                f = fs.open(dev, "wb")
+                f.write(src.read())
+                f.close()
+    return free - fs.statvfs("/")[3]
+
+
 def fill(series, limit=None):
-    """Commit readings of series to a fresh store on littlefs until it is full."""
+    """Commit readings of series to a fresh store on littlefs (the firmware installed
+    first) until it is full."""
     from lfs_flash import LfsFsys
     from meterproto.records import dumps
     from probe.store import Store, StoreFull
 
     fs = LfsFsys()
+    fw_blocks = install_firmware(fs)
     st = Store(fs)
     st.recover()
     rng = random.Random(7)
@@ -148,7 +173,7 @@ def fill(series, limit=None):
     s = st.status()
     erases = fs.flash.erases
     seg_bytes = sum(seg.size for seg in st.segs)
-    return {"exact": _all_back(st, kept), "readings": n, "stored_bytes_per_reading": round(seg_bytes / n, 1),
+    return {"exact": _all_back(st, kept), "firmware_blocks": fw_blocks, "readings": n, "stored_bytes_per_reading": round(seg_bytes / n, 1),
             "v1_bytes_per_reading": round(json_bytes / n, 1),
             "erases_first_1000": erases_at, "erases_per_1000": round(1000 * sum(erases) / n, 1),
             "max_erases_one_block": max(erases), "blocks_erased": sum(1 for e in erases if e),
@@ -191,10 +216,11 @@ def run():
                           ("DLMS readings with a 96-row profile", dlms, GOAL_DLMS)):
         print("%s: %d fit (goal %d), %.0f bytes each stored (%.0f as version 1 JSON); "
               "%.0f erases per 1,000 readings, over %d blocks, at most %d on one block; "
-              "all read back exactly: %s"
+              "all read back exactly: %s (firmware installed: %d blocks)"
               % (name, r["readings"], goal, r["stored_bytes_per_reading"],
                  r["v1_bytes_per_reading"], r["erases_per_1000"], r["blocks_erased"],
-                 r["max_erases_one_block"], "yes" if r["exact"] else "NO"))
+                 r["max_erases_one_block"], "yes" if r["exact"] else "NO",
+                 r["firmware_blocks"]))
     return out
 
 

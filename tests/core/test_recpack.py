@@ -17,6 +17,7 @@ def _iec(n):
                 {"obis": "1-0:1.6.0*255", "value": "05.678", "unit": "kW",
                  "extra": ["2611191730"], "time": "2611191730"},
                 {"obis": "0-0:96.1.0*255", "value": "SN-%d" % n, "unit": None},
+                {"obis": "0-0:42.0.0*255", "value": "LGZ-DEVICE-NAME", "unit": None},
                 {"obis": "1-0:14.7.0*255", "value": None, "unit": "Hz"},
                 {"obis": "1-0:0.9.2*255", "value": "0%d" % n, "unit": None},
             ]}
@@ -65,6 +66,19 @@ def test_readings_come_back_exactly_and_the_schema_is_written_once():
             assert max(sizes) < 96 * 6  # 96 rows: a few bytes each
         else:
             assert max(sizes) < 80
+
+
+def test_unchanged_text_costs_one_byte():
+    pk = P.Packer()
+    a = pk.pack(1, 1, _iec(1))[-1]
+    d = _iec(1)
+    d["values"][5]["value"] = "LGZ-DEVICE-NAME-2"
+    b = pk.pack(2, 1, d)[-1]
+    assert len(a) < 40  # the unchanged text is one byte
+    assert len(b) - len(a) == len("LGZ-DEVICE-NAME-2")  # + its length byte, - that one byte
+    up = P.Unpacker()
+    recs = P.Packer().pack(1, 1, _iec(1)) + [b]
+    assert [up.feed(r) for r in recs][1:] == [(1, 1, bytes(8), _iec(1)), (2, 1, bytes(8), d)]
 
 
 def test_decimal_layouts_never_change_the_meters_text():

@@ -14,8 +14,9 @@
 #           are damaged on the probe and will never be sent
 # A cell is one varint t: t = 1 no value (null); t odd: text of (t >> 1) - 1 UTF-8 bytes
 # follows; t even: the number zigzag(t >> 1) plus the base (the schema's value, or the cell
-# above in a profile). Layouts: [0] text; [1, width, decimals, base] decimal text, width > 0
-# when the meter pads with zeros; [2, 0, 0, base] "YYYY-MM-DD hh:mm:ss" as seconds from 2000.
+# above in a profile); in a text cell t = 0 is the base text again. Layouts: [0, base text]
+# text; [1, width, decimals, base] decimal text, width > 0 when the meter pads with zeros;
+# [2, 0, 0, base] "YYYY-MM-DD hh:mm:ss" as seconds from 2000.
 #
 # API
 #   Packer() .pack(seq, time_s, reading, digest) -> list of records (a schema first when the
@@ -180,6 +181,7 @@ def _layout(text):
     if not isinstance(text, str):
         return [0]
     lay = [2, 0, 0, 0]
+    short = [0, text] if len(text) <= 64 else [0]  # text: the first one is the base
     n = _to_int(text, lay)
     if n is None:
         body = text[1:] if text[:1] == "-" else text
@@ -187,15 +189,27 @@ def _layout(text):
         lay = [1, len(ip) if len(ip) > 1 and ip[0] == "0" else 0, len(fp), 0]
         n = _to_int(text, lay)
         if n is None:
-            return [0]
+            return short
     lay[3] = n
     return lay
+
+
+def _base(lay):
+    return lay[3] if lay[0] else (lay[1] if len(lay) > 1 else None)
 
 
 def _put_cell(out, text, lay, base):
     if text is None:
         out.append(1)
         return base
+    if lay[0] == 0:
+        if text == base:
+            out.append(0)  # the same text as the base: one byte
+            return base
+        b = text.encode()
+        _put(out, ((len(b) + 1) << 1) | 1)
+        out.extend(b)
+        return text  # the next row's base
     n = _to_int(text, lay)
     if n is None:
         b = text.encode()
@@ -220,11 +234,14 @@ def _get_cell(data, pos, lay, base):
         if n < 0 or pos + n > len(data):
             raise DecodeError("record body is cut short")
         try:
-            return bytes(data[pos:pos + n]).decode(), base, pos + n
+            text = bytes(data[pos:pos + n]).decode()
         except UnicodeError:
             raise DecodeError("record text is not valid UTF-8")
+        return text, text if lay[0] == 0 else base, pos + n
     if lay[0] == 0:
-        raise DecodeError("a number where the schema keeps text")
+        if t or base is None:
+            raise DecodeError("a number where the schema keeps text")
+        return base, base, pos
     z = t >> 1
     n = base + ((z >> 1) if not z & 1 else -((z + 1) >> 1))
     return _text(n, lay), n, pos
@@ -379,25 +396,25 @@ class Packer:
         _put(b, seq - self.schema_id)
         if ident is not None:
             lay = self.ident
-            _put_cell(b, ident, lay, lay[3] if lay[0] else 0)
+            _put_cell(b, ident, lay, _base(lay))
         _put(b, len(notes) + 1 if notes is not None else 0)
         for i in range(len(notes or ())):
             if i < len(self.notes) and notes[i] == self.notes[i]:
                 b.append(1)  # the schema's note, word for word
             else:
-                _put_cell(b, notes[i], (0,), 0)
+                _put_cell(b, notes[i], (0,), None)
         for i in range(len(cells)):
             lays = self.lays[i]
             c = cells[i][2]
             for j in range(len(c)):
-                _put_cell(b, c[j], lays[j], lays[j][3] if lays[j][0] else 0)
+                _put_cell(b, c[j], lays[j], _base(lays[j]))
         for p in range(len(rows)):
             lays = self.cols[p]
             _put(b, len(rows[p]))
             st = _start(lays)
             for row in rows[p]:
                 for j in range(len(row)):
-                    _step(st, j, lays[j], _put_cell(b, row[j], lays[j], st[j][0] + st[j][1]))
+                    _step(st, j, lays[j], _put_cell(b, row[j], lays[j], _pred(st, j, lays[j])))
         out.append(frame_record(K_READING, bytes(b)))
         return out
 
@@ -405,7 +422,11 @@ class Packer:
 def _start(lays):
     """Per profile column: [last number, last step]; date-times predict the next row by the
     last step (a steady capture period costs one byte), numbers by the row above."""
-    return [[x[3] if x[0] else 0, 0] for x in lays]
+    return [[_base(x), 0] for x in lays]
+
+
+def _pred(st, j, lay):
+    return st[j][0] + st[j][1] if lay[0] else st[j][0]
 
 
 def _step(st, j, lay, n):
@@ -485,13 +506,13 @@ class Unpacker:
         lay = s.get("i")
         if lay is not None:
             d["meter"] = dict(d["meter"])
-            d["meter"]["id"], _, pos = _get_cell(body, pos, lay, lay[3] if lay[0] else 0)
+            d["meter"]["id"], _, pos = _get_cell(body, pos, lay, _base(lay))
         nn, pos = _get(body, pos)
         if nn:
             notes = []
             known = s.get("n") or []
             for i in range(nn - 1):
-                t, _, pos = _get_cell(body, pos, (0,), 0)
+                t, _, pos = _get_cell(body, pos, (0,), None)
                 notes.append(known[i] if t is None else t)
             d["notes"] = notes
         vals = []
@@ -499,7 +520,7 @@ class Unpacker:
             c = s["c"][i]
             got = []
             for lay in c[2:]:
-                t, _, pos = _get_cell(body, pos, lay, lay[3] if lay[0] else 0)
+                t, _, pos = _get_cell(body, pos, lay, _base(lay))
                 got.append(t)
             v = {"obis": e["obis"]} if "obis" in e else {}
             v["value"] = got[0]
@@ -523,7 +544,7 @@ class Unpacker:
             for _ in range(nrows):
                 row = []
                 for j in range(len(lays)):
-                    t, n, pos = _get_cell(body, pos, lays[j], st[j][0] + st[j][1])
+                    t, n, pos = _get_cell(body, pos, lays[j], _pred(st, j, lays[j]))
                     _step(st, j, lays[j], n)
                     row.append(t)
                 rows.append(row)

@@ -36,7 +36,7 @@ from meterproto import recpack as R
 from meterproto.errors import DecodeError
 from meterproto.records import check_record, crc16
 
-SEG_MAX = 65536
+SEG_MAX = 131072
 CHUNK = 2048  # bytes read at a time when scanning a segment (heap: one chunk, one record)
 LOW_PCT = 5  # status()["low"] below this share of slots left (LED "storage-low")
 FILES_PER_DIR = 64  # version 1 layout: folder = seq // 64
