@@ -8,7 +8,9 @@
 import gc
 import sys
 
-from meterproto import hostlink as H  # noqa: E402
+from meterproto.link import channel as H  # noqa: E402
+
+from meterproto.link.host import HostSide
 from probe.fsys import Fsys  # noqa: E402
 from probe.store import Store  # noqa: E402
 from probe.usb import CommandServer  # noqa: E402
@@ -76,7 +78,7 @@ st.recover()
 inp = Pipe()
 out = Sink()
 srv = CommandServer(inp, out, st, None, device_id="bench")
-host = H.HostSide()
+host = HostSide()
 
 
 def call(frame, want):
