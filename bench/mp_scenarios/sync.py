@@ -9,8 +9,6 @@ import gc
 import sys
 
 from meterproto.link import channel as H  # noqa: E402
-
-from meterproto.link.host import HostSide
 from probe.fsys import Fsys  # noqa: E402
 from probe.store import Store  # noqa: E402
 from probe.usb import CommandServer  # noqa: E402
@@ -78,6 +76,8 @@ st.recover()
 inp = Pipe()
 out = Sink()
 srv = CommandServer(inp, out, st, None, device_id="bench")
+from meterproto.link.host import HostSide  # noqa: E402  (the host's end: not measured)
+
 host = HostSide()
 
 

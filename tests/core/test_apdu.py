@@ -96,7 +96,7 @@ def test_release_and_exception():
     assert acse_server.parse_rlrq(unhexlify("62 03 80 01 00")).reason == 0
     rlre = acse_server.build_rlre(0, acse_server.build_initiate_response(0x1E1D, 0x4C8))
     assert rlre[:6] == unhexlify("63 15 80 01 00 BE")  # the MEM600 shape
-    r = apdu_acse.parse_rlre(rlre)
+    r = acse_server.parse_rlre(rlre)
     assert r.reason == 0 and r.initiate.max_pdu == 0x4C8
     assert get_server.build_exception(1, 1) == unhexlify("D8 01 01")
     x = dar.parse_exception(unhexlify("D8 01 01"))
@@ -226,7 +226,7 @@ def test_random_and_mutated_apdus_only_defined_errors():
                                      "C4 03 C1 02 00 11 05 01 03", "0C 02 00 06 00 00 13 91 01 03",
                                      "05 02 02 FA 08 04 62 30 02 00", "62 03 80 01 00", "D8 01 05 00 00 00 07")]
     parsers = (acse_server.parse_aarq, apdu_acse.parse_aare, get_server.parse_get_request, apdu_get.parse_get_response,
-               acse_server.parse_rlrq, apdu_acse.parse_rlre, dar.parse_exception, sn.parse_read_request,
+               acse_server.parse_rlrq, acse_server.parse_rlre, dar.parse_exception, sn.parse_read_request,
                sn.parse_read_response, apdu_initiate.parse_initiate)
     for i in range(400):
         buf = bytearray(seeds[rng.below(len(seeds))])

@@ -128,7 +128,7 @@ def t_axdr(data):
 
 def t_apdu(data):
     for parse in (acse_server.parse_aarq, apdu_acse.parse_aare, get_server.parse_get_request,
-                  apdu_get.parse_get_response, dar.parse_exception, apdu_acse.parse_rlre,
+                  apdu_get.parse_get_response, dar.parse_exception, acse_server.parse_rlre,
                   sn.parse_read_response, sn.parse_read_request,
                   apdu_initiate.parse_initiate):
         try:

@@ -4,7 +4,7 @@
 # meterproto.dlms.acse.
 from meterproto.dlms.acse import (_CONTEXT_PREFIX, _MECH_PREFIX, CONTEXT_LN, CONTEXT_LN_CIPHERED,
                                   CONTEXT_SN, CONTEXT_SN_CIPHERED, _fields, _octets_in,
-                                  _oid_last, _parse_release, _tlv)
+                                  _oid_last, _tlv)
 from meterproto.dlms.initiate import parse_initiate
 from meterproto.errors import DecodeError
 
@@ -94,6 +94,28 @@ def build_rlre(reason=0, user_info=None):
     if user_info is not None:
         out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
     return _tlv(0x63, out)
+
+
+class Release:
+    def __init__(self, reason, user_info):
+        self.reason = reason  # 0 normal, 1 urgent / not-finished, 30 user-defined
+        self.user_info = user_info
+        self.initiate = parse_initiate(user_info) if user_info else None
+
+
+def _parse_release(apdu, tag, what):
+    f = _fields(apdu, tag, what)
+    reason = None
+    if 0x80 in f:
+        if len(f[0x80]) != 1:
+            raise DecodeError("bad %s reason" % what)
+        reason = f[0x80][0]
+    ui = _octets_in(f[0xBE], 0x04, "user information") if 0xBE in f else b""
+    return Release(reason, ui)
+
+
+def parse_rlre(apdu):
+    return _parse_release(apdu, 0x63, "RLRE")
 
 
 def parse_rlrq(apdu):

@@ -1,6 +1,6 @@
 # meterproto.dlms.acse: association APDUs AARQ/AARE/RLRQ/RLRE (BER, IEC 62056-5-3 clause 9
 # and the ACSE of ISO 8650) with the xDLMS InitiateRequest/Response inside (core).
-# The client's side here: build AARQ/RLRQ, parse AARE/RLRE. The meter's side (parse AARQ,
+# The client's side here: build AARQ/RLRQ, parse AARE. The meter's side (parse AARQ/RLRQ/RLRE,
 # build AARE/RLRE) is in irprobe.sim.acse_server.
 from meterproto.dlms import axdr
 from meterproto.dlms.initiate import Initiate, build_initiate_request, parse_initiate
@@ -14,23 +14,6 @@ CONTEXT_LN = 1
 CONTEXT_SN = 2
 CONTEXT_LN_CIPHERED = 3
 CONTEXT_SN_CIPHERED = 4
-
-MECHANISMS = {0: "lowest (none)", 1: "low (password)", 2: "high (manufacturer)", 3: "high MD5",
-              4: "high SHA-1", 5: "high GMAC", 6: "high SHA-256", 7: "high ECDSA"}
-
-ASSOCIATION_RESULTS = {0: "accepted", 1: "rejected (permanent)", 2: "rejected (transient)"}
-
-# acse-service-user diagnostics, with the advice a user needs.
-USER_DIAGNOSTICS = {
-    0: "no problem", 1: "no reason given",
-    2: "application context not supported (try LN instead of SN, or without ciphering)",
-    11: "authentication mechanism not recognised",
-    12: "authentication mechanism required (this client needs a password or key)",
-    13: "authentication failure (wrong password or key)",
-    14: "authentication required (this client needs a password or key)",
-}
-PROVIDER_DIAGNOSTICS = {0: "no problem", 1: "no reason given", 2: "no common ACSE version"}
-
 
 # ---- BER primitives (single-byte tags are all ACSE needs) ----
 
@@ -122,7 +105,7 @@ def build_aarq(mechanism=0, password=None, conformance=0x001E1D, max_pdu=0xFFFF,
                                      " client system title")
         out += _tlv(0xA6, _tlv(0x04, bytes(system_title)))
     if mechanism:
-        if mechanism not in MECHANISMS:
+        if not 0 < mechanism <= 7:  # acse_text.MECHANISMS
             raise LocalProtocolError("unknown authentication mechanism %r" % mechanism)
         secret = password if mechanism == 1 else challenge
         if not secret:
@@ -173,16 +156,20 @@ class Aare:
 
     @property
     def diagnostic_text(self):
+        from meterproto.dlms.acse_text import (INITIATE_ERRORS, PROVIDER_DIAGNOSTICS,
+                                               USER_DIAGNOSTICS)
+
         table = PROVIDER_DIAGNOSTICS if self.provider else USER_DIAGNOSTICS
         text = table.get(self.diagnostic, "diagnostic %s" % self.diagnostic)
         if self.initiate is not None and self.initiate.kind == "error":
-            from meterproto.dlms.acse_text import INITIATE_ERRORS
             text += "; xDLMS initiate refused: %s (%d)" % (
                 INITIATE_ERRORS.get(self.initiate.error, "unknown"), self.initiate.error)
         return text
 
     def check(self):
         if not self.accepted or (self.initiate is not None and self.initiate.kind == "error"):
+            from meterproto.dlms.acse_text import ASSOCIATION_RESULTS
+
             raise Refused("meter refused the association: %s, %s (%s)" % (
                 ASSOCIATION_RESULTS.get(self.result, "result %s" % self.result),
                 self.diagnostic_text, self.diagnostic))
@@ -221,25 +208,3 @@ def build_rlrq(reason=0, user_info=None):
     if user_info is not None:
         out += _tlv(0xBE, _tlv(0x04, bytes(user_info)))
     return _tlv(0x62, out)
-
-
-class Release:
-    def __init__(self, reason, user_info):
-        self.reason = reason  # 0 normal, 1 urgent / not-finished, 30 user-defined
-        self.user_info = user_info
-        self.initiate = parse_initiate(user_info) if user_info else None
-
-
-def _parse_release(apdu, tag, what):
-    f = _fields(apdu, tag, what)
-    reason = None
-    if 0x80 in f:
-        if len(f[0x80]) != 1:
-            raise DecodeError("bad %s reason" % what)
-        reason = f[0x80][0]
-    ui = _octets_in(f[0xBE], 0x04, "user information") if 0xBE in f else b""
-    return Release(reason, ui)
-
-
-def parse_rlre(apdu):
-    return _parse_release(apdu, 0x63, "RLRE")

@@ -1,6 +1,22 @@
-# meterproto.dlms.acse_text: association in plain words (IEC 62056-5-3 clause 8.4 conformance
-# block, clause 9.5 initiate errors) (core). Loaded only to explain a refusal or to name the
-# services a meter offers, so a reading client keeps its RAM.
+# meterproto.dlms.acse_text: association in plain words (IEC 62056-5-3 clause 9 AARE result
+# and diagnostics, clause 8.4 conformance block, clause 9.5 initiate errors) (core). Loaded
+# only to explain a refusal or to name the services a meter offers: a client keeps its RAM.
+
+MECHANISMS = {0: "lowest (none)", 1: "low (password)", 2: "high (manufacturer)", 3: "high MD5",
+              4: "high SHA-1", 5: "high GMAC", 6: "high SHA-256", 7: "high ECDSA"}
+
+ASSOCIATION_RESULTS = {0: "accepted", 1: "rejected (permanent)", 2: "rejected (transient)"}
+
+# acse-service-user diagnostics, with the advice a user needs.
+USER_DIAGNOSTICS = {
+    0: "no problem", 1: "no reason given",
+    2: "application context not supported (try LN instead of SN, or without ciphering)",
+    11: "authentication mechanism not recognised",
+    12: "authentication mechanism required (this client needs a password or key)",
+    13: "authentication failure (wrong password or key)",
+    14: "authentication required (this client needs a password or key)",
+}
+PROVIDER_DIAGNOSTICS = {0: "no problem", 1: "no reason given", 2: "no common ACSE version"}
 
 
 # Conformance block bits, numbered from the most significant bit of the 24 (clause 8.4).

@@ -22,10 +22,9 @@ from meterproto.errors import (ChecksumError, DecodeError, LocalProtocolError, N
 from meterproto.line import FMT_7E1, FMT_8N1, fmt_name
 from meterproto.machine import Machine
 from meterproto.reading import Reading
-from meterproto.iec import msg
 from meterproto.iec import data as dat
-from meterproto.iec.wakeup import wakeup_plan, nul_train
-from meterproto.iec.push import IecListener
+from meterproto.iec import msg
+from meterproto.iec.wakeup import nul_train, wakeup_plan
 
 T_REPLY = const(1500)  # the longest the meter may take to start answering (tr max)
 T_CHAR = const(1500)  # the longest gap inside one message (ta)
@@ -119,8 +118,13 @@ class IecClient(Machine):
         self.reaction_ms = reaction_ms
         self.retries = retries
         self.stay_300 = stay_300
-        # Mode D has no sign-on: a separate receive-only machine does it, driven from here.
-        self._listener = IecListener(push_baud, push_fmt, listen_ms, max_len) if push else None
+        # Mode D has no sign-on: a separate receive-only machine does it, driven from here
+        # (loaded only then: a mode C read keeps its RAM).
+        self._listener = None
+        if push:
+            from meterproto.iec.push import IecListener
+
+            self._listener = IecListener(push_baud, push_fmt, listen_ms, max_len)
         # parity: does bit 7 of what the port hands us carry the 7E1 parity bit (see
         # meterproto.iec.msg.PARITY_AUTO)? When it does, every character is checked.
         self.framer = msg.Framer(max_len, parity=parity)
