@@ -15,6 +15,7 @@ from probe.usb import CommandServer  # noqa: E402
 
 gc.collect()
 print("import", gc.mem_alloc())
+from meterproto.link.host import HostSide  # noqa: E402  (the host's end: not measured)
 
 cmd = sys.argv[1]
 base = sys.argv[2]
@@ -76,8 +77,6 @@ st.recover()
 inp = Pipe()
 out = Sink()
 srv = CommandServer(inp, out, st, None, device_id="bench")
-from meterproto.link.host import HostSide  # noqa: E402  (the host's end: not measured)
-
 host = HostSide()
 
 
