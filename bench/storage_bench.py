@@ -146,7 +146,7 @@ def fill(series, limit=None):
     """Commit readings of series to a fresh store on littlefs (the firmware installed
     first) until it is full."""
     from lfs_flash import LfsFsys
-    from meterproto.records import dumps
+    from meterproto.link.records import dumps
     from probe.store import Store, StoreFull
 
     fs = LfsFsys()
@@ -183,8 +183,8 @@ def fill(series, limit=None):
 def _all_back(st, kept):
     """Pull everything as the USB server does and decode it as the host does: True when every
     reading comes back exactly (same text, units, times)."""
-    from meterproto.records import dumps
-    from meterproto.recpack import Unpacker, record_info
+    from meterproto.link.records import dumps, record_info
+    from meterproto.link.recpack import Unpacker
 
     up = Unpacker()
     got = []
@@ -198,9 +198,9 @@ def _all_back(st, kept):
             n = record_info(data, i)[0]
             r = up.feed(data[i:i + n])
             i += n
-            if r is not None and r[0] != "gap":
-                got.append((r[1], dumps(r[3])))
-                cursor = r[0] + 1
+            if r is not None and r.gap_to is None:
+                got.append((r.time_s, dumps(r.reading)))
+                cursor = r.seq + 1
     return len(got) == len(kept) and all(
         a[0] == b[0] and json.loads(a[1]) == json.loads(b[1]) for a, b in zip(got, kept))
 

@@ -5,7 +5,8 @@ import pytest
 
 import probe.store as store_mod
 from irprobe.sim.simflash import PowerCut, SimFlash
-from meterproto.recpack import Unpacker, record_info
+from meterproto.link.records import record_info
+from meterproto.link.recpack import Unpacker
 from probe.fsys import Fsys
 from probe.store import Store, StoreFull
 
@@ -26,8 +27,10 @@ def unpack_all(data, up=None):
         n = record_info(data, i)[0]
         r = up.feed(data[i:i + n])
         i += n
-        if r is not None:
-            out.append(r)
+        if r is not None and r.gap_to is not None:
+            out.append(("gap", r.seq, r.gap_to, 1))
+        elif r is not None:
+            out.append((r.seq, r.time_s, r.digest, r.reading))
     return out
 
 
@@ -333,7 +336,7 @@ def test_interrupted_watermark_rename_is_finished_at_boot():
 
 
 def test_version_1_records_still_sync_after_the_upgrade():
-    from meterproto.records import encode_record
+    from meterproto.link.records import encode_record
 
     fs = SimFlash()
     fs.mkdir("/data")

@@ -1,5 +1,5 @@
 # probe.store: power-safe storage of readings in append-only segment files (device).
-# Each reading is one compact record (meterproto.recpack: own length and CRC) appended to the
+# Each reading is one compact record (meterproto.link.recpack: own length and CRC) appended to the
 # open segment and closed at once (littlefs syncs on close; PLATFORM.md 4): the close is the
 # commit point. A new segment starts at SEG_MAX bytes and with its own schema record, so any
 # segment decodes on its own. Only whole segments are ever deleted, after the host acked all.
@@ -32,9 +32,9 @@
 #   status() -> {"count","first_seq","last_seq","next_seq","acked","free_pct","full",
 #       "slots_left","capacity","low"}  (slots in readings of the size stored lately; low:
 #       fewer than LOW_PCT % of the slots are left)
-from meterproto import recpack as R
 from meterproto.errors import DecodeError
-from meterproto.records import check_record, crc16
+from meterproto.link import records as R
+from meterproto.link.records import check_record, crc16
 
 SEG_MAX = 131072
 CHUNK = 2048  # bytes read at a time when scanning a segment (heap: one chunk, one record)
@@ -97,7 +97,8 @@ class Store:
         self.segs = []
         self.legacy = []  # version 1 record seqs (one file each), ascending
         self._next = 1
-        self._packer = R.Packer()
+        self._packer = None  # meterproto.link.recpack.Packer, loaded at the first commit
+        self._schema = None  # the last segment's schema record, until the packer takes it
         self._sent = None  # [first, last] seqs given to the host in pulls since boot
         self._pos = None  # (seq, segment, offset, schema raw): where the last pull stopped
         self._avg = 160  # bytes per reading lately (schema records included)
@@ -131,7 +132,7 @@ class Store:
             pos = start
             buf = b""
             base = start  # file offset of buf[0]
-            while pos + R.OVERHEAD <= end:
+            while pos + R.OVERHEAD2 <= end:
                 i = pos - base
                 if i + R.HEAD + 4 > len(buf):
                     f.seek(pos)
@@ -141,7 +142,7 @@ class Store:
                     n = R.record_info(buf, i)[0]
                 except DecodeError:
                     pass
-                if n is not None and n <= R.MAX_BODY + R.OVERHEAD and pos + n <= end:
+                if n is not None and n <= R.MAX_BODY + R.OVERHEAD2 and pos + n <= end:
                     if i + n > len(buf):
                         f.seek(pos)
                         buf, base, i = f.read(max(n, CHUNK)), pos, 0
@@ -156,7 +157,7 @@ class Store:
 
     def _resync(self, f, pos, end):
         """Offset of the next record whose CRC holds, else end."""
-        while pos + R.OVERHEAD <= end:
+        while pos + R.OVERHEAD2 <= end:
             f.seek(pos)
             chunk = f.read(1024)
             i = chunk.find(b"IR\x02")
@@ -167,7 +168,7 @@ class Store:
             head = f.read(R.HEAD)
             try:
                 n = R.record_info(head)[0]
-                if n <= R.MAX_BODY + R.OVERHEAD and pos + i + n <= end:
+                if n <= R.MAX_BODY + R.OVERHEAD2 and pos + i + n <= end:
                     if R.check(head + f.read(n - R.HEAD), 0, n):
                         return pos + i
             except DecodeError:
@@ -215,18 +216,16 @@ class Store:
         self.segs = keep
         top = max(top, self._recover_legacy(rep))
         self._next = top + 1
-        self._packer.reset()
+        self._packer = None
+        self._schema = None
         self._pos = None
         self._sent = None
         if self.segs:
             s = self.segs[-1]
             self._avg = max(16, s.size // max(1, s.count))
-            schema = None
             for _, raw in self._records_of(s):
                 if raw[3] == R.K_SCHEMA:
-                    schema = raw
-            if schema is not None:
-                self._packer.adopt(schema)  # the next reading needs no new schema
+                    self._schema = raw  # the next reading needs no new schema
         self._ready = True
         return rep
 
@@ -384,10 +383,21 @@ class Store:
         self._ensure()
         seq = self._next
         seg = self.segs[-1] if self.segs else None
-        recs = self._packer.pack(seq, time_s, reading, digest) if seg else None
+        pk = self._packer
+        if pk is None:
+            from meterproto.link.recpack import Packer  # not at boot: heap
+
+            pk = self._packer = Packer()
+            if self._schema is not None:
+                try:
+                    pk.adopt(self._schema)
+                except DecodeError:
+                    pass  # a schema we cannot read back: the next record brings a new one
+                self._schema = None
+        recs = pk.pack(seq, time_s, reading, digest) if seg else None
         if seg is None or seg.size + sum(len(r) for r in recs) > SEG_MAX:
-            self._packer.reset()  # a new segment carries its own schema
-            recs = self._packer.pack(seq, time_s, reading, digest)
+            pk.reset()  # a new segment carries its own schema
+            recs = pk.pack(seq, time_s, reading, digest)
             seg = _Seg("%08d.seg" % seq)
         data = b"".join(recs)
         try:
@@ -398,7 +408,7 @@ class Store:
             finally:
                 f.close()  # the commit point: littlefs syncs the file on close
         except Exception as e:
-            self._packer.reset()  # the schema may not have landed: write it again next time
+            pk.reset()  # the schema may not have landed: write it again next time
             self._undo(seg)
             if isinstance(e, OSError) and e.args and e.args[0] == _ENOSPC:
                 raise StoreFull(self.free_pct(), self.min_free_pct)
@@ -468,7 +478,7 @@ class Store:
         while self.segs and self.segs[0].last <= up:
             seg = self.segs.pop(0)
             self._remove_quiet(self._p(seg.name))
-            if not self.segs:
+            if not self.segs and self._packer is not None:
                 self._packer.reset()  # the schema went with the segment
         self._pos = None
         return before - self._count()
@@ -541,7 +551,7 @@ class Store:
                 if sid != sent_schema:
                     add += len(schema)
             if seq > expect:
-                add += R.OVERHEAD + 9
+                add += R.OVERHEAD2 + 9
             if out and len(out) + add > max_bytes:
                 break
             if seq > expect:
@@ -553,7 +563,7 @@ class Store:
             expect = seq + 1
             self._pos = (expect, seg, after, schema) if seg is not None else None
         else:
-            if expect < self._next and (not out or len(out) + R.OVERHEAD + 9 <= max_bytes):
+            if expect < self._next and (not out or len(out) + R.OVERHEAD2 + 9 <= max_bytes):
                 out += R.gap_record(expect, self._next - 1)  # lost at the very end
                 expect = self._next
         if expect > start:
