@@ -33,14 +33,14 @@ def _read(profile_name):
 
     p = profiles.get_profile(profile_name)
     if p["protocol"] == "dlms":
-        from meterproto.dlms_client import DlmsClient
+        from meterproto.dlms.client import DlmsClient
         from meterproto.line import FMT_8N1
 
         line = VirtualLine(profiles.make_meter(p), baud=9600, fmt=FMT_8N1)
         c = DlmsClient(client_sap=p["client_sap"], server_upper=p["server_upper"],
                        profile_from="2026-11-24 00:05:00", profile_to="2026-11-25 00:05:00")
         return run(c, line).to_dict()
-    from meterproto.iec21_client import IecClient
+    from meterproto.iec.client import IecClient
 
     return run(IecClient(**profiles.client_options(p)),
                VirtualLine(profiles.make_meter(p))).to_dict()

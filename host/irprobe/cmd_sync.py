@@ -29,7 +29,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     """
     from meterproto.link import channel as H
     from meterproto.errors import DecodeError
-    from meterproto.link.records import decode_record
+    from meterproto.link.recpack import Unpacker
 
     from irprobe.db import MAX_ID, BadRecord, SeqConflict
     from irprobe.probelink import LinkError, clean
@@ -68,29 +68,42 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     mb = max_bytes or H.PULL_MAX
     if progress:
         progress(0, count)
+    reader = Unpacker()  # records of either version; keeps the schemas the probe sends
     while True:
-        raws = link.pull(cursor, mb)
+        raws = link.pull(cursor, mb, reader.last)
         if not raws:
             break
         batch = []
+        covered = cursor - 1  # the last seq this answer accounts for (records, gap notices)
         for raw in raws:
             try:
-                rec = decode_record(raw)
+                rec = reader.feed(raw)
             except DecodeError as e:
                 raise LinkError(
                     "the probe sent a record that cannot be read (%s); nothing of it "
                     "was stored or acknowledged" % clean(e)
                 )
-            if rec.seq < cursor or (batch and rec.seq <= batch[-1][0]):
+            stats["bytes"] += len(raw)
+            if rec is None:
+                continue  # a schema: the readings after it need it
+            if rec.seq <= covered:
                 raise LinkError(
                     "the probe sent record %d out of order (expected %d or later)"
-                    % (rec.seq, cursor)
+                    % (rec.seq, covered + 1)
                 )
+            if rec.gap_to is not None:
+                # The probe says these seqs are lost for good (damaged on its flash): we
+                # acknowledge past them knowingly, and say so.
+                stats["lost"] = stats.get("lost", 0) + rec.gap_to - rec.seq + 1
+                covered = rec.gap_to
+                continue
             batch.append((rec.seq, rec.time_s, rec.reading, rec.digest))
-            stats["bytes"] += len(raw)
+            covered = rec.seq
+        if covered < cursor:
+            break  # only schemas: nothing more to come
         try:
             try:
-                added, dup = store.add_records(key, batch)  # one transaction, committed
+                added, dup = store.add_records(key, batch) if batch else (0, 0)  # committed
             except SeqConflict:
                 # Same number, different record: the probe's storage was erased and its
                 # numbering restarted. Keep the old records; file the new ones apart.
@@ -102,7 +115,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
                 "record from the probe refused: %s; nothing of this batch was "
                 "stored or acknowledged" % e
             )
-        last = batch[-1][0]
+        last = covered
         link.ack(last)  # only now may the probe delete
         store.note_sync(key, last, clean(info.get("firmware"), 32))
         stats["pulled"] += len(batch)
@@ -170,6 +183,11 @@ def run(args):
             counts["meters"],
         )
     )
+    if stats.get("lost"):
+        print(
+            "note: the probe reported %d records damaged on its flash; they cannot be "
+            "recovered and were let go" % stats["lost"]
+        )
     if stats.get("new_epoch"):
         print(
             "note: the probe numbers its records from the start again (was its storage "

@@ -26,7 +26,8 @@
 #   records(from_seq=0, limit=None) -> iterator of (seq, raw reading record), CRC-checked
 #   read(seq) -> raw bytes  (KeyError if absent or damaged)
 #   listing(from_seq, limit) -> [[seq, time_s, size], ...]
-#   pull(from_seq, max_bytes) -> bytes for a USB pull: the schema each reading needs, gap
+#   pull(from_seq, max_bytes, have_schema=None) -> bytearray for a USB pull: the schema each
+#       reading needs (unless the host has it), gap
 #       notices for damaged seqs, records; at least one item when any is left
 #   ack(up_to_seq) -> number of readings let go (clamped to what pulls sent)
 #   status() -> {"count","first_seq","last_seq","next_seq","acked","free_pct","full",
@@ -76,6 +77,21 @@ def _seq_name(name, ext):
     return int(name[:8])
 
 
+def _forget(names):
+    """On MicroPython, drop modules only a commit needs (and the package's reference), so
+    their code is freed between readings; the next commit imports them again."""
+    import sys
+
+    if not hasattr(sys, "print_exception"):
+        return  # CPython: nothing to gain
+    for name in names:
+        if sys.modules.pop(name, None) is not None:
+            parent = sys.modules.get(name[:name.rfind(".")])
+            d = parent.__dict__ if parent is not None else {}
+            if name[name.rfind(".") + 1:] in d:
+                del d[name[name.rfind(".") + 1:]]
+
+
 class _Seg:
     """What RAM holds of one segment: name, seqs and where its readings are."""
 
@@ -97,7 +113,7 @@ class Store:
         self.segs = []
         self.legacy = []  # version 1 record seqs (one file each), ascending
         self._next = 1
-        self._packer = None  # meterproto.link.recpack.Packer, loaded at the first commit
+        self._packer = None  # state of meterproto.link.recpack.Packer between commits
         self._schema = None  # the last segment's schema record, until the packer takes it
         self._sent = None  # [first, last] seqs given to the host in pulls since boot
         self._pos = None  # (seq, segment, offset, schema raw): where the last pull stopped
@@ -383,17 +399,24 @@ class Store:
         self._ensure()
         seq = self._next
         seg = self.segs[-1] if self.segs else None
-        pk = self._packer
-        if pk is None:
-            from meterproto.link.recpack import Packer  # not at boot: heap
+        from meterproto.link.recpack import Packer  # per commit, then let go: heap
 
-            pk = self._packer = Packer()
-            if self._schema is not None:
-                try:
-                    pk.adopt(self._schema)
-                except DecodeError:
-                    pass  # a schema we cannot read back: the next record brings a new one
-                self._schema = None
+        pk = Packer()
+        if self._packer is not None:
+            pk.restore(self._packer)
+        elif self._schema is not None:
+            try:
+                pk.adopt(self._schema)
+            except DecodeError:
+                pass  # a schema we cannot read back: the next record brings a new one
+            self._schema = None
+        try:
+            return self._commit(pk, seq, seg, time_s, reading, digest)
+        finally:
+            self._packer = pk.state()
+            _forget(("meterproto.link.recpack", "meterproto.link.cells"))
+
+    def _commit(self, pk, seq, seg, time_s, reading, digest):
         recs = pk.pack(seq, time_s, reading, digest) if seg else None
         if seg is None or seg.size + sum(len(r) for r in recs) > SEG_MAX:
             pk.reset()  # a new segment carries its own schema
@@ -478,8 +501,9 @@ class Store:
         while self.segs and self.segs[0].last <= up:
             seg = self.segs.pop(0)
             self._remove_quiet(self._p(seg.name))
-            if not self.segs and self._packer is not None:
-                self._packer.reset()  # the schema went with the segment
+            if not self.segs:
+                self._packer = None  # the schema went with the segment
+                self._schema = None
         self._pos = None
         return before - self._count()
 
@@ -572,7 +596,7 @@ class Store:
                 self._sent = [start, expect - 1]
             else:
                 s[1] = max(s[1], expect - 1)
-        return bytes(out)
+        return out
 
     def _count(self):
         n = len(self.legacy)

@@ -33,9 +33,11 @@ from meterproto.line import FMT_NAMES
 
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
 # Largest PULL answer this device builds: the answer, its frame and the stuffed copy each need
-# one piece of heap, and after hours of use the RP2040's heap is fragmented. At least one
-# whole record is always sent; the host continues from the last seq + 1.
-PULL_DEVICE_MAX = 4096
+# one piece of heap, and after hours of use the RP2040's heap is fragmented. So the answer is
+# at most 1/8 of the free heap (MicroPython's gc.mem_free) and never over PULL_DEVICE_MAX;
+# larger answers mean fewer round trips and less framing per reading. At least one whole
+# record is always sent; the host continues from the last seq + 1.
+PULL_DEVICE_MAX = 16384
 
 
 def _kbd_intr(char):
@@ -258,8 +260,9 @@ class CommandServer:
         have = args.get("schema")  # the schema the host already holds (probe.store.pull)
         if not isinstance(have, int) or isinstance(have, bool):
             have = None
-        if max_bytes > PULL_DEVICE_MAX:
-            max_bytes = PULL_DEVICE_MAX  # fewer records per answer; the host asks again
+        cap = _pull_cap()
+        if max_bytes > cap:
+            max_bytes = cap  # fewer records per answer; the host asks again
         try:
             out = self.store.pull(first, max_bytes, have)
         except MemoryError:  # a fragmented heap: free what the app can, then once more
@@ -268,6 +271,8 @@ class CommandServer:
                 raise
             make_room()
             out = self.store.pull(first, max_bytes, have)
+        if args.get("w") == 1:
+            out = H.whiten(out)  # the host undoes it: far fewer bytes stuffed on the wire
         self._room(len(out))
         return out
 
@@ -332,6 +337,15 @@ class CommandServer:
     def _need_store(self):
         if self.store is None:
             raise H.CommandError(H.E_UNSUPPORTED, "this probe has no record store")
+
+
+def _pull_cap():
+    import gc
+
+    free = getattr(gc, "mem_free", None)  # MicroPython only
+    if free is None:
+        return PULL_DEVICE_MAX
+    return max(1024, min(PULL_DEVICE_MAX, free() // 8))
 
 
 def _unique_id():

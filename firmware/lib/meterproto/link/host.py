@@ -8,7 +8,7 @@ from meterproto.link.channel import (CMD_ACK, CMD_BRIDGE, CMD_BYE, CMD_CONFIG_GE
                                  CMD_TAKE, E_FAILED, ESCAPE, MAGIC, MAX_PAYLOAD, PROTO_VERSION,
                                  PULL_DEFAULT, RESPONSE, T_BRIDGE_END, T_ERROR, DeviceError,
                                  Frame, FrameDecoder, LinkError, RetryNeeded, decode_json,
-                                 encode_frame, encode_json)
+                                 encode_frame, encode_json, pull_records)
 from meterproto.link.records import split_records
 
 
@@ -57,8 +57,12 @@ class HostSide:
     def list(self, from_seq=0, limit=50):
         return self.request(CMD_LIST, {"from_seq": from_seq, "limit": limit})
 
-    def pull(self, from_seq=0, max_bytes=PULL_DEFAULT):
-        return self.request(CMD_PULL, {"from_seq": from_seq, "max_bytes": max_bytes})
+    def pull(self, from_seq=0, max_bytes=PULL_DEFAULT, schema=None):
+        """schema: the id of the last schema record received (the probe leaves it out)."""
+        args = {"from_seq": from_seq, "max_bytes": max_bytes, "w": 1}
+        if schema is not None:
+            args["schema"] = schema
+        return self.request(CMD_PULL, args)
 
     def ack(self, up_to_seq):
         return self.request(CMD_ACK, {"up_to_seq": up_to_seq})
@@ -118,7 +122,7 @@ class HostSide:
             if want == CMD_BRIDGE | RESPONSE:
                 self.bridge_seq = seq  # raw bytes from now on, until end_bridge()
             if cmd == CMD_PULL:
-                value = split_records(item.payload)
+                value = split_records(pull_records(item.payload))
             else:
                 value = decode_json(item.payload)
             return Response(cmd, seq, value, item.payload)

@@ -20,7 +20,8 @@
 # API
 #   Packer() .pack(seq, time_s, reading, digest) -> list of records (a schema first when the
 #       reading's frame is new); .reset() forgets the schema (a new segment starts);
-#       .adopt(schema record) takes a schema read back from flash as the current one
+#       .adopt(schema record) takes a schema read back from flash as the current one;
+#       .state() -> tuple, .restore(tuple): keep it while the module is unloaded
 #   Unpacker() .feed(raw) -> Record (meterproto.link.records; a gap notice has .gap_to) or
 #       None for a schema; either version; raises DecodeError (unknown schema, bad body,
 #       damaged: ChecksumError) in plain words
@@ -141,6 +142,16 @@ class Packer:
         self.ident = None  # layout of the meter id cell, None when the frame keeps no id
         self.seen = None  # key of the last reading packed (a schema or not)
 
+    _STATE = ("schema_id", "key", "lays", "cols", "notes", "ident", "seen")
+
+    def state(self):
+        """What the packer knows, as a tuple (kept while its module is unloaded)."""
+        return tuple(getattr(self, k) for k in self._STATE)
+
+    def restore(self, state):
+        for k, v in zip(self._STATE, state):
+            setattr(self, k, v)
+
     def adopt(self, raw):
         """Take the schema record raw (read back from a segment) as the current one."""
         sid, s = _schema_body(raw)
@@ -249,6 +260,7 @@ class Unpacker:
     def __init__(self):
         self.schemas = {}
         self.order = []
+        self.last = None  # id of the last schema received (PULL "schema": the probe skips it)
 
     def feed(self, raw):
         """Record, a gap notice (Record with gap_to) or None for a schema (kept)."""
@@ -279,10 +291,25 @@ class Unpacker:
         return Record(seq, t, dig, self._unpack(seq, body), raw, 2)
 
     def _keep(self, sid, s):
+        self.last = sid
         if sid not in self.schemas:
             self.order.append(sid)
             if len(self.order) > self.KEEP:
                 self.schemas.pop(self.order.pop(0), None)
+        # per value: its dict with "value" in place (copied per reading), cell layouts with
+        # their bases, extra count, has time; checked once here, not per reading
+        tv = []
+        try:
+            for i, e in enumerate(s["f"]["values"]):
+                c = s["c"][i]
+                t = {"obis": e["obis"]} if "obis" in e else {}
+                t["value"] = None
+                for k in e:
+                    t[k] = e[k]
+                tv.append((t, [(lay, _base(lay)) for lay in c[2:]], c[0], c[1]))
+        except (IndexError, KeyError, TypeError, AttributeError):
+            raise DecodeError("a schema record does not describe its values")
+        s["tv"] = tv
         self.schemas[sid] = s
 
     def _unpack(self, seq, body):
@@ -312,19 +339,16 @@ class Unpacker:
                 notes.append(known[i] if t is None else t)
             d["notes"] = notes
         vals = []
-        for i, e in enumerate(d["values"]):
-            c = s["c"][i]
+        for t, cells, n_extra, has_time in s["tv"]:
             got = []
-            for lay in c[2:]:
-                t, _, pos = _get_cell(body, pos, lay, _base(lay))
-                got.append(t)
-            v = {"obis": e["obis"]} if "obis" in e else {}
+            for lay, base in cells:
+                x, _, pos = _get_cell(body, pos, lay, base)
+                got.append(x)
+            v = dict(t)
             v["value"] = got[0]
-            for k in e:
-                v[k] = e[k]
-            if c[0] >= 0:
-                v["extra"] = got[1:1 + c[0]]
-            if c[1]:
+            if n_extra >= 0:
+                v["extra"] = got[1:1 + n_extra]
+            if has_time:
                 v["time"] = got[-1]
             vals.append(v)
         d["values"] = vals
