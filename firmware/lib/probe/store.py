@@ -77,6 +77,12 @@ def _seq_name(name, ext):
     return int(name[:8])
 
 
+def _sync():
+    from probe import store_sync
+
+    return store_sync
+
+
 def _forget(names):
     """On MicroPython, drop modules only a commit needs (and the package's reference), so
     their code is freed between readings; the next commit imports them again."""
@@ -113,8 +119,8 @@ class Store:
         self.segs = []
         self.legacy = []  # version 1 record seqs (one file each), ascending
         self._next = 1
-        self._packer = None  # state of meterproto.link.recpack.Packer between commits
-        self._schema = None  # the last segment's schema record, until the packer takes it
+        self._schema_at = None  # (segment name, offset) of the schema the next reading uses
+        self._seen = None  # key of the last reading's frame (recpack.Packer.seen)
         self._sent = None  # [first, last] seqs given to the host in pulls since boot
         self._pos = None  # (seq, segment, offset, schema raw): where the last pull stopped
         self._avg = 160  # bytes per reading lately (schema records included)
@@ -203,90 +209,14 @@ class Store:
     # -- boot ---------------------------------------------------------------------------------
     def recover(self):
         """Scan after boot: drop unfinished copies, trim torn tails, find gaps, finish an
-        interrupted ack, find the next seq. Returns counts of what it fixed."""
-        fs = self.fs
-        rep = {"removed_tmp": 0, "quarantined": 0, "deleted_acked": 0, "trimmed": 0}
-        if not fs.exists(self.root):
-            fs.mkdir(self.root)
-        self.acked = self._recover_watermark(rep)
-        top = self.acked
-        self.segs = []
-        for name in fs.listdir(self.root):
-            if _seq_name(name, "tmp") is not None:
-                fs.remove(self._p(name))  # a trimmed copy never renamed: the original stands
-                rep["removed_tmp"] += 1
-            elif _seq_name(name, "seg") is not None:
-                self.segs.append(_Seg(name))
-        self.segs.sort(key=lambda s: s.name)
-        keep = []
-        for seg in self.segs:
-            last = self._scan(seg, rep)
-            if seg.count and seg.last > self.acked:
-                keep.append(seg)
-            else:
-                fs.remove(self._p(seg.name))  # acked (an ack was cut short) or empty
-                if seg.count:
-                    rep["deleted_acked"] += 1
-            if last is not None and last > top:
-                top = last
-        self.segs = keep
-        top = max(top, self._recover_legacy(rep))
-        self._next = top + 1
-        self._packer = None
-        self._schema = None
-        self._pos = None
-        self._sent = None
-        if self.segs:
-            s = self.segs[-1]
-            self._avg = max(16, s.size // max(1, s.count))
-            for _, raw in self._records_of(s):
-                if raw[3] == R.K_SCHEMA:
-                    self._schema = raw  # the next reading needs no new schema
-        self._ready = True
-        return rep
+        interrupted ack, find the next seq. Returns counts of what it fixed
+        (probe.store_boot: its code is let go again once done)."""
+        from probe import store_boot
 
-    def _scan(self, seg, rep):
-        """Fill seg from its file; trim a torn or damaged tail. Returns the highest seq seen
-        (even in a damaged tail: that number is never handed out again)."""
-        good_end = 0
-        seqs = []
-        bad_seq = None
-        size = 0
-        for pos, raw in self._records_of(seg):
-            if pos != good_end:
-                rep["quarantined"] += 1  # damage in the middle: its seqs become a gap
-            good_end = pos + len(raw)
-            size += len(raw)
-            if raw[3] != R.K_SCHEMA:
-                seqs.append(R.record_info(raw)[2])
-        f = self.fs.open(self._p(seg.name), "rb")
         try:
-            end = self._file_size(f)
-            if good_end < end:  # a torn or damaged tail: read what seq it claimed
-                f.seek(good_end)
-                try:
-                    info = R.record_info(f.read(R.HEAD + 4))
-                    if info[1] != R.K_SCHEMA and info[2] is not None:
-                        bad_seq = info[2]
-                except DecodeError:
-                    pass
+            return store_boot.recover(self)
         finally:
-            f.close()
-        if good_end < end:
-            self._trim(seg, good_end)
-            rep["trimmed"] += 1
-        seg.count = len(seqs)
-        seg.size = size
-        if seqs:
-            seg.first, seg.last = seqs[0], seqs[-1]
-            if seg.last - seg.first + 1 != len(seqs):
-                seg.gaps = [x for x in range(seg.first, seg.last) if x not in seqs]
-        # A tail whose header is readable may have been pulled before it was damaged: its
-        # seq is never handed out again (the host hears of it as a gap).
-        want = seg.last + 1 if seqs else _seq_name(seg.name, "seg")
-        if bad_seq is not None and bad_seq == want:
-            return bad_seq
-        return seg.last
+            _forget(("probe.store_boot",))
 
     def _trim(self, seg, size):
         """Keep the first size bytes of seg: a copy, closed, renamed over it (atomic)."""
@@ -307,55 +237,6 @@ class Store:
         finally:
             src.close()
         self.fs.rename(self._p(tmp), self._p(seg.name))
-
-    def _recover_watermark(self, rep):
-        fs = self.fs
-        path = self._p("acked")
-        value = 0
-        if fs.exists(path):
-            v = _ack_value(self._read(path))
-            if v is not None:
-                value = v
-        tmp = path + ".tmp"
-        if fs.exists(tmp):
-            v = _ack_value(self._read(tmp))
-            if v is not None and v > value:
-                fs.rename(tmp, path)  # the ack was durable, only its rename was cut
-                value = v
-            else:
-                fs.remove(tmp)
-                rep["removed_tmp"] += 1
-        return value
-
-    def _recover_legacy(self, rep):
-        """Version 1 files (older firmware): keep the good ones to serve; returns top seq."""
-        fs = self.fs
-        top = 0
-        seqs = []
-        for d in fs.listdir(self.root):
-            dpath = self._p(d)
-            if len(d) != 5 or not d.isdigit() or not fs.is_dir(dpath):
-                continue
-            for name in fs.listdir(dpath):
-                if len(name) != 12 or name[8] != "." or not name[:8].isdigit():
-                    continue
-                seq, ext = int(name[:8]), name[9:]
-                path = dpath + "/" + name
-                if ext == "tmp" or (seq <= self.acked and ext in ("rec", "bad")):
-                    fs.remove(path)
-                    rep["removed_tmp" if ext == "tmp" else "deleted_acked"] += 1
-                    continue
-                top = max(top, seq)
-                if ext == "rec":
-                    if self._legacy_raw(seq) is not None:
-                        seqs.append(seq)
-                    else:
-                        rep["quarantined"] += 1  # stays on flash as a gap until acked past
-            if not fs.listdir(dpath):
-                fs.rmdir(dpath)
-        seqs.sort()
-        self.legacy = seqs
-        return top
 
     def _legacy_path(self, seq):
         return "%s/%05d/%08d.rec" % (self.root, seq // FILES_PER_DIR, seq)
@@ -402,19 +283,31 @@ class Store:
         from meterproto.link.recpack import Packer  # per commit, then let go: heap
 
         pk = Packer()
-        if self._packer is not None:
-            pk.restore(self._packer)
-        elif self._schema is not None:
-            try:
-                pk.adopt(self._schema)
-            except DecodeError:
-                pass  # a schema we cannot read back: the next record brings a new one
-            self._schema = None
+        if self._schema_at is not None:
+            try:  # the schema is read back from flash: no RAM held between readings
+                pk.adopt(self._read_at(self._schema_at[0], self._schema_at[1]))
+            except (DecodeError, OSError):
+                pass  # then this reading brings a new schema
+        if self._seen is not None:
+            pk.seen = self._seen
         try:
             return self._commit(pk, seq, seg, time_s, reading, digest)
         finally:
-            self._packer = pk.state()
+            self._seen = pk.seen
             _forget(("meterproto.link.recpack", "meterproto.link.cells"))
+
+    def _read_at(self, name, pos):
+        f = self.fs.open(self._p(name), "rb")
+        try:
+            f.seek(pos)
+            head = f.read(R.HEAD)
+            n = R.record_info(head)[0]
+            raw = head + f.read(n - R.HEAD)
+        finally:
+            f.close()
+        if not R.check(raw, 0, n):
+            raise DecodeError("a stored schema record is damaged")
+        return raw
 
     def _commit(self, pk, seq, seg, time_s, reading, digest):
         recs = pk.pack(seq, time_s, reading, digest) if seg else None
@@ -432,10 +325,13 @@ class Store:
                 f.close()  # the commit point: littlefs syncs the file on close
         except Exception as e:
             pk.reset()  # the schema may not have landed: write it again next time
+            self._schema_at = None
             self._undo(seg)
             if isinstance(e, OSError) and e.args and e.args[0] == _ENOSPC:
                 raise StoreFull(self.free_pct(), self.min_free_pct)
             raise
+        if recs[0][3] == R.K_SCHEMA:
+            self._schema_at = (seg.name, seg.size)  # it went first, at the old end
         if not seg.count:
             self.segs.append(seg)
             seg.first = seq
@@ -468,84 +364,17 @@ class Store:
         except OSError:
             pass  # recover() trims it at the next boot
 
+    # -- the host's side (probe.store_sync, loaded when a host pulls) --------------------
     def ack(self, up_to_seq):
-        """The host holds every reading <= up_to_seq: let them go. Only seqs that pulls
-        since boot have sent count; returns how many readings were let go."""
+        """The host holds every reading <= up_to_seq: let them go (only seqs pulls since boot
+        have sent count). Returns how many readings were let go."""
         self._ensure()
-        if self._sent is None or self._sent[0] > self.acked + 1:
-            return 0  # nothing was sent from the watermark on: the host cannot hold it
-        up = min(up_to_seq, self._sent[1], self._next - 1)
-        if up <= self.acked:
-            return 0
-        before = self._count()
-        # Watermark first: a cut after it still never returns or reuses these seqs.
-        self._write_atomic(self._p("acked.tmp"), self._p("acked"), _ack_bytes(up))
-        self.acked = up
-        dirs = []
-        while self.legacy and self.legacy[0] <= up:
-            seq = self.legacy.pop(0)
-            self._remove_quiet(self._legacy_path(seq))
-            d = "%s/%05d" % (self.root, seq // FILES_PER_DIR)
-            if d not in dirs:
-                dirs.append(d)
-        for d in self.fs.listdir(self.root):  # damaged version 1 files the host was told of
-            if len(d) == 5 and d.isdigit() and int(d) * FILES_PER_DIR <= up:
-                for name in self.fs.listdir(self._p(d)):
-                    if name[:8].isdigit() and int(name[:8]) <= up:
-                        self._remove_quiet(self._p(d) + "/" + name)
-                if self._p(d) not in dirs:
-                    dirs.append(self._p(d))
-        for d in dirs:
-            if self.fs.exists(d) and not self.fs.listdir(d):
-                self.fs.rmdir(d)
-        while self.segs and self.segs[0].last <= up:
-            seg = self.segs.pop(0)
-            self._remove_quiet(self._p(seg.name))
-            if not self.segs:
-                self._packer = None  # the schema went with the segment
-                self._schema = None
-        self._pos = None
-        return before - self._count()
-
-    def _remove_quiet(self, path):
-        try:
-            self.fs.remove(path)
-        except OSError:
-            pass  # already gone (a previous, interrupted ack)
-
-    # -- read ---------------------------------------------------------------------------------
-    def _walk(self, start):
-        """(seq, raw, schema raw or None, segment, offset after) of each good reading with
-        seq >= start, oldest first. Reads only: safe while a meter session runs."""
-        for seq in list(self.legacy):
-            if seq >= start:
-                raw = self._legacy_raw(seq)
-                if raw is not None:
-                    yield seq, raw, None, None, 0
-        for seg in list(self.segs):
-            if seg.last < start:
-                continue
-            pos, schema = 0, None
-            c = self._pos
-            if c is not None and c[1] is seg and c[0] <= start:
-                pos, schema = c[2], c[3]  # where the last pull stopped: no rescan
-            for off, raw in self._records_of(seg, pos):
-                if raw[3] == R.K_SCHEMA:
-                    schema = raw
-                    continue
-                seq = R.record_info(raw)[2]
-                if seq >= start:
-                    yield seq, raw, schema, seg, off + len(raw)
+        return _sync().ack(self, up_to_seq)
 
     def records(self, from_seq=0, limit=None):
         """(seq, raw) of stored readings with seq >= from_seq, oldest first, CRC-checked."""
         self._ensure()
-        n = 0
-        for seq, raw, _, _, _ in self._walk(max(from_seq, self.acked + 1)):
-            if limit is not None and n >= limit:
-                return
-            n += 1
-            yield seq, raw
+        return _sync().records(self, from_seq, limit)
 
     def read(self, seq):
         for s, raw in self.records(seq, 1):
@@ -558,45 +387,9 @@ class Store:
         return [[s, R.record_time(raw), len(raw)] for s, raw in self.records(from_seq, limit)]
 
     def pull(self, from_seq, max_bytes, have_schema=None):
-        """Bytes for one PULL answer: whole records from from_seq on, each reading preceded
-        by its schema unless the host holds it (have_schema: that schema's id), and a gap
-        notice for each run of seqs that will never come. At least one item when any is
-        left; the seqs covered are remembered for ack()."""
+        """Bytes for one PULL answer (probe.store_sync.pull)."""
         self._ensure()
-        start = max(from_seq, self.acked + 1)
-        out = bytearray()
-        expect = start
-        sent_schema = have_schema
-        for seq, raw, schema, seg, after in self._walk(start):
-            add = len(raw)
-            sid = None
-            if schema is not None:
-                sid = int.from_bytes(schema[R.HEAD:R.HEAD + 4], "big")
-                if sid != sent_schema:
-                    add += len(schema)
-            if seq > expect:
-                add += R.OVERHEAD2 + 9
-            if out and len(out) + add > max_bytes:
-                break
-            if seq > expect:
-                out += R.gap_record(expect, seq - 1)
-            if sid is not None and sid != sent_schema:
-                out += schema
-                sent_schema = sid
-            out += raw
-            expect = seq + 1
-            self._pos = (expect, seg, after, schema) if seg is not None else None
-        else:
-            if expect < self._next and (not out or len(out) + R.OVERHEAD2 + 9 <= max_bytes):
-                out += R.gap_record(expect, self._next - 1)  # lost at the very end
-                expect = self._next
-        if expect > start:
-            s = self._sent
-            if s is None or start > s[1] + 1 or start < s[0]:
-                self._sent = [start, expect - 1]
-            else:
-                s[1] = max(s[1], expect - 1)
-        return out
+        return _sync().pull(self, from_seq, max_bytes, have_schema)
 
     def _count(self):
         n = len(self.legacy)

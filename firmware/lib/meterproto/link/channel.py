@@ -70,7 +70,7 @@
 #   EscapeScanner().feed(data) -> (bytes for the meter, found); .leftover after the escape
 import json
 
-from meterproto.compat import const, stuffed, without, xor_bytes
+from meterproto.compat import const, stuffed, xor_bytes
 from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, RemoteProtocolError
 from meterproto.link.records import dumps
@@ -249,12 +249,12 @@ _IDLE = const(0)
 _IN = const(1)
 _IN_ESC = const(2)
 _SKIP = const(3)  # after a too-long frame: drop bytes until the next SOF
-_SPECIAL = bytes(range(0x20)) + b"\x7e\x7f"  # never raw inside a frame (ESC is undone)
-_FAST = without(b"", b"") is not None  # bulk decoding (CPython)
 
 
 class FrameDecoder:
     """Streaming frame decoder: feed any chunking; returns Frames and errors in order."""
+
+    _bulk = None  # the host's decoder takes whole runs of bytes at once (link.host)
 
     def __init__(self, max_payload=MAX_PAYLOAD):
         self.max_payload = max_payload
@@ -276,7 +276,7 @@ class FrameDecoder:
         while i < end:
             st = self._state
             if st == _IN:
-                j = self._bulk(data, i, end) if _FAST else i
+                j = self._bulk(data, i, end) if self._bulk is not None else i
                 if j > i:
                     i = j
                     self._too_long(out)
@@ -326,33 +326,6 @@ class FrameDecoder:
                                     % self.max_payload))
             return True
         return False
-
-    def _bulk(self, data, i, end):
-        """Inside a frame, take the bytes up to the next EOF in one go when they hold no
-        control byte, SOF or EOF and every ESC is followed by its byte (CPython: a few C
-        calls per frame, where the byte loop below is the slow part of a sync). Returns
-        where it stopped: i when the byte loop must look (MicroPython, or anything odd)."""
-        j = data.find(b"\x7f", i, end)
-        if j < 0:
-            j = end
-        chunk = bytes(data[i:j])
-        clean = without(chunk, _SPECIAL)
-        if clean is None or len(clean) != len(chunk):
-            return i
-        parts = chunk.split(b"\x7d")
-        for k in range(1, len(parts) - 1):
-            if not parts[k]:
-                return i  # ESC ESC: let the byte loop decide
-        buf = self._buf
-        buf += parts[0]
-        for k in range(1, len(parts)):
-            p = parts[k]
-            if p:
-                buf.append(p[0] ^ 0x20)
-                buf += p[1:]
-            else:
-                self._state = _IN_ESC  # the chunk ends in ESC: its byte comes next
-        return j
 
     def _finish(self):
         body = self._buf

@@ -21,7 +21,7 @@
 #   Packer() .pack(seq, time_s, reading, digest) -> list of records (a schema first when the
 #       reading's frame is new); .reset() forgets the schema (a new segment starts);
 #       .adopt(schema record) takes a schema read back from flash as the current one;
-#       .state() -> tuple, .restore(tuple): keep it while the module is unloaded
+#       .seen: key of the last reading's frame (keep it to carry on after a reload)
 #   Unpacker() .feed(raw) -> Record (meterproto.link.records; a gap notice has .gap_to) or
 #       None for a schema; either version; raises DecodeError (unknown schema, bad body,
 #       damaged: ChecksumError) in plain words
@@ -141,16 +141,6 @@ class Packer:
         self.notes = []  # the schema's notes: a reading's equal note is one byte
         self.ident = None  # layout of the meter id cell, None when the frame keeps no id
         self.seen = None  # key of the last reading packed (a schema or not)
-
-    _STATE = ("schema_id", "key", "lays", "cols", "notes", "ident", "seen")
-
-    def state(self):
-        """What the packer knows, as a tuple (kept while its module is unloaded)."""
-        return tuple(getattr(self, k) for k in self._STATE)
-
-    def restore(self, state):
-        for k, v in zip(self._STATE, state):
-            setattr(self, k, v)
 
     def adopt(self, raw):
         """Take the schema record raw (read back from a segment) as the current one."""
