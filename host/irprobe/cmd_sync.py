@@ -31,7 +31,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     from meterproto.errors import DecodeError
     from meterproto.records import decode_record
 
-    from irprobe.db import MAX_ID, BadRecord, SeqConflict
+    from irprobe.db import MAX_ID, BadRecord, SeqConflict, StoreError
     from irprobe.probelink import LinkError, clean
 
     info = link.info or link.hello()
@@ -60,6 +60,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
         "pulled": 0,
         "added": 0,
         "duplicates": 0,
+        "conflicts": 0,
         "batches": 0,
         "bytes": 0,
         "acked": acked,
@@ -90,24 +91,27 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
             stats["bytes"] += len(raw)
         try:
             try:
-                added, dup = store.add_records(key, batch)  # one transaction, committed
+                added, dup, conflicts = store.add_records(key, batch)  # committed
             except SeqConflict:
                 # Same number, different record: the probe's storage was erased and its
                 # numbering restarted. Keep the old records; file the new ones apart.
                 key = store.new_epoch(device)
                 stats["new_epoch"] = key
-                added, dup = store.add_records(key, batch)
+                added, dup, conflicts = store.add_records(key, batch)
         except BadRecord as e:
             raise LinkError(
                 "record from the probe refused: %s; nothing of this batch was "
                 "stored or acknowledged" % e
             )
+        except StoreError as e:
+            raise LinkError("%s; nothing of this batch was acknowledged" % e)
         last = batch[-1][0]
         link.ack(last)  # only now may the probe delete
         store.note_sync(key, last, clean(info.get("firmware"), 32))
         stats["pulled"] += len(batch)
         stats["added"] += added
         stats["duplicates"] += dup
+        stats["conflicts"] += conflicts
         stats["batches"] += 1
         stats["acked"] = last
         cursor = last + 1
@@ -128,7 +132,7 @@ def run(args):
     )
 
     from irprobe.cli import CommandError
-    from irprobe.db import BadRecord, open_store
+    from irprobe.db import StoreError, open_store
     from irprobe.probelink import LinkError, open_link
 
     store = open_store(args.db)
@@ -150,7 +154,7 @@ def run(args):
 
                 stats = sync(link, store, progress, set_clock=not args.no_clock)
             link.bye()
-        except (LinkError, BadRecord) as e:
+        except (LinkError, StoreError) as e:
             raise CommandError("%s (already stored readings are safe; run sync again)" % e)
         finally:
             link.close()
