@@ -75,6 +75,8 @@ class ProbeSim:
 
         self.profile = get_profile(profile)  # KeyError with the known names
         self._own_root = root is None
+        # Its records and config.json (the meter's password and keys) live here: private
+        # (mkdtemp makes it 0700) and removed by close(), also on SIGTERM/SIGHUP (main).
         self.root = root or tempfile.mkdtemp(prefix="irprobe-sim-")
         os.makedirs(self.root, exist_ok=True)
         fs = Fsys(self.root)
@@ -182,23 +184,39 @@ class ProbeSim:
         self.close()
 
 
+class _Stopped(BaseException):
+    """SIGTERM, SIGHUP, SIGINT: not a KeyboardInterrupt, which run() takes for a raw Ctrl-C
+    byte from the host (probe.usb)."""
+
+
+def _stop(signum, frame):
+    raise _Stopped()  # unwinds to main's finally, which removes the folder
+
+
 def main(args):
     """`irprobe simulate --probe --profile METER --pty`: prints {"port": ...} first."""
+    import signal
+
     from irprobe.cli import CommandError
 
-    name = getattr(args, "profile", None) or "iskra-mt174"
-    try:
-        sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
-    except KeyError as e:
-        raise CommandError(e.args[0])
     if getattr(args, "tcp", None) is not None:
         raise CommandError("the simulated probe serves a pty only (no --tcp)")
-    print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
-    sys.stdout.flush()
+    name = getattr(args, "profile", None) or "iskra-mt174"
+    sim = None
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
+        try:
+            sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
+        except KeyError as e:
+            raise CommandError(e.args[0])
+        print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
+        sys.stdout.flush()
         sim.run(getattr(args, "timeout", None))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
-        sim.close()
+        if sim is not None:
+            sim.close()
+        for s, h in old.items():
+            signal.signal(s, h)
     return 0
