@@ -23,21 +23,6 @@ def checked_reading(d):
         return None
 
 
-def _printable(obj):
-    """Device text made safe for a rich table: no control characters, no markup."""
-    from rich.markup import escape
-
-    from irprobe.probelink import clean
-
-    if isinstance(obj, str):
-        return escape(clean(obj, 400))
-    if isinstance(obj, list):
-        return [_printable(x) for x in obj]
-    if isinstance(obj, dict):
-        return {k: _printable(v) for k, v in obj.items()}
-    return obj
-
-
 def run(args):
     import sys
 
@@ -59,7 +44,7 @@ def run(args):
     if args.json:
         output.print_json(reading)  # JSON escapes control characters itself
     else:
-        output.print_reading(_printable(reading))
+        output.print_reading(reading)  # escapes meter text itself
     if isinstance(seq, int) and not isinstance(seq, bool):
         print("stored on the probe as record %d" % seq, file=sys.stderr)
     else:

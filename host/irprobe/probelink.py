@@ -25,9 +25,10 @@ SERVE = b"import probe.usb\r\nprobe.usb.serve()\r\n"
 
 
 def clean(text, limit=200):
-    """Device text made safe to print: no control characters, bounded length."""
-    s = "".join(ch if ch.isprintable() else "?" for ch in str(text))
-    return s if len(s) <= limit else s[:limit] + "..."
+    """Device text made safe to print in a message: irprobe.output.plain_text, bounded."""
+    from irprobe.output import plain_text
+
+    return plain_text(text, limit)
 
 
 class ProbeLink:
