@@ -93,7 +93,8 @@ class SeqConflict(BadRecord):
 
 
 # SQLite primary result codes (sqlite3.h) that have a plain-words meaning for a user.
-_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT = 5, 6, 8, 10, 11
+_FULL, _CANTOPEN, _NOTADB = 13, 14, 26
 
 
 def plain_error(e, path):
@@ -111,7 +112,10 @@ def plain_error(e, path):
     elif code in (_CORRUPT, _NOTADB) or "not a database" in msg or "malformed" in msg:
         text = "%s is not a readings database (%s)" % (path, msg)
     elif code == _CANTOPEN or "unable to open" in msg:
-        text = "cannot open the readings database %s: check the folder exists and is writable" % path
+        text = (
+            "cannot open the readings database %s: check the folder exists and is writable"
+            % path
+        )
     elif code == _IOERR or "I/O" in msg:
         text = "the disk failed while using the readings database %s (%s)" % (path, msg)
     else:
@@ -230,7 +234,8 @@ class Store:
                 pass
         with self._tx() as c:
             c.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER)"
+                "CREATE TABLE IF NOT EXISTS migrations"
+                " (version INTEGER PRIMARY KEY, applied INTEGER)"
             )
             have = self._version()  # again, under the lock: another process may have done it
             self._check_version(have)
@@ -319,7 +324,8 @@ class Store:
         cur = c.execute(
             "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
             " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (device_id, seq, mpk, taken_at, r["protocol"], r["mode"], r["baud"], digest_hex, text_),
+            (device_id, seq, mpk, taken_at, r["protocol"], r["mode"], r["baud"], digest_hex,
+             text_),
         )
         sid = cur.lastrowid
         c.executemany(
@@ -394,7 +400,8 @@ class Store:
         if device_id is not None:
             q += " WHERE device_id = ?"
             args = (device_id,)
-        return [(d, s, t, json.loads(r)) for d, s, t, r in self.conn.execute(q + " ORDER BY id", args)]
+        rows = self.conn.execute(q + " ORDER BY id", args)
+        return [(d, s, t, json.loads(r)) for d, s, t, r in rows]
 
     @_plain
     def known_seqs(self, device_id):
