@@ -183,6 +183,7 @@ def run(args):
 
     from irprobe.cli import CommandError
     from irprobe.db import StoreError, open_store
+    from irprobe.output import plain_text
     from irprobe.probelink import LinkError, open_link
 
     store = open_store(args.db)
@@ -215,7 +216,7 @@ def run(args):
         "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
         "database holds %d readings of %d meters"
         % (
-            stats["device_id"],
+            plain_text(stats["device_id"]),
             stats["pulled"],
             stats["added"],
             stats["duplicates"],
@@ -240,6 +241,6 @@ def run(args):
     if stats.get("new_epoch"):
         print(
             "note: the probe numbers its records from the start again (was its storage "
-            "erased?); its new records are kept apart as %s" % stats["new_epoch"]
+            "erased?); its new records are kept apart as %s" % plain_text(stats["new_epoch"])
         )
     return 0
