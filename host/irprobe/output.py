@@ -108,20 +108,21 @@ def reading_table(d, title=None):
 
 
 def print_reading(d, stream=None, title=None):
-    """A reading dict as a table, then its load profiles (first rows) and notes."""
+    """A reading dict as a table, then its load profiles (in the one profile shape of
+    irprobe.inbound, whichever protocol read them) and notes."""
+    from irprobe.inbound import Untrusted, check_reading
+
     con = _console(stream)
     con.print(reading_table(d, title))
-    for p in d.get("profiles") or ():
-        if not isinstance(p, dict):
-            continue
-        rows = p.get("rows") or []
-        cols = p.get("columns") or p.get("capture_objects") or ()
-        names = [plain_text(c.get("obis") or c.get("address")) for c in cols
-                 if isinstance(c, dict)]
-        every = (", every %s min" % plain_text(p["period_min"])) if p.get("period_min") else ""
+    try:
+        profiles = check_reading(d, for_display=True)["profiles"]
+    except Untrusted as e:
+        profiles = ()
+        con.print("load profiles not shown: %s" % plain_text(e), markup=False)
+    for p in profiles:
+        every = (", every %d min" % p["period_min"]) if p["period_min"] else ""
         con.print("load profile %s: %d rows%s, columns %s"
-                  % (plain_text(p.get("obis") or p.get("address")),
-                     len(rows) if isinstance(rows, list) else 0, every, ", ".join(names)),
-                  markup=False)
+                  % (plain_text(p["obis"]), len(p["rows"]), every,
+                     ", ".join(plain_text(c["obis"]) for c in p["columns"])), markup=False)
     for n in d.get("notes") or ():
         con.print("note: " + plain_text(n), markup=False)
