@@ -14,6 +14,10 @@ from meterproto.records import MAX_PAYLOAD, OVERHEAD
 LinkError = H.LinkError
 DeviceError = H.DeviceError
 
+
+class UnusableAnswer(LinkError):
+    """Whole, CRC-checked answers whose content cannot be used: irprobe answers, but badly."""
+
 # The largest frame we accept from a probe: a PULL answer, which holds at least one whole record.
 MAX_ANSWER = max(H.PULL_MAX, MAX_PAYLOAD + OVERHEAD)
 # A call attempt gives up after this many times its timeout, or this many bytes, without an
@@ -67,6 +71,8 @@ class ProbeLink:
             link._drain()
             try:
                 link.info = link.hello()
+            except (DeviceError, UnusableAnswer):
+                raise  # irprobe answered: the raw REPL would not help
             except LinkError:
                 if not raw_repl:
                     raise
@@ -181,7 +187,9 @@ class ProbeLink:
                 # a PULL answer, bad JSON): ask again, the probe answers from its cache.
                 tries += 1
                 if tries > retries:
-                    raise LinkError("the probe keeps sending unusable answers (%s)" % clean(e))
+                    raise UnusableAnswer(
+                        "the probe keeps sending unusable answers (%s)" % clean(e)
+                    )
                 self.host.pending = pending
                 frame = self.host.retry()
 

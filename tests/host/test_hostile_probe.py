@@ -167,6 +167,14 @@ def test_2_hostile_hello_refused(db, capsys, hello, msg):
     assert rc == 2 and msg in err, err
 
 
+@pytest.mark.parametrize("hello", [b"[1, 2]", b"{bad json", b"\xff\xfe{}", b'"text"'])
+def test_2_unusable_hello_is_named_not_taken_for_a_missing_app(db, capsys, hello):
+    with HostileProbe(hello=hello) as p:
+        rc, _, err = sync(p, db, capsys, timeout="0.3")
+    assert rc == 2 and "keeps sending unusable answers" in err, err
+    assert "raw REPL" not in err
+
+
 # -- 3: the database fails: a plain message, nothing acked ------------------------------------
 def test_3_full_disk_during_sync_is_plain_and_nothing_acked(db, capsys, monkeypatch):
     Store(db).close()
