@@ -49,16 +49,11 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     from meterproto.records import decode_record
 
     from irprobe.db import MAX_ID, BadRecord, SeqConflict, StoreError
-    from irprobe.inbound import Untrusted, check_tree
     from irprobe.probelink import LinkError, clean
 
     clock = clock or time.monotonic
     started = clock()
-    info = link.info or link.hello()
-    try:
-        check_tree(info, "the probe's status")
-    except Untrusted as e:
-        raise LinkError(str(e))
+    info = link.info or link.hello()  # bounded by ProbeLink.call (irprobe.inbound)
     device = info.get("device_id")
     if (
         not isinstance(device, str)

@@ -2,14 +2,16 @@
 # Frames, commands and retries are meterproto.hostlink.HostSide (docs/COMMAND-CHANNEL.md); this
 # module adds the port: open, enter the channel (A: the running app answers HELLO; B: the raw
 # REPL starts probe.usb.serve()), blocking calls with timeouts, and plain-words failures.
-# Everything the probe says is untrusted: frames are CRC-checked, lengths capped, and text
-# from the device is cleaned before anyone prints it.
+# Everything the probe says is untrusted: frames are CRC-checked, lengths capped, every JSON
+# answer bounded by irprobe.inbound.check_tree here, and device text cleaned before printing.
 import os
 import time
 
 from meterproto import hostlink as H
 from meterproto.errors import DecodeError
 from meterproto.records import MAX_PAYLOAD, OVERHEAD
+
+from irprobe.inbound import Untrusted, check_tree
 
 LinkError = H.LinkError
 DeviceError = H.DeviceError
@@ -171,6 +173,11 @@ class ProbeLink:
             try:
                 resp = self.host.call(frame, self._write, self._reader(t), retries)
                 self.frames += 1
+                if isinstance(resp.value, dict):  # PULL records are checked by the store
+                    try:
+                        check_tree(resp.value, "the probe's answer")
+                    except Untrusted as e:
+                        raise UnusableAnswer(str(e))  # its cache would answer the same again
                 return resp.value
             except DeviceError as e:
                 raise DeviceError(clean(e.code, 40), clean(e.message))
