@@ -3,6 +3,8 @@
 # nesting depth, number of items, string length, valid text (no lone surrogates), integers
 # that fit SQLite (64 bits) and no NaN/Infinity. Failures are plain-words ValueErrors.
 
+import re
+
 MAX_DEPTH = 32  # a reading nests about 8 deep (reading/profiles/rows/values/cell)
 MAX_ITEMS = 200000  # strings, numbers, lists and objects in one message
 MAX_STRING = 32768  # one record payload is at most 32 KB (meterproto.records.MAX_PAYLOAD)
@@ -15,10 +17,10 @@ class Untrusted(ValueError):
 
 
 def _bad_text(s):
-    for ch in s:
-        c = ord(ch)
-        if 0xD800 <= c < 0xE000:
-            return "holds a lone UTF-16 surrogate (not valid text)"
+    try:
+        s.encode("utf-8")  # fails on a lone surrogate, and only on one
+    except UnicodeEncodeError:
+        return "holds a lone UTF-16 surrogate (not valid text)"
     return None
 
 
@@ -81,6 +83,7 @@ MAX_VALUES = 4096
 MAX_ROWS = 100000
 MAX_BAUD = 10000000
 CLOCK_CLASS = 8
+_C0 = re.compile("[\x00-\x1f\x7f]")
 
 
 def text(v, what, cap=MAX_TEXT, required=False, controls_ok=False):
@@ -96,12 +99,9 @@ def text(v, what, cap=MAX_TEXT, required=False, controls_ok=False):
     v = str(v)
     if len(v) > cap:
         raise Untrusted("%s is %d characters long (at most %d allowed)" % (what, len(v), cap))
-    if controls_ok:
+    if controls_ok or v.isprintable() or not _C0.search(v):
         return v
-    for ch in v:
-        if ord(ch) < 32 or ord(ch) == 127:
-            raise Untrusted("%s contains control characters" % what)
-    return v
+    raise Untrusted("%s contains control characters" % what)
 
 
 def _profile(p, what, text=text):
