@@ -347,3 +347,36 @@ def test_6_changed_record_is_kept_as_a_conflict(db, capsys):
     (dev, seq, _, r), = st.conflicts()
     assert (dev, seq, r["values"][0]["value"]) == ("HOSTILE-1", 1, "9.9")
     assert st.latest()[0][2][0]["value"] == "1.0"
+
+
+# -- more: records that are not readings, two syncs into one new database at once ------------
+def test_record_that_is_not_a_reading_is_refused(db, capsys):
+    from fuzz_host import _record
+
+    with HostileProbe({1: _record(1, b"[1,2,3]")}) as p:
+        rc, _, err = sync(p, db, capsys)
+        assert p.acks == []
+    assert rc == 2 and "cannot be read (record payload is not a reading)" in err
+
+
+def test_two_syncs_into_one_new_database_at_once(tmp_path):
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "new.sqlite")
+    probes = [HostileProbe.with_readings([reading(meter="A%d" % i) for i in range(30)],
+                                         device_id="P%d" % k) for k in range(2)]
+    for p in probes:
+        p.__enter__()
+    try:
+        procs = [subprocess.Popen([sys.executable, "-m", "irprobe", "sync", "--port", p.port,
+                                   "--db", db], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for p in probes]
+        outs = [pr.communicate(timeout=60) for pr in procs]
+        assert [pr.returncode for pr in procs] == [0, 0], outs
+        assert [p.acks[-1] for p in probes] == [30, 30]
+    finally:
+        for p in probes:
+            p.__exit__()
+    st = Store(db)
+    assert st.known_seqs("P0") == list(range(1, 31)) == st.known_seqs("P1")
