@@ -50,8 +50,8 @@ def plot(points, kind, meter, obis, out):
             y = Decimal(v)
         except (InvalidOperation, TypeError):
             continue  # "(ERROR)" or an empty value: nothing to draw
-        if not y.is_finite():
-            continue
+        if not y.is_finite() or abs(y) > Decimal("1e300"):
+            continue  # NaN, or beyond what a float (and so the plot) can hold
         x = _when(t)
         if x is None:
             continue
