@@ -31,11 +31,7 @@ def add_arguments(p):
 
 def run(args):
     if args.probe:
-        try:
-            from irprobe.sim import probe_sim
-        except ImportError:
-            raise CommandError("simulated probe not available in this build")
-        return probe_sim.main(args)
+        return _probe(args)
     from irprobe.sim import profiles
 
     if args.list:
@@ -153,4 +149,48 @@ def _list(profiles, as_json):
                   ("%d ms" % it["reaction_ms"]) if "reaction_ms" in it else "",
                   " ".join([it.get("ident") or ""] + extra))
     Console(file=sys.stdout, highlight=False).print(t)
+    return 0
+
+
+class _Stopped(BaseException):
+    """SIGTERM, SIGHUP, SIGINT: not a KeyboardInterrupt, which ProbeSim.run() takes for a
+    raw Ctrl-C byte from the host (probe.usb)."""
+
+
+def _stop(signum, frame):
+    raise _Stopped()  # unwinds to _probe's finally, which removes the probe's folder
+
+
+def _probe(args):
+    """`irprobe simulate --probe --profile METER --pty`: prints {"port": ...} first.
+    The probe's folder holds its records and config.json (the meter's password and keys):
+    private (0700) and removed however the command ends (SIGTERM, SIGHUP, Ctrl-C)."""
+    import json
+    import signal
+
+    try:
+        from irprobe.sim.probe_sim import ProbeSim
+    except ImportError:
+        raise CommandError("simulated probe not available in this build")
+
+    if getattr(args, "tcp", None) is not None:
+        raise CommandError("the simulated probe serves a pty only (no --tcp)")
+    name = getattr(args, "profile", None) or "iskra-mt174"
+    sim = None
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
+    try:
+        try:
+            sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
+        except KeyError as e:
+            raise CommandError(e.args[0])
+        print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
+        sys.stdout.flush()
+        sim.run(getattr(args, "timeout", None))
+    except (KeyboardInterrupt, _Stopped):
+        pass
+    finally:
+        if sim is not None:
+            sim.close()
+        for s, h in old.items():
+            signal.signal(s, h)
     return 0

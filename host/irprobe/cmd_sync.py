@@ -24,7 +24,7 @@ def _seq_ok(v):
 # Session bounds: the probe says how many records it holds; a few more may be taken while we
 # sync (interval logging), no more. Bytes and time follow from the record ceiling.
 MARGIN_RECORDS = 64
-BYTES_PER_RECORD = 32768 + 23  # meterproto.records: MAX_PAYLOAD + OVERHEAD
+BYTES_PER_RECORD = 32768 + 23  # meterproto.link.records: MAX_PAYLOAD + OVERHEAD
 BASE_SECONDS = 60.0
 SECONDS_PER_RECORD = 0.05  # 20 records/s: far below any working link (bench: >1000/s)
 
@@ -44,9 +44,9 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     called after each batch. Returns a dict of figures.
     Raises LinkError / StoreError with a plain-words message.
     """
-    from meterproto import hostlink as H
+    from meterproto.link import channel as H
     from meterproto.errors import DecodeError
-    from meterproto.records import decode_record
+    from meterproto.link.records import decode_record
 
     from irprobe.db import MAX_ID, BadRecord, SeqConflict, StoreError
     from irprobe.probelink import LinkError, clean

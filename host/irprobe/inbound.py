@@ -7,7 +7,7 @@ import re
 
 MAX_DEPTH = 32  # a reading nests about 8 deep (reading/profiles/rows/values/cell)
 MAX_ITEMS = 200000  # strings, numbers, lists and objects in one message
-MAX_STRING = 32768  # one record payload is at most 32 KB (meterproto.records.MAX_PAYLOAD)
+MAX_STRING = 32768  # one record payload is at most 32 KB (meterproto.link.records)
 INT_MIN = -(1 << 63)
 INT_MAX = (1 << 63) - 1
 

@@ -10,9 +10,9 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "core"))
 
 import test_fuzz_mp as F  # noqa: E402
-from meterproto import hostlink
+from meterproto.link import channel as hostlink
 from meterproto.errors import DecodeError, ProtocolError
-from meterproto.records import HEADER_LEN, MAGIC, VERSION, crc16, decode_record
+from meterproto.link.records import HEADER_LEN, MAGIC, VERSION, crc16, decode_record
 
 from irprobe.inbound import Untrusted, check_reading, check_tree
 

@@ -7,8 +7,8 @@ import select
 import threading
 import tty
 
-from meterproto import hostlink as H
-from meterproto.records import encode_record
+from meterproto.link import channel as H
+from meterproto.link.records import encode_record
 
 
 def frame(req, payload):

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from irprobe.db import BadRecord, Store
 from irprobe.output import reading_table
 from meterproto.errors import ProtocolError
-from meterproto.records import decode_record, encode_record
+from meterproto.link.records import decode_record, encode_record
 from test_fuzz_short import _edited
 
 SHORT = settings(max_examples=200, derandomize=True, deadline=None, database=None,

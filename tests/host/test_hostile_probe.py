@@ -12,8 +12,8 @@ from hostile_probe import HostileProbe, frame, reading
 from irprobe import cli
 from irprobe import db as dbmod
 from irprobe.db import Store
-from meterproto import hostlink as H
-from meterproto.records import encode_record
+from meterproto.link import channel as H
+from meterproto.link.records import encode_record
 
 # What must never reach a terminal or a cell: ESC, CSI/OSC (C1), BEL, bidi override.
 RAW = ("\x1b", "\x07", "\x9b", "\x9d", "\u202e")

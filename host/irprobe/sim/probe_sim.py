@@ -5,12 +5,10 @@
 # command (take, sync, config, bridge, devices' hello) talks to the very code the board runs.
 # Simulated time is kept in step with real time while idle, so bridged sessions keep the
 # meter's timing; a TAKE runs its session in simulated time (instant).
-import json
 import os
 import pty
 import select
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -182,41 +180,3 @@ class ProbeSim:
 
     def __exit__(self, *exc):
         self.close()
-
-
-class _Stopped(BaseException):
-    """SIGTERM, SIGHUP, SIGINT: not a KeyboardInterrupt, which run() takes for a raw Ctrl-C
-    byte from the host (probe.usb)."""
-
-
-def _stop(signum, frame):
-    raise _Stopped()  # unwinds to main's finally, which removes the folder
-
-
-def main(args):
-    """`irprobe simulate --probe --profile METER --pty`: prints {"port": ...} first."""
-    import signal
-
-    from irprobe.cli import CommandError
-
-    if getattr(args, "tcp", None) is not None:
-        raise CommandError("the simulated probe serves a pty only (no --tcp)")
-    name = getattr(args, "profile", None) or "iskra-mt174"
-    sim = None
-    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
-    try:
-        try:
-            sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
-        except KeyError as e:
-            raise CommandError(e.args[0])
-        print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
-        sys.stdout.flush()
-        sim.run(getattr(args, "timeout", None))
-    except (KeyboardInterrupt, _Stopped):
-        pass
-    finally:
-        if sim is not None:
-            sim.close()
-        for s, h in old.items():
-            signal.signal(s, h)
-    return 0
