@@ -3,7 +3,7 @@
 # Properties: a reading from a probe is stored exactly or refused with BadRecord (never another
 # exception, never altered); what is shown carries no markup span and no raw control.
 import pytest
-from fuzz_host import HOST_TARGETS, RAW, Recorder
+from fuzz_host import HOST_TARGETS, RAW, Recorder, _record
 from hypothesis import HealthCheck, given, settings, strategies as st
 from irprobe.db import BadRecord, Store
 from irprobe.output import reading_table
@@ -70,6 +70,24 @@ def test_any_reading_is_stored_exactly_or_refused_plainly(reading):
     text = _shown(values)
     for ch in RAW:
         assert ch not in text
+
+
+@SHORT
+@given(st.integers(min_value=1, max_value=3000), st.sampled_from("[{"))
+def test_deep_nesting_is_refused_not_a_crash(depth, opener):
+    if opener == "[":
+        body = "[" * depth + '"x"' + "]" * depth
+    else:
+        body = '{"a":' * depth + "1" + "}" * depth
+    payload = ('{"meter":{"id":"m"},"values":[],"objects":%s}' % body).encode()
+    s = Store(":memory:")
+    try:
+        rec = decode_record(_record(1, payload))
+        s.add_records("fuzz", [(rec.seq, rec.time_s, rec.reading, rec.digest)])
+    except (ProtocolError, BadRecord) as e:
+        assert "nested" in str(e)
+        return
+    assert depth < 31  # stored: only a shallow tree gets through
 
 
 @pytest.mark.parametrize("name", [t[0] for t in HOST_TARGETS])
