@@ -251,7 +251,7 @@ def make_meter(profile_or_name):
             dp = m.PROFILES[p["mode_e_dlms"]]
 
             def factory():
-                return m.make_meter(dp)
+                return m.make_meter(dp, one_session=True)
     return IecMeter(p, factory)
 
 
