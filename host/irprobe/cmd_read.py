@@ -105,6 +105,14 @@ def _hex(args, name, n):
     return b
 
 
+def host_dlms_options():
+    """What the host proposes that the probe cannot: it has no heap limit, so it takes the
+    largest APDU (client-max-receive-pdu-size 0xFFFF, IEC 62056-5-3 9.4.2) and the largest
+    HDLC frames and window (2030 bytes, 7 frames: the meter grants at most its own, B.5).
+    Fewer blocks and polls: fewer round trips."""
+    return {"max_pdu": 0xFFFF, "max_info": 2030, "window": 7}
+
+
 def _dlms_options(args):
     """DLMS addresses and security options -> AutoSession/DlmsClient keywords."""
     upper, _, lower = args.server.partition("/")
@@ -118,6 +126,7 @@ def _dlms_options(args):
     opts = {"client_sap": args.client, "server_upper": server[0], "server_lower": server[1],
             "auth": args.auth, "ek": ek, "ak": ak,
             "system_title": _hex(args, "system-title", 8)}
+    opts.update(host_dlms_options())
     if ek is not None:
         opts["security"] = _SECURITY[args.security]
         opts["invocation_counter"] = args.invocation_counter
