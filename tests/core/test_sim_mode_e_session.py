@@ -1,10 +1,10 @@
 # A mode E meter (irprobe.sim lgz-zmd) leaves HDLC like a real one: on DISC, or after its
 # HDLC inactivity timeout (IEC 62056-46), it listens for an IEC 62056-21 sign-on again.
-from meterproto.auto_session import AutoSession
+from meterproto.session.auto import AutoSession
 from meterproto.driver import run
 from meterproto.errors import NoAnswer
-from meterproto.iec21_client import IecClient
-from meterproto import hdlc_frame as hf
+from meterproto.iec.client import IecClient
+from meterproto.hdlc import frame as hf
 from meterproto.line import FMT_7E1, FMT_8N1
 from irprobe.sim import profiles
 from irprobe.sim.dlms_meter import INACTIVITY_MS
