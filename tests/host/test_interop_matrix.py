@@ -42,14 +42,17 @@ def _known(reason, *flags):
 
 # -- block transfer at every client-max-receive-pdu-size we may propose ---------------------
 # (Gurux refuses an AARQ below 64 bytes: initiate error pdu-size-too-short)
-@pytest.mark.parametrize("pdu", [
-    _known("Gurux labels GET-with-list blocks C4 03 (with-list) instead of C4 02", 64),
-    96, 128, 256, 512, 1024, 0xFFFF])
+@pytest.mark.parametrize("pdu", [64, 96, 128, 256, 512, 1024, 0xFFFF])
 def test_block_transfer_at_every_pdu_size(pdu):
     meter = g.GuruxHdlcMeter()
     r, client, _ = _read(meter, max_pdu=pdu)
     _check(r)
     assert not meter.errors
+    if pdu == 64:
+        # Gurux labels a GET-with-list answer in blocks C4 03 and cannot send its second
+        # block: read as a block, then one attribute per request
+        assert any("labelled 1 data block(s) GET-with-list" in n for n in r.notes), r.notes
+        assert any("one attribute per request" in n for n in r.notes), r.notes
 
 
 # -- HDLC segmentation: the meter's info field 32-1024 bytes and window 1-7 -------------------
@@ -146,7 +149,6 @@ def test_stock_gurux_repeats_the_llc_header_on_the_second_block(monkeypatch):
     assert b"\xc4\x01" in wire.split(b"\xe6\xe7\x00\xe6\xe7\x00")[1]
 
 
-@pytest.mark.xfail(strict=True, reason="the client stops with 'not a GET response'")
 def test_the_error_names_what_stock_gurux_sent(monkeypatch):
     _wire, err = _stock_long_get(monkeypatch)
     # the repeated LLC header is passed over; the error names the meter's own complaint

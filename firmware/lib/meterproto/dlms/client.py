@@ -125,6 +125,7 @@ class DlmsClient(Machine):
         self._listed = False  # the profile is in reading.profiles already
         self._iid = 1
         self._iid_now = 1
+        self._relabelled = 0  # data blocks the meter labelled with-list (C4 03)
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -294,8 +295,34 @@ class DlmsClient(Machine):
         self._iid_now = iid
         self._request(apdu, now_ms)
 
+    def _quirk_notes(self):
+        """What the meter sent that we read although it is not as the standard has it."""
+        notes = self.reading.notes
+        n = getattr(getattr(self.link, "stats", None), "repeated_llc", 0)
+        if n:
+            notes.append("the meter sent the LLC header twice in %d answer(s): read anyway" % n)
+        if self._relabelled:
+            notes.append("the meter labelled %d data block(s) GET-with-list (C4 03): read as "
+                         "blocks" % self._relabelled)
+
     def _get_response(self, apdu, now_ms):
-        r = self._decode(apdu)
+        try:
+            r = self._decode(apdu)
+        except DecodeError as e:
+            if len(self._batch) > 1 and self._raw is not None and self.state == _ATTRS:
+                # A GET-with-list answer the meter could not carry on in blocks (gurux-dlms
+                # 1.0.203 sends an empty frame for the second block): read those attributes
+                # one per request instead, from here on.
+                self.reading.notes.append("the meter broke off a GET-with-list answer in "
+                                          "blocks (%s): reading one attribute per request" % e)
+                self._queue = list(self._batch) + self._queue
+                self.max_list = 1
+                self._raw = None
+                self._next(now_ms)
+                return
+            raise
+        if r.relabelled:
+            self._relabelled += 1
         single = len(self._batch) == 1
         if r.kind == "block":
             # IEC 62056-5-3 9.4.6.3: the value comes in raw-data blocks. An array value (object
@@ -455,6 +482,7 @@ class DlmsClient(Machine):
 
     def _end(self):
         self._publish_objects()
+        self._quirk_notes()
         self.reading.notes.append("%d round trips, %d bytes sent, %d received" % (
             self.round_trips, self.bytes_tx, self.bytes_rx))
         self._finish(self.reading)
