@@ -88,20 +88,31 @@ def _frame_lengths(wire):
 
 
 # -- referencing and authentication -----------------------------------------------------------
-SN = "short-name referencing is not implemented in the client yet"
-
-
-@pytest.mark.parametrize("ln,auth", [(True, "lowest"), (True, "low"),
-                                     _known(SN, False, "lowest"), _known(SN, False, "low")])
+@pytest.mark.parametrize("ln,auth", [(True, "lowest"), (True, "low"), (False, "lowest"),
+                                     (False, "low")])
 def test_referencing_and_authentication(ln, auth):
     meter = g.GuruxHdlcMeter(ln=ln)
     opts = {"auth": auth, "password": g.SPEC["password"] if auth == "low" else None}
-    r, client, _ = _read(meter, **opts)
+    # the host's PDU (see the SN block transfer case below for a small one)
+    r, client, _ = _read(meter, max_pdu=0xFFFF, **opts)
     _check(r)
     assert not meter.errors
+    # short names are chosen from the meter's AARE, not configured
+    assert (client.sn is not None) == (not ln)
+    if not ln:
+        assert any("offers short names" in n for n in r.notes), r.notes
+        assert client.sn.bases["1-0:1.8.0*255"] >= 0xA0  # base names from 0xFA00's list
 
 
-@pytest.mark.parametrize("ln", [True, _known(SN, False)])
+@pytest.mark.parametrize("pdu", [
+    _known("Gurux (SN) sends a READ answer longer than the PDU as one data block marked "
+           "last, with only its first bytes", 512), 0xFFFF])
+def test_short_names_with_block_transfer(pdu):
+    r, client, _ = _read(g.GuruxHdlcMeter(ln=False), max_pdu=pdu)
+    _check(r)
+
+
+@pytest.mark.parametrize("ln", [True, False])
 def test_a_wrong_password_is_refused_in_plain_words(ln):
     from meterproto.errors import Refused
     with pytest.raises(Refused) as e:

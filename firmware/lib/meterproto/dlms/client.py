@@ -64,13 +64,21 @@ class DlmsClient(Machine):
                  set_line=True, mode="HDLC", profiles=True, profile_from=None, profile_to=None,
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
-                 max_pdu=_MAX_PDU):
+                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
         self.mechanism = _MECHANISMS[auth]
         if self.mechanism == 1 and not password:
             raise LocalProtocolError("low-level security (auth low) needs a password")
+        if referencing not in ("auto", "ln", "sn"):
+            raise LocalProtocolError("referencing is auto, ln or sn, not %r" % (referencing,))
+        # IEC 62056-5-3 8.3: logical names first; a meter that only knows short names says
+        # so in its AARE (application context 2), and then we associate again with SN
+        self.referencing = referencing
+        self.sn = None
+        if referencing == "sn":
+            self._use_sn()
         if release not in ("disc", "rlrq"):
             raise LocalProtocolError("release is 'disc' or 'rlrq', not %r" % (release,))
         self.client_sap = client_sap
@@ -102,7 +110,7 @@ class DlmsClient(Machine):
         self.max_pdu = max_pdu
         self.link = link or hdlc_link.HdlcClientLink(
             client_sap=client_sap, server_upper=server_upper, server_lower=server_lower,
-            max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
+            addr_size=server_addr_size, max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
         self.state = _CONNECT
         self.reading = Reading("dlms", mode=mode, baud=baud)
         self.partial = self.reading  # what was read so far, also after a failure
@@ -209,6 +217,10 @@ class DlmsClient(Machine):
                 pass
         self._fail(exc)
 
+    def _use_sn(self):
+        from meterproto.dlms.sn_session import ShortNames
+        self.sn = ShortNames()
+
     def _server_text(self):
         if self.server_lower is None:
             return "%d" % self.server_upper
@@ -227,6 +239,10 @@ class DlmsClient(Machine):
         elif c is not None:
             aarq = acse.build_aarq(self.mechanism, self.password, ciphered=True,
                                    system_title=c.system_title, user_info=ui)
+        elif self.sn is not None:
+            from meterproto.dlms.sn_session import CONFORMANCE
+            aarq = acse.build_aarq(self.mechanism, self.password, max_pdu=pdu, sn=True,
+                                   conformance=CONFORMANCE)
         else:
             aarq = acse.build_aarq(self.mechanism, self.password, max_pdu=pdu)
         self.link.send_apdu(aarq, now_ms)
@@ -249,11 +265,30 @@ class DlmsClient(Machine):
                           "encryption key, or an invocation counter the meter has already seen "
                           "(start above it)" % e)
 
+    def _short_names_instead(self, apdu, now_ms):
+        """An AARE that refuses logical names and names the SN context: associate again
+        with short names (IEC 62056-5-3 8.3; application context 2). True when done so."""
+        if self.sn is not None or self.referencing != "auto" or self.cipher is not None \
+                or self.mechanism > 1:
+            return False
+        aare = acse.parse_aare(apdu)
+        if aare.context != acse.CONTEXT_SN:
+            return False
+        self._use_sn()
+        if aare.accepted:
+            return False  # it took our AARQ but works with short names: read that way
+        self.reading.notes.append("the meter refused logical names and offers short names "
+                                  "(application context 2): associating again with SN")
+        self._associate(now_ms)
+        return True
+
     def _apdu(self, apdu, now_ms):
         st = self.state
         if self.cipher is not None and st not in (_ASSOCIATE, _RELEASE):
             apdu = self.cipher.response(apdu)
         if st == _ASSOCIATE:
+            if self._short_names_instead(apdu, now_ms):
+                return
             aare = self._aare(apdu)
             self.conformance = aare.conformance or 0
             self.server_pdu = aare.max_pdu or 0xFFFF
@@ -285,6 +320,10 @@ class DlmsClient(Machine):
         self._raw = None
         self._stream = None
         iid = self._next_iid()
+        self._iid_now = iid
+        if self.sn is not None:
+            self._request(self.sn.request(items), now_ms)
+            return
         if len(items) == 1:
             it = items[0]
             apdu = get.build_get_normal(iid, it[0], to_bytes(it[1]), it[2],
@@ -338,7 +377,11 @@ class DlmsClient(Machine):
                     self._raw = bytearray()
                 self._raw += r.raw
             if not r.last:
-                self._request(get.build_get_next(self._iid_now, r.block_no), now_ms)
+                if self.sn is not None:
+                    from meterproto.dlms.sn_session import next_block
+                    self._request(next_block(r.block_no), now_ms)
+                else:
+                    self._request(get.build_get_next(self._iid_now, r.block_no), now_ms)
                 return
             raw = self._raw
             self._raw = None
@@ -346,7 +389,11 @@ class DlmsClient(Machine):
                 # None when already decoded element by element
                 results = [bytes(raw) if raw is not None else None]
             else:
-                r = get.parse_get_response(b"\xc4\x03" + bytes((apdu[2],)) + raw)
+                if self.sn is not None:
+                    from meterproto.dlms.sn_session import response
+                    r = response(b"\x0c" + raw, len(self._batch))
+                else:
+                    r = get.parse_get_response(b"\xc4\x03" + bytes((apdu[2],)) + raw)
                 results = r.items
         elif r.kind == "list":
             results = r.items
@@ -397,7 +444,7 @@ class DlmsClient(Machine):
 
     def _add_object(self, v, buf, start, end):
         """One object_list entry (IEC 62056-6-2 4.4.3 class 15 attribute 2): plan its reads."""
-        o = cosem.parse_object_list([v])[0]
+        o = self._parse_entry(v)
         self._entries.append(buf[start:end])
         cid, obis = o["class_id"], o["obis"]
         for a in _READ.get(cid, ()):
@@ -408,7 +455,20 @@ class DlmsClient(Machine):
         if cid == 7 and _readable(o, 2):
             self._profiles.append(obis)
 
+    def _parse_entry(self, v):
+        """One association object_list entry (LN: class 15, SN: class 12 with base names)."""
+        if self.sn is None:
+            return cosem.parse_object_list([v])[0]
+        from meterproto.dlms.sn import parse_object_list_sn
+        o = parse_object_list_sn([v])[0]
+        self.sn.learn(o)
+        o["attributes"] = []  # the SN object list gives no access rights: try, see the DAR
+        return o
+
     def _decode(self, apdu):
+        if self.sn is not None:
+            from meterproto.dlms.sn_session import response
+            return response(apdu, len(self._batch))
         return get.parse_get_response(apdu)
 
     def _scaler_unit(self, obis):
@@ -436,7 +496,7 @@ class DlmsClient(Machine):
         if entries and self.reading.objects is None:
             objs = []
             for i in range(len(entries)):
-                objs += cosem.parse_object_list([axdr.decode(entries[i])[0]])
+                objs.append(self._parse_entry(axdr.decode(entries[i])[0]))
                 entries[i] = None  # let the bytes go as their dict takes the room
             self.reading.objects = objs
 
@@ -534,7 +594,8 @@ class DlmsClient(Machine):
         # is the clock (class 8), whose text is the row's time stamp
         self._cols = [(self._column_scaler(c), c["class_id"] == 8) for c in cols]
         lo, hi = self._range(obis)
-        if lo is not None and self.conformance & _SELECTIVE_ACCESS:
+        # selective access (LN, bit 21) or parameterized access (SN, bit 18)
+        if lo is not None and self.conformance & (0x20 if self.sn is not None else _SELECTIVE_ACCESS):
             params = cosem.range_descriptor(_dt_raw(lo), _dt_raw(hi))
             self._get([(7, obis, 2, 1, params)], now_ms)
         else:
