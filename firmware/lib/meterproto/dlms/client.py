@@ -13,7 +13,7 @@ from meterproto.dlms import acse, axdr, cosem, get
 from meterproto.hdlc import link as hdlc_link
 from meterproto.dlms.axdr_stream import ArrayStream
 from meterproto.obis import to_bytes
-from meterproto.reading import Reading, Value
+from meterproto.reading import ID_OBIS, Reading, Value
 
 _CONNECT = const(0)
 _ASSOCIATE = const(1)
@@ -28,7 +28,6 @@ NAMES = ("connect", "associate", "hls", "object-list", "attributes", "profile", 
 
 ASSOCIATION_LN = "0-0:40.0.0*255"
 CLOCK = "0-0:1.0.0*255"
-_ID_OBJECTS = ("0-0:96.1.0*255", "0-0:42.0.0*255")
 _MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14 (IEC 62056-5-3 8.4)
 _SELECTIVE_ACCESS = const(0x0004)  # conformance bit 21
 # What we read per class: value attributes plus what is needed to interpret them.
@@ -573,7 +572,7 @@ class DlmsClient(Machine):
                 if isinstance(ct, bytes):
                     val.time = cosem.value_text(axdr.decode_whole(ct, True))
             r.add(val)
-        for obis in _ID_OBJECTS:
+        for obis in ID_OBIS:
             v = r.get(obis)
             if v is not None and r.meter_id is None:
                 r.meter_id = v.value
