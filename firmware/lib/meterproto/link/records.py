@@ -190,6 +190,8 @@ def json_reading(b):
         reading = json.loads(bytes(b).decode())
     except (ValueError, UnicodeError):  # MicroPython raises ValueError for bad JSON too
         raise DecodeError("record payload is not valid JSON")
+    except RuntimeError:  # CPython's RecursionError: nesting deeper than its parser goes
+        raise DecodeError("record payload is nested too deeply to read")
     if not isinstance(reading, dict):
         raise DecodeError("record payload is not a reading")
     return reading
