@@ -35,13 +35,14 @@
 #       fewer than LOW_PCT % of the slots are left)
 from meterproto.errors import DecodeError
 from meterproto.link import records as R
-from meterproto.link.records import check_record, crc16
+from meterproto.link.records import check_record
+from probe.store_layout import FILES_PER_DIR, Seg, ack_bytes, ack_value, seq_name  # noqa: F401
+
+_ack_bytes = ack_bytes  # the old name (tests)
 
 SEG_MAX = 131072
 CHUNK = 2048  # bytes read at a time when scanning a segment (heap: one chunk, one record)
 LOW_PCT = 5  # status()["low"] below this share of slots left (LED "storage-low")
-FILES_PER_DIR = 64  # version 1 layout: folder = seq // 64
-_ACK_MAGIC = b"ACKW"
 _ENOSPC = 28
 
 
@@ -54,27 +55,6 @@ class StoreFull(Exception):
         self.message = ("storage is full (%d%% free, %d%% must stay free): sync with the host "
                         "to make room" % (free_pct, min_pct))
         super().__init__(self.message)
-
-
-def _ack_bytes(seq):
-    body = _ACK_MAGIC + seq.to_bytes(4, "big")
-    c = crc16(body)
-    return body + bytes((c >> 8, c & 0xFF))
-
-
-def _ack_value(data):
-    if len(data) != 10 or data[:4] != _ACK_MAGIC:
-        return None
-    if crc16(data, 0xFFFF, 0, 8) != ((data[8] << 8) | data[9]):
-        return None
-    return int.from_bytes(data[4:8], "big")
-
-
-def _seq_name(name, ext):
-    """"00000064.seg" -> 64 when name ends in .ext; None for names that are not ours."""
-    if len(name) != 12 or name[8] != "." or name[9:] != ext or not name[:8].isdigit():
-        return None
-    return int(name[:8])
 
 
 def _sync():
@@ -96,18 +76,6 @@ def _forget(names):
             d = parent.__dict__ if parent is not None else {}
             if name[name.rfind(".") + 1:] in d:
                 del d[name[name.rfind(".") + 1:]]
-
-
-class _Seg:
-    """What RAM holds of one segment: name, seqs and where its readings are."""
-
-    def __init__(self, name):
-        self.name = name
-        self.first = None
-        self.last = None
-        self.size = 0  # bytes of good records (the file is trimmed to this at boot)
-        self.count = 0
-        self.gaps = []  # seqs between first and last that are not here (damaged, burnt)
 
 
 class Store:
@@ -314,7 +282,7 @@ class Store:
         if seg is None or seg.size + sum(len(r) for r in recs) > SEG_MAX:
             pk.reset()  # a new segment carries its own schema
             recs = pk.pack(seq, time_s, reading, digest)
-            seg = _Seg("%08d.seg" % seq)
+            seg = Seg("%08d.seg" % seq)
         data = b"".join(recs)
         try:
             self.check_room(len(data))

@@ -4,7 +4,7 @@
 # after boot (probe.store._forget). Layout and rules: probe/store.py, docs/STORAGE.md.
 from meterproto.errors import DecodeError
 from meterproto.link import records as R
-from probe.store import _Seg, _ack_value, _seq_name
+from probe.store_layout import Seg, ack_value, seq_name
 
 
 def recover(st):
@@ -18,11 +18,11 @@ def recover(st):
     top = st.acked
     st.segs = []
     for name in fs.listdir(st.root):
-        if _seq_name(name, "tmp") is not None:
+        if seq_name(name, "tmp") is not None:
             fs.remove(st._p(name))  # a trimmed copy never renamed: the original stands
             rep["removed_tmp"] += 1
-        elif _seq_name(name, "seg") is not None:
-            st.segs.append(_Seg(name))
+        elif seq_name(name, "seg") is not None:
+            st.segs.append(Seg(name))
     st.segs.sort(key=lambda s: s.name)
     keep = []
     for seg in st.segs:
@@ -90,7 +90,7 @@ def _scan(st, seg, rep):
             seg.gaps = [x for x in range(seg.first, seg.last) if x not in seqs]
     # A tail whose header is readable may have been pulled before it was damaged: its
     # seq is never handed out again (the host hears of it as a gap).
-    want = seg.last + 1 if seqs else _seq_name(seg.name, "seg")
+    want = seg.last + 1 if seqs else seq_name(seg.name, "seg")
     if bad_seq is not None and bad_seq == want:
         return bad_seq
     return seg.last
@@ -101,12 +101,12 @@ def _recover_watermark(st, rep):
     path = st._p("acked")
     value = 0
     if fs.exists(path):
-        v = _ack_value(st._read(path))
+        v = ack_value(st._read(path))
         if v is not None:
             value = v
     tmp = path + ".tmp"
     if fs.exists(tmp):
-        v = _ack_value(st._read(tmp))
+        v = ack_value(st._read(tmp))
         if v is not None and v > value:
             fs.rename(tmp, path)  # the ack was durable, only its rename was cut
             value = v

@@ -3,7 +3,7 @@
 # only moves over seqs the pulls since boot have sent (readings and gap notices), so an ack
 # never lets go of a reading the host was not given, damaged or not (docs/STORAGE.md).
 from meterproto.link import records as R
-from probe.store import FILES_PER_DIR, _ack_bytes
+from probe.store_layout import FILES_PER_DIR, ack_bytes
 
 
 def ack(st, up_to_seq):
@@ -17,7 +17,7 @@ def ack(st, up_to_seq):
         return 0
     before = st._count()
     # Watermark first: a cut after it still never returns or reuses these seqs.
-    st._write_atomic(st._p("acked.tmp"), st._p("acked"), _ack_bytes(up))
+    st._write_atomic(st._p("acked.tmp"), st._p("acked"), ack_bytes(up))
     st.acked = up
     dirs = []
     while st.legacy and st.legacy[0] <= up:
