@@ -34,7 +34,7 @@ from meterproto.line import FMT_NAMES
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
 # Largest PULL answer this device builds: the answer, its frame and the stuffed copy each need
 # one piece of heap, and after hours of use the RP2040's heap is fragmented. So the answer is
-# at most 1/8 of the free heap (MicroPython's gc.mem_free) and never over PULL_DEVICE_MAX;
+# at most 1/16 of the free heap (MicroPython's gc.mem_free) and never over PULL_DEVICE_MAX;
 # larger answers mean fewer round trips and less framing per reading. At least one whole
 # record is always sent; the host continues from the last seq + 1.
 PULL_DEVICE_MAX = 16384
@@ -345,7 +345,7 @@ def _pull_cap():
     free = getattr(gc, "mem_free", None)  # MicroPython only
     if free is None:
         return PULL_DEVICE_MAX
-    return max(1024, min(PULL_DEVICE_MAX, free() // 8))
+    return max(1024, min(PULL_DEVICE_MAX, free() // 16))
 
 
 def _unique_id():
