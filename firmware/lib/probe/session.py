@@ -4,7 +4,7 @@
 # Loaded for a read only; probe.app drops it with the protocol modules when memory is short.
 from meterproto.driver import Driver
 from meterproto.errors import LocalProtocolError, NoAnswer
-from probe.app import ECHO_ONLY, ERROR, NO_ANSWER, SUCCESS
+from probe.led import ECHO_ONLY, ERROR, NO_ANSWER, SUCCESS
 
 _AUTO_MODES = {"auto": "auto", "dlms": "auto", "iec-e": "e", "e": "e", "hdlc": "hdlc"}
 
