@@ -4,7 +4,8 @@
 #
 # Semantics modelled on littlefs v2 (docs/ARCHITECTURE.md, "Probe internals"): a file's
 # content is what was last flushed/closed (copy-on-write; "wb" truncation also only lands at
-# the first sync); creating a file entry, mkdir, rmdir, remove and rename are each atomic metadata commits.
+# the first sync); creating a file entry, mkdir, rmdir, remove and rename are each atomic
+# metadata commits.
 #
 # API
 #   SimFlash(blocks=352, block_size=4096)   352 x 4 KiB = the Pico's 1408 KiB
