@@ -11,14 +11,11 @@ def run(args):
     from rich.console import Console
     from rich.table import Table
 
-    from irprobe.db import iso, open_store
+    from irprobe.db import command_store, iso
     from irprobe.output import safe_text
 
-    store = open_store(args.db)
-    try:
+    with command_store(args.db) as store:
         latest = store.latest()
-    finally:
-        store.close()
     con = Console()
     if not latest:
         con.print("no readings stored yet: run `irprobe sync` first")

@@ -177,12 +177,11 @@ def run(args):
     )
 
     from irprobe.cli import CommandError
-    from irprobe.db import StoreError, open_store
+    from irprobe.db import StoreError, command_store
     from irprobe.output import plain_text
     from irprobe.probelink import LinkError, open_link
 
-    store = open_store(args.db)
-    try:
+    with command_store(args.db) as store:
         link = open_link(args.port, args.timeout)
         try:
             with Progress(
@@ -205,8 +204,6 @@ def run(args):
         finally:
             link.close()
         counts = store.counts()
-    finally:
-        store.close()
     print(
         "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
         "database holds %d readings of %d meters"

@@ -409,3 +409,21 @@ def test_two_syncs_into_one_new_database_at_once(tmp_path):
             p.__exit__()
     st = Store(db)
     assert st.known_seqs("P0") == list(range(1, 31)) == st.known_seqs("P1")
+
+
+@pytest.mark.parametrize("cmd", [["show"], ["export"], ["plot", "--meter", "M1", "--obis", "x"]])
+def test_database_failing_after_open_is_plain_for_every_command(db, tmp_path, capsys,
+                                                                 monkeypatch, cmd):
+    Store(db).close()
+
+    @dbmod._plain
+    def locked(self, *a, **kw):
+        raise sqlite3.OperationalError("database is locked")
+
+    for name in ("latest", "rows", "history"):
+        monkeypatch.setattr(Store, name, locked)
+    argv = [cmd[0], "--db", db] + cmd[1:]
+    if cmd[0] == "plot":
+        argv += ["--out", str(tmp_path / "p.png")]
+    rc, _, err = run(argv, capsys)
+    assert rc == 2 and "busy (another program is writing to it)" in err
