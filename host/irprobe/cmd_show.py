@@ -16,6 +16,7 @@ def run(args):
 
     with command_store(args.db) as store:
         latest = store.latest()
+        conflicts = store.conflicts()
     con = Console()
     if not latest:
         con.print("no readings stored yet: run `irprobe sync` first")
@@ -32,4 +33,11 @@ def run(args):
         for v in values:
             t.add_row(safe_text(v["obis"]), safe_text(v["value"]), safe_text(v["unit"]))
         con.print(t)
+    if conflicts:
+        con.print(
+            "note: %d records came again from a probe under a number already stored, with "
+            "other content; they are kept apart (table conflicts), the first copy is shown"
+            % len(conflicts),
+            markup=False,
+        )
     return 0

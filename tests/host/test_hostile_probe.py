@@ -372,6 +372,8 @@ def test_6_changed_record_is_kept_as_a_conflict(db, capsys):
         assert raw[:21] == p.records[1][:5] + raw[5:21]  # same seq, time and digest
         rc, out, _ = sync(p, db, capsys)
     assert rc == 0 and "1 records came again" in out and "kept as a conflict" in out
+    rc, out, _ = run(["show", "--db", db], capsys)
+    assert rc == 0 and "note: 1 records came again" in out
     st = Store(db)
     (dev, seq, _, r), = st.conflicts()
     assert (dev, seq, r["values"][0]["value"]) == ("HOSTILE-1", 1, "9.9")
