@@ -429,3 +429,20 @@ def test_database_failing_after_open_is_plain_for_every_command(db, tmp_path, ca
         argv += ["--out", str(tmp_path / "p.png")]
     rc, _, err = run(argv, capsys)
     assert rc == 2 and "busy (another program is writing to it)" in err
+
+
+def test_5_session_time_is_bounded_too(db):
+    """A probe slow enough to stay under every per-call limit still meets the session's."""
+    from irprobe.cmd_sync import session_limits, sync as do_sync
+    from irprobe.probelink import LinkError, ProbeLink
+
+    ticks = iter(range(0, 10**6, 20))  # every look at the clock: 20 s later
+    with HostileProbe.with_readings([reading(value=str(i)) for i in range(200)]) as p:
+        link = ProbeLink.open(p.port, timeout=1.0, raw_repl=False)
+        try:
+            with pytest.raises(LinkError, match="took longer than %d s" % session_limits(200)[2]):
+                do_sync(link, Store(db), max_bytes=700, clock=lambda: next(ticks))
+        finally:
+            link.close()
+        stored = Store(db).known_seqs("HOSTILE-1")
+        assert p.acks and p.acks[-1] == stored[-1]  # what was stored is acked, no more
