@@ -156,6 +156,7 @@ def test_2_hostile_record_values_refused_nothing_acked(db, capsys, patch, msg):
         ({"device_id": "D", "acked": -1, "count": 0}, "makes no sense"),
         ({"device_id": "D", "acked": 0, "count": 10**30}, "too large"),
         ({"device_id": "D", "acked": 0, "count": True}, "makes no sense"),
+        ({"device_id": "D", "acked": 0, "count": 0xFFFFFFFF}, "more than a probe's flash"),
         (b'{"device_id": "D", "acked": 0, "count": NaN}', "not finite"),
         ({"device_id": "D", "acked": 0, "count": 0, "firmware": "\udfff"}, "surrogate"),
     ],
