@@ -193,12 +193,18 @@ class DlmsClient(Machine):
             else:
                 raise Refused("the meter closed the HDLC connection (%s)" % NAMES[self.state])
         elif kind == hdlc_link.EV_FAILED:
-            self._fail_link(ev[1])
+            self._fail_link(ev[1], now_ms)
 
-    def _fail_link(self, exc):
+    def _fail_link(self, exc, now_ms):
         if self.state == _DISC:
             self._end()  # the reading is complete; a lost UA to DISC does not spoil it
             return
+        if self.state != _CONNECT:
+            # the meter stopped answering mid-session: a DISC all the same, in case it still
+            # hears us (its answers may be what is lost), so it does not stay in HDLC
+            from meterproto.hdlc import frame as hf
+            self._send(hf.encode_frame(self.link.server, hf.client_address(self.client_sap),
+                                       hf.ctl_u(hf.K_DISC)), now_ms)
         if self.state == _CONNECT and isinstance(exc, NoAnswer):
             exc = NoAnswer(
                 "no answer to SNRM (HDLC connect) from server %s at %d baud: check the "
