@@ -131,10 +131,15 @@ def test_selective_access_by_range():
     _check(r, want)
 
 
-@pytest.mark.xfail(strict=True, reason="the client has no selective access by entry yet")
-def test_selective_access_by_entry():
-    meter = g.GuruxHdlcMeter()
-    r, client, _ = _read(meter, profile_entries=(3, 7))
+ENTRY = ("Gurux takes to_entry as a count (rows 3-9) and, for all columns (to_selected_value "
+         "0), sends empty one-element structures: 01 07 02 01 02 01 ...")
+
+
+@pytest.mark.parametrize("ln", [_known(ENTRY, True), _known(ENTRY, False)])
+def test_selective_access_by_entry(ln):
+    # the client's entry access against our simulator: tests/core/test_dlms_entries.py
+    meter = g.GuruxHdlcMeter(ln=ln)
+    r, client, _ = _read(meter, profile_entries=(3, 7), max_pdu=0xFFFF)
     _check(r, g.rows()[2:7])
 
 

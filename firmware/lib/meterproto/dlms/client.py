@@ -63,7 +63,8 @@ class DlmsClient(Machine):
                  set_line=True, mode="HDLC", profiles=True, profile_from=None, profile_to=None,
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
-                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None):
+                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None,
+                 profile_entries=None):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -103,6 +104,9 @@ class DlmsClient(Machine):
         self.want_profiles = profiles
         self.profile_from = profile_from
         self.profile_to = profile_to
+        # (first, last) entry, 1-based, last 0 = to the end: selective access by entry
+        # (IEC 62056-6-2 4.3.6 entry_descriptor) instead of by range
+        self.profile_entries = profile_entries
         self.checkpoint = dict(checkpoint or {})
         self.release = release
         self.max_list = max_list
@@ -600,7 +604,11 @@ class DlmsClient(Machine):
         self._cols = [(self._column_scaler(c), c["class_id"] == 8) for c in cols]
         lo, hi = self._range(obis)
         # selective access (LN, bit 21) or parameterized access (SN, bit 18)
-        if lo is not None and self.conformance & (0x20 if self.sn is not None else _SELECTIVE_ACCESS):
+        selective = self.conformance & (0x20 if self.sn is not None else _SELECTIVE_ACCESS)
+        if selective and self.profile_entries and obis not in self.checkpoint:
+            first, last = self.profile_entries
+            self._get([(7, obis, 2, 2, cosem.entry_descriptor(first, last))], now_ms)
+        elif lo is not None and selective:
             params = cosem.range_descriptor(_dt_raw(lo), _dt_raw(hi))
             self._get([(7, obis, 2, 1, params)], now_ms)
         else:
