@@ -22,3 +22,19 @@ def test_rows_by_entry():
 def test_entries_to_the_end():
     got, want = _rows(profile_entries=(20, 0))
     assert got == want[19:]
+
+
+def test_capture_time_is_read_where_it_costs_no_round_trip():
+    from meterproto.dlms.client import DlmsClient as C
+    for name, free in (("dlms-direct", True), ("dlms-small", False)):
+        p = PROFILES[name]
+        for opt in ("auto", True):
+            c = C(capture_times=opt)
+            r = run(c, VirtualLine(make_meter(p), baud=9600, fmt=FMT_8N1))
+            v = r.get("1-0:1.6.0*255")
+            assert v.value == "7421"
+            if free or opt is True:
+                assert v.time == "2026-11-20 18:45:00", (name, opt)
+            else:  # one GET per attribute on this meter: left out, and said so
+                assert v.time is None
+                assert [n for n in r.notes if "capture time of 1-0:1.6.0*255" in n], r.notes

@@ -64,7 +64,7 @@ class DlmsClient(Machine):
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
                  max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None,
-                 profile_entries=None):
+                 profile_entries=None, capture_times="auto"):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -107,6 +107,7 @@ class DlmsClient(Machine):
         # (first, last) entry, 1-based, last 0 = to the end: selective access by entry
         # (IEC 62056-6-2 4.3.6 entry_descriptor) instead of by range
         self.profile_entries = profile_entries
+        self.capture_times = capture_times
         self.checkpoint = dict(checkpoint or {})
         self.release = release
         self.max_list = max_list
@@ -457,12 +458,24 @@ class DlmsClient(Machine):
         self._entries.append(buf[start:end])
         cid, obis = o["class_id"], o["obis"]
         for a in _READ.get(cid, ()):
+            if cid == 4 and a == 5 and not self._capture_time():
+                self.reading.notes.append(
+                    "capture time of %s not read: this meter takes one attribute per request "
+                    "(capture_times=True reads it)" % obis)
+                continue
             if _readable(o, a):
                 self._queue.append((cid, obis, a))
         if cid in (1, 3, 4, 8):
             self._value_objs.append((cid, obis))
         if cid == 7 and _readable(o, 2):
             self._profiles.append(obis)
+
+    def _capture_time(self):
+        """Read class 4 capture_time (attribute 5)? It rides along for free in a GET-with-list;
+        one GET of its own per register otherwise, a round trip no other client spends."""
+        if self.capture_times == "auto":
+            return bool(self.conformance & _MULTIPLE_REFERENCES)
+        return bool(self.capture_times)
 
     def _parse_entry(self, v):
         """One association object_list entry (LN: class 15, SN: class 12 with base names)."""
