@@ -350,6 +350,10 @@ class DlmsClient(Machine):
         n = getattr(getattr(self.link, "stats", None), "repeated_llc", 0)
         if n:
             notes.append("the meter sent the LLC header twice in %d answer(s): read anyway" % n)
+        n = getattr(getattr(self.link, "reader", None), "carried", 0)
+        if n:
+            notes.append("%d HDLC frame(s) came with a length field short of its carry "
+                         "(0xA8 0x06 for 262 bytes): read by their FCS" % n)
         if self._relabelled:
             notes.append("the meter labelled %d data block(s) GET-with-list (C4 03): read as "
                          "blocks" % self._relabelled)
