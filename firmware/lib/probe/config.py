@@ -17,7 +17,7 @@
 #   profile(name=None) -> full profile dict WITH secrets (for the reader only), or None
 #   save();  data (the dict)
 #   config.mode, config.max_baud, config.interval_s, ...: attribute access reads the active
-#       profile first, then options (what probe.app's cfg() asks); AttributeError otherwise
+#       profile first, then options; AttributeError otherwise
 #   load(fs=None, path="/config.json") -> Config   (module level; fs defaults to probe.fsys)
 import json
 
