@@ -263,8 +263,7 @@ class DlmsClient(Machine):
             apdu = self.cipher.request(apdu)
         self.link.send_apdu(apdu, now_ms)
 
-    def _aare(self, apdu):
-        aare = acse.parse_aare(apdu)
+    def _aare(self, aare):
         if self.cipher is None:
             return aare.check()
         self.cipher.accept_aare(aare)
@@ -275,14 +274,10 @@ class DlmsClient(Machine):
                           "encryption key, or an invocation counter the meter has already seen "
                           "(start above it)" % e)
 
-    def _short_names_instead(self, apdu, now_ms):
-        """An AARE that refuses logical names and names the SN context: associate again
-        with short names (IEC 62056-5-3 8.3; application context 2). True when done so."""
-        if self.sn is not None or self.referencing != "auto" or self.cipher is not None \
-                or self.mechanism > 1:
-            return False
-        aare = acse.parse_aare(apdu)
-        if aare.context != acse.CONTEXT_SN:
+    def _short_names_instead(self, aare, now_ms):
+        """An AARE that names the SN context (2): read with short names, associating again
+        if it refused our LN AARQ (IEC 62056-5-3 8.3). True when associating again."""
+        if self.referencing != "auto" or self.cipher is not None or self.mechanism > 1:
             return False
         self._use_sn()
         if aare.accepted:
@@ -297,9 +292,11 @@ class DlmsClient(Machine):
         if self.cipher is not None and st not in (_ASSOCIATE, _RELEASE):
             apdu = self.cipher.response(apdu)
         if st == _ASSOCIATE:
-            if self._short_names_instead(apdu, now_ms):
+            aare = acse.parse_aare(apdu)
+            if aare.context == acse.CONTEXT_SN and self.sn is None and \
+                    self._short_names_instead(aare, now_ms):
                 return
-            aare = self._aare(apdu)
+            aare = self._aare(aare)
             self.conformance = aare.conformance or 0
             self.server_pdu = aare.max_pdu or 0xFFFF
             if self.mechanism == 5:
