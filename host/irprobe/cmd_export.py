@@ -43,7 +43,7 @@ def write(rows, fmt, fh):
 
 def run(args):
     from irprobe.cli import CommandError
-    from irprobe.db import open_store, parse_time
+    from irprobe.db import command_store, parse_time
 
     since = None
     if args.since:
@@ -51,11 +51,8 @@ def run(args):
             since = parse_time(args.since)
         except ValueError as e:
             raise CommandError(str(e))
-    store = open_store(args.db)
-    try:
+    with command_store(args.db) as store:
         rows = export_rows(store, args.meter, since)
-    finally:
-        store.close()
     if args.out:
         try:
             with open(args.out, "w", newline="", encoding="utf-8") as fh:

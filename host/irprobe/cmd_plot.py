@@ -88,13 +88,10 @@ def plot(points, kind, meter, obis, out):
 
 def run(args):
     from irprobe.cli import CommandError
-    from irprobe.db import open_store
+    from irprobe.db import command_store
 
-    store = open_store(args.db)
-    try:
+    with command_store(args.db) as store:
         points, kind = store.history(args.meter, args.obis)
-    finally:
-        store.close()
     if not points:
         raise CommandError(
             "no values for meter %r and %s in the database" % (args.meter, args.obis)

@@ -11,14 +11,12 @@ def run(args):
     from rich.console import Console
     from rich.table import Table
 
-    from irprobe.db import iso, open_store
+    from irprobe.db import command_store, iso
     from irprobe.output import safe_text
 
-    store = open_store(args.db)
-    try:
+    with command_store(args.db) as store:
         latest = store.latest()
-    finally:
-        store.close()
+        conflicts = store.conflicts()
     con = Console()
     if not latest:
         con.print("no readings stored yet: run `irprobe sync` first")
@@ -35,4 +33,11 @@ def run(args):
         for v in values:
             t.add_row(safe_text(v["obis"]), safe_text(v["value"]), safe_text(v["unit"]))
         con.print(t)
+    if conflicts:
+        con.print(
+            "note: %d records came again from a probe under a number already stored, with "
+            "other content; they are kept apart (table conflicts), the first copy is shown"
+            % len(conflicts),
+            markup=False,
+        )
     return 0

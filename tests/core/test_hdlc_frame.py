@@ -1,4 +1,4 @@
-# HDLC frame layer (IEC 62056-46, PROTOCOL-FACTS B.1-B.5): CRC, addresses, encode/decode of
+# HDLC frame layer (IEC 62056-46, tests/vectors/hdlc/frames.txt): CRC, addresses, encode/decode of
 # the Part C vectors, the stream FrameReader (whole, byte by byte, random splits) and fuzzed input.
 from irprobe.sim.rng import Rng
 from meterproto.compat import unhexlify
@@ -112,7 +112,7 @@ def test_vectors_built_from_parts():
     assert hf.encode_frame(s1, c16, hf.ctl_u(hf.K_DISC)) == vec["disc"]
     assert hf.encode_frame(c16, s1, hf.ctl_u(hf.K_UA)) == vec["ua_plain"]
     assert hf.encode_frame(c16, s1, hf.ctl_u(hf.K_DM)) == vec["dm"]
-    # The FCS of an I frame depends on the information only (PROTOCOL-FACTS B.2).
+    # The FCS of an I frame depends on the information only (IEC 62056-46 FCS).
     assert vec["aarq_1"][-3:] == vec["aarq_1_17"][-3:]
 
 

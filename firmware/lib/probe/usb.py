@@ -21,7 +21,7 @@
 #   stdio_streams() -> (stream_in, stream_out) on sys.stdin/sys.stdout (select.poll).
 #   serve() (module level): for `exec("import probe.usb\nprobe.usb.serve()")`; uses the
 #     last CommandServer created (`current`), else one for the stopped reader app
-#     (probe.app.running), else one on the default store and config.
+#     (probe.main.running), else one on the default store and config.
 # While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
 import sys
 
@@ -30,6 +30,7 @@ from meterproto.link.device import DeviceSide, EscapeScanner
 from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
 from meterproto.errors import LocalProtocolError
 from meterproto.line import FMT_NAMES
+from meterproto.link.records import record_time
 
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
 # Largest PULL answer this device builds: the answer, its frame and the stuffed copy each need
@@ -250,7 +251,7 @@ class CommandServer:
             if len(rows) == limit:
                 more = True
                 break
-            rows.append([seq, int.from_bytes(raw[9:13], "big"), len(raw)])
+            rows.append([seq, record_time(raw), len(raw)])
         return {"records": rows, "more": more}
 
     def pull(self, args):
@@ -388,7 +389,7 @@ def stdio_streams():
 def serve(idle_ms=30000):
     """Entry point for the raw REPL: exec("import probe.usb\\nprobe.usb.serve()")."""
     srv = current
-    app = getattr(sys.modules.get("probe.app"), "running", None)
+    app = getattr(sys.modules.get("probe.main"), "running", None)
     if srv is None and app is not None:
         # The reader ran (main.py) and was stopped by Ctrl-C without ever hearing from the
         # host: serve its store, settings and meter port (TAKE, BRIDGE) all the same.

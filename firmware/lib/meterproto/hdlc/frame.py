@@ -1,5 +1,5 @@
 # meterproto.hdlc.frame: HDLC frame format type 3 for DLMS/COSEM (core, both runtimes).
-# IEC 62056-46 MAC sublayer (PROTOCOL-FACTS B.1-B.6): frame format, addresses, control field,
+# IEC 62056-46 MAC sublayer (frame type 3, ISO/IEC 13239): frame format, addresses, control field,
 # HCS/FCS, SNRM/UA parameters. Encoding, the stream FrameReader and a one-line describe().
 from meterproto.compat import const, hexlify
 from meterproto.crc16 import crc16_x25
