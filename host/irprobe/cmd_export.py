@@ -49,11 +49,21 @@ def run(args):
             since = parse_time(args.since)
         except ValueError as e:
             raise CommandError(str(e))
-    store = open_store(args.db)
+    from irprobe.dbfile import existing
+
+    store = open_store(existing(args.db))
     try:
         rows = export_rows(store, args.meter, since)
+        known = [m for m, _t, _v in store.latest()] if not rows else []
     finally:
         store.close()
+    if not rows:
+        if args.meter and args.meter not in known:
+            raise CommandError("no meter %r in the database (known: %s)"
+                               % (args.meter, ", ".join(known) or "none yet"))
+        raise CommandError("no readings %s%s" % (
+            "of meter %r " % args.meter if args.meter else "",
+            "since %s" % args.since if args.since else "in the database yet"))
     if args.out:
         try:
             with open(args.out, "w", newline="", encoding="utf-8") as fh:

@@ -125,9 +125,10 @@ def _dlms_options(args):
     return opts
 
 
-def drive_on_port(machine, name, echo=None, time_scale=1.0):
+def drive_on_port(machine, name, echo=None, time_scale=1.0, progress=None, silence_hint=True):
     """Run machine on the serial port called name and return its result; a port that will
-    not open, a line failure or a protocol error becomes a CommandError in plain words."""
+    not open, a line failure or a protocol error becomes a CommandError in plain words.
+    progress: an irprobe.progress.Display that shows the session's phase."""
     from meterproto.driver import run as drive
     from meterproto.errors import ProtocolError
 
@@ -139,12 +140,55 @@ def drive_on_port(machine, name, echo=None, time_scale=1.0):
         port = SerialPort(name, time_scale=time_scale)
     except PortError as e:
         raise CommandError(str(e))
+    counted = _Counted(port)
+    line = counted
+    if progress is not None:
+        from irprobe.progress import WatchedPort
+
+        line = WatchedPort(counted, machine, progress)
     try:
-        return drive(machine, port, echo=echo)
-    except (ProtocolError, PortError) as e:
+        return drive(machine, line, echo=echo)
+    except ProtocolError as e:
+        if not silence_hint:
+            raise CommandError(str(e))
+        # After an IEC-only sign-on the last step's words are plain ("no identification
+        # within 1.5 s"); after auto's HDLC attempt they would blame the addresses.
+        raise CommandError(_why(e, name, counted, echo,
+                                type(machine).__name__ == "IecClient"))
+    except PortError as e:
         raise CommandError(str(e))
     finally:
         port.close()
+
+
+class _Counted:
+    """A driver port that counts the bytes that came back (to tell silence from trouble)."""
+
+    def __init__(self, port):
+        self._port = port
+        self.received = 0
+
+    def __getattr__(self, name):
+        return getattr(self._port, name)
+
+    def read(self, deadline_ms):
+        data = self._port.read(deadline_ms)
+        if data:
+            self.received += len(data)
+        return data
+
+
+def _why(e, name, counted, echo, say_step):
+    """The error in plain words; a line on which nothing (or only our echo) came back is
+    said as such, whatever the last protocol step made of it."""
+    if counted.received == 0:
+        return ("nothing answered on %s: not one byte came back%s. Is the head on the "
+                "meter's optical port and the meter powered? `irprobe doctor --port %s` finds "
+                "out why" % (name, " (%s)" % e if say_step else "", name))
+    if echo is not None and getattr(echo, "echo_bytes", 0) >= counted.received:
+        return ("only our own echo came back on %s (%d bytes): the meter said nothing. "
+                "`irprobe doctor --port %s` finds out why" % (name, counted.received, name))
+    return str(e)
 
 
 def run(args):
@@ -156,7 +200,11 @@ def run(args):
         from meterproto.echo import EchoFilter
 
         echo = EchoFilter()
-    reading = drive_on_port(session, args.port, echo=echo, time_scale=args.time_scale)
+    from irprobe.progress import Display, wanted
+
+    with Display(wanted(args.json), "reading %s" % args.port) as shown:
+        reading = drive_on_port(session, args.port, echo=echo, time_scale=args.time_scale,
+                                progress=shown)
     d = reading.to_dict()
     from irprobe import output
 

@@ -12,17 +12,18 @@ def run(args):
     from rich.markup import escape
     from rich.table import Table
 
+    from irprobe.cli import CommandError
     from irprobe.db import iso, open_store
+    from irprobe.dbfile import existing
 
-    store = open_store(args.db)
+    store = open_store(existing(args.db))
     try:
         latest = store.latest()
     finally:
         store.close()
-    con = Console()
     if not latest:
-        con.print("no readings stored yet: run `irprobe sync` first")
-        return 0
+        raise CommandError("no readings stored yet: run `irprobe sync` first")
+    con = Console()
     for meter_id, taken_at, values in latest:
         # Meter ids and values come from the device: escape them so they cannot inject markup.
         t = Table(

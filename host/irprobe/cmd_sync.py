@@ -117,36 +117,33 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     return stats
 
 
-def run(args):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+def _count(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
+
+def run(args):
     from irprobe.cli import CommandError
     from irprobe.db import BadRecord, open_store
     from irprobe.probelink import LinkError, open_link
+    from irprobe.progress import Display, wanted
 
-    store = open_store(args.db)
+    if not args.timeout > 0:
+        raise CommandError("--timeout is seconds to wait for each answer and must be above 0 "
+                           "(got %s)" % args.timeout)
+    # The port first: a sync that cannot reach the probe creates no database.
+    link = open_link(args.port, args.timeout)
     try:
-        link = open_link(args.port, args.timeout)
+        store = open_store(args.db)
+    except BaseException:
+        link.close()
+        raise
+    try:
         try:
-            with Progress(
-                TextColumn("syncing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                transient=True,
-                console=Console(stderr=True),
-            ) as bar:
-                task = bar.add_task("sync", total=None)
+            with Display(wanted(), "sync") as shown:
+                shown.update("hello")
 
                 def progress(done, total):
-                    bar.update(task, completed=done, total=total)
+                    shown.update("records", done, total)
 
                 stats = sync(link, store, progress, set_clock=not args.no_clock)
             link.bye()
@@ -158,16 +155,16 @@ def run(args):
     finally:
         store.close()
     print(
-        "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
-        "database holds %d readings of %d meters"
+        "probe %s: %s pulled, %d new, %d already stored; acknowledged up to %d; "
+        "database holds %s of %s"
         % (
             stats["device_id"],
-            stats["pulled"],
+            _count(stats["pulled"], "record"),
             stats["added"],
             stats["duplicates"],
             stats["acked"],
-            counts["sessions"],
-            counts["meters"],
+            _count(counts["sessions"], "reading"),
+            _count(counts["meters"], "meter"),
         )
     )
     if stats.get("new_epoch"):
