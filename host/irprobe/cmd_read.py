@@ -182,9 +182,12 @@ def _why(e, name, counted, echo, say_step):
     """The error in plain words; a line on which nothing (or only our echo) came back is
     said as such, whatever the last protocol step made of it."""
     if counted.received == 0:
-        return ("nothing answered on %s: not one byte came back%s. Is the head on the "
-                "meter's optical port and the meter powered? `irprobe doctor --port %s` finds "
-                "out why" % (name, " (%s)" % e if say_step else "", name))
+        if say_step:  # the IEC step already says what to check
+            return ("nothing answered on %s: %s (`irprobe doctor --port %s` finds out why)"
+                    % (name, e, name))
+        return ("nothing answered on %s: not one byte came back. Is the head on the meter's "
+                "optical port and the meter powered? `irprobe doctor --port %s` finds out why"
+                % (name, name))
     if echo is not None and getattr(echo, "echo_bytes", 0) >= counted.received:
         return ("only our own echo came back on %s (%d bytes): the meter said nothing. "
                 "`irprobe doctor --port %s` finds out why" % (name, counted.received, name))
