@@ -170,7 +170,7 @@ def test_settings_from_config_profile_and_options(tmp_path):
                   "set": {"active": "a", "options": {"interval_s": 900}}})
     s = settings(config)
     assert (s["mode"], s["max_baud"], s["address"], s["interval_s"]) == \
-        ("iec-c", 2400, "61234567", 900)
+        ("iec", 2400, "61234567", 900)  # "iec-c" is stored in the one vocabulary
     m = make_session(s)
     assert type(m).__name__ == "IecClient" and m.password == "12345678" and m.max_baud == 2400
     m = make_session(settings(config, "b"))
