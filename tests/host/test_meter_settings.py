@@ -130,3 +130,30 @@ def test_keys_alone_read_a_meter_that_wants_no_hls():
     got = _values(d)
     for e in p["expected"]["values"]:
         assert got.get(e["obis"]) == (e["value"], e["unit"])
+
+
+def test_simulate_list_shows_what_a_reader_needs_uncut(capsys):
+    assert cli.main(["simulate", "--list"]) == 0
+    out = capsys.readouterr().out
+    for name in profiles.list_profiles():
+        p = profiles.get_profile(name)
+        assert "\n%s  " % name in out
+        if p.get("protocol") == "dlms":
+            assert p["ident"].lstrip("/") in out  # the whole ident, not cut at 80 columns
+        for secret in (p.get("password"), p.get("ek"), p.get("ak"), p.get("address")):
+            if secret:
+                assert secret in out, (name, secret)
+    assert "client 1, server 1, auth hls-gmac" in out and "server 1/17" in out
+
+
+def test_demo_reads_every_simulated_meter(capsys):
+    assert cli.main(["demo", "--meters", "all", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    names = profiles.list_profiles()
+    assert len(got) == len(names)
+    for name, d in zip(names, got):
+        p = profiles.get_profile(name)
+        exp = p["expected"]["values"] if p.get("protocol") == "dlms" else p["expected"]
+        values = _values(d)
+        for e in exp:
+            assert values.get(e["obis"]) == (e["value"], e["unit"]), (name, e)
