@@ -70,7 +70,8 @@ def run(args):
                 write(rows, args.format, fh)
         except OSError as e:
             raise CommandError("cannot write %s: %s" % (args.out, e.strerror or e))
-        print("%d values written to %s" % (len(rows), args.out), file=sys.stderr)
+        print("%d %s written to %s" % (len(rows), "value" if len(rows) == 1 else "values",
+                                       args.out), file=sys.stderr)
     else:
         write(rows, args.format, sys.stdout)
     return 0

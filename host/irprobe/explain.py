@@ -219,8 +219,8 @@ def _iec_item(direction, m):
         else:
             values, err = _values(m.body)
             item = _frame(direction, p, "data", "IEC data block", check,
-                          "data block%s: %d values, BCC %s%s" % (
-                              part, len(values), bcc_text,
+                          "data block%s: %d value%s, BCC %s%s" % (
+                              part, len(values), "" if len(values) == 1 else "s", bcc_text,
                               (", the meter says (%s)" % err) if err else ""), raw)
             item["values"] = values
         item["bcc"] = bcc_text
