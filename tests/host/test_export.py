@@ -99,3 +99,12 @@ def test_export_empty_selection_is_an_error(tmp_path, capsys):
     assert cap.out == "" and "no meter 'nosuch' in the database (known: M0, M1)" in cap.err
     assert cli.main(["export", "--db", db, "--since", "2099-01-01"]) == 2
     assert "no readings since 2099-01-01" in capsys.readouterr().err
+
+
+def test_sync_on_a_dead_port_creates_no_database(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    db = tmp_path / "new.sqlite"
+    assert cli.main(["sync", "--port", str(tmp_path / "no-probe"), "--db", str(db)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert cli.main(["sync", "--port", str(tmp_path / "no-probe")]) == 2
+    assert not db.exists() and not (tmp_path / "data").exists()
