@@ -112,9 +112,9 @@ def shape(meter, obis, points, tz):
     if kind != obis_names.MOMENTARY and div != 1:
         pts = [(x, y / div) for x, y in pts]
         unit = new_unit
-    label = "%s: %s" % (meter, obis_names.name(obis))
-    s = {"label": label, "count": len(pts), "unit": unit or "no unit", "meter": meter,
-         "name": obis_names.name(obis)}
+    label = "%s: %s" % (_label(meter), _label(obis_names.name(obis)))
+    s = {"label": label, "count": len(pts), "unit": _label(unit or "no unit"),
+         "meter": _label(meter), "name": _label(obis_names.name(obis))}
     if len(pts) == 1:
         s.update(style="point", x=[pts[0][0]], y=[float(pts[0][1])], width_s=[0],
                  per="one reading")
@@ -144,6 +144,19 @@ def _per(widths):
     if widths and len(set(widths)) == 1:
         return "per " + _period_text(widths[0])
     return "between readings"
+
+
+def _label(text):
+    """Meter text for a figure: hidden and control characters shown as U+FFFD, and "$"
+    kept literal (matplotlib would start mathtext with it)."""
+    import unicodedata
+
+    out = []
+    for ch in str(text):
+        if ch != " " and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+            ch = "\ufffd"
+        out.append("\\$" if ch == "$" else ch)
+    return "".join(out)
 
 
 def _number_formatter(values):
@@ -229,7 +242,15 @@ def plot(series, out, tz, tz_name):
             title += ", %s %s" % (s["unit"], s["per"])
         axes[0][0].set_title(title, loc="left")
     else:
-        axes[0][0].set_title("%d series" % len(series), loc="left")
+        meters = sorted(set(s["meter"] for s in series))
+        names = sorted(set(s["name"] for s in series))
+        if len(meters) == 1:
+            title = "meter %s: %d registers" % (meters[0], len(names))
+        elif len(names) == 1:
+            title = "%s of %d meters" % (names[0], len(meters))
+        else:
+            title = "%d meters, %d registers" % (len(meters), len(names))
+        axes[0][0].set_title(title, loc="left")
     ax = axes[-1][0]
     locator = mdates.AutoDateLocator(tz=tz, minticks=4, maxticks=10)
     ax.xaxis.set_major_locator(locator)
