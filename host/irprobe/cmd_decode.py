@@ -71,9 +71,7 @@ def decode(chunks):
 def not_a_capture(chunks, result):
     """Why raw received bytes are no capture (with the offset), or None."""
     total = sum(len(b) for _, b in chunks)
-    good = [f for f in result["frames"]
-            if f["kind"] not in ("garbage", "truncated", "nul", "damaged")
-            and f["protocol"] != "echo"]
+    good = [f for f in result["frames"] if _recognised(f)]
     covered = sum(f.get("len", 0) for f in good)
     if good and covered >= _COVERED * total:
         return None
@@ -90,6 +88,22 @@ def not_a_capture(chunks, result):
             % ("no IEC 62056-21 message and no HDLC frame in %d bytes" % total if not good else
                "only %d of %d bytes are IEC 62056-21 messages or HDLC frames"
                % (covered, total), offset))
+
+
+def _recognised(f):
+    """A frame that shows the bytes are meter traffic: intact, and a text line only if it
+    is text (7-bit printable, as 7E1 read as 8N1 gives it)."""
+    if f["kind"] in ("garbage", "truncated", "nul", "damaged") or f["check"] == "bad":
+        return False
+    if f["protocol"] == "echo":
+        return False
+    if f["kind"] in ("line", "identification", "data", "command"):
+        raw = bytes(b & 0x7F for b in bytes.fromhex(f.get("hex") or ""))
+        if f["kind"] in ("data", "command"):
+            raw = raw[1:-2]  # STX/SOH ... ETX/EOT BCC: the text between
+        text = raw.replace(b"\r\n", b"").rstrip(b"\x02")
+        return bool(text) and all(0x20 <= b < 0x7F for b in text)
+    return True
 
 
 def _read_input(args):
