@@ -39,6 +39,13 @@ def apply(changes):
 
     d = config_dir()
     cfg = load()
+    known = [m["name"] for m in cfg.data["meters"]]
+    for m in changes.get("meters") or ():
+        if m.get("name") not in known:
+            # a new profile starts from what `irprobe read` does by itself, not from the
+            # probe's defaults (IEC readout at 9600)
+            m.setdefault("mode", "auto")
+            m.setdefault("max_baud", 19200)
     try:
         os.makedirs(d, mode=0o700, exist_ok=True)
         old = os.umask(0o077)  # passwords and keys: readable by the user only

@@ -111,3 +111,41 @@ def test_help_documents_the_capture_format():
     out = r.stdout.decode()
     assert r.returncode == 0 and "capture formats" in out and "TX: 7E A0" in out
     assert "hexdump -C" in out and "not a capture" in out
+
+
+def test_any_input_is_decoded_or_refused_in_one_line(tmp_path):
+    # Property: whatever the file holds, decode prints no control byte and ends with exit
+    # 0/1 (decoded) or 2 with one line on stderr; never a traceback.
+    import contextlib
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from irprobe import cli
+
+    pieces = st.sampled_from([b"> ", b"< ", b"TX: ", b"RX: ", b"7E A0 07 ", b"<STX>", b"<ETX>",
+                              b"/?!", b"/LGZ5\\2ZMD", b"1.8.0(0001*kWh)", b"\r\n", b"\n",
+                              b"\x1b[31m", b"\x02", b"\x03", b"\x7e", b"12:00:01 ", b"#"])
+    blobs = st.one_of(st.binary(max_size=300),
+                      st.lists(st.one_of(pieces, st.binary(max_size=8)), max_size=40)
+                      .map(b"".join))
+    f = tmp_path / "cap"
+
+    @settings(max_examples=150, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(blobs)
+    def check(data):
+        f.write_bytes(data)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(["decode", str(f), "--json"] if len(data) % 2 else
+                            ["decode", str(f)])
+        text = out.getvalue() + err.getvalue()
+        assert code in (0, 1, 2)
+        if code == 2:
+            assert err.getvalue().count("\n") == 1 and out.getvalue() == ""
+        for ch in text:
+            assert ch in "\n" or not (ord(ch) < 0x20 or 0x7F <= ord(ch) < 0xA0), repr(ch)
+
+    check()

@@ -157,3 +157,9 @@ def test_demo_reads_every_simulated_meter(capsys):
         values = _values(d)
         for e in exp:
             assert values.get(e["obis"]) == (e["value"], e["unit"]), (name, e)
+
+
+def test_new_named_settings_start_from_the_read_defaults(home, capsys):
+    assert cli.main(["config", "--meter", "m", "--password", "pw", "--json"]) == 0
+    m = json.loads(capsys.readouterr().out)["meters"][0]
+    assert (m["mode"], m["max_baud"]) == ("auto", 19200)
