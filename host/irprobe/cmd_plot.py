@@ -50,6 +50,11 @@ def _when(t, tz):
         return datetime.datetime.fromtimestamp(t, tz)
     if isinstance(t, str):
         s = t.strip().replace(" ", "T")
+        try:  # ISO 8601, also with an offset from UTC (a DLMS date-time with deviation)
+            d = datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+            return d.astimezone(tz) if d.tzinfo else d.replace(tzinfo=tz)
+        except ValueError:
+            pass
         zulu = s.endswith("Z")
         s = s.rstrip("Z")
         for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d", "%y%m%d%H%M%S",

@@ -160,3 +160,19 @@ def test_one_reading_and_wrong_extension_and_missing_db(tmp_path, capsys):
     assert cli.main(["plot", "--db", str(nodb), "--meter", "M2", "--obis", "1.8.0", "--out",
                      str(png)]) == 2
     assert "no database at" in capsys.readouterr().err and not nodb.exists()
+
+
+def test_times_are_shown_in_the_chosen_zone():
+    import datetime
+    import zoneinfo
+
+    from irprobe.cmd_plot import _when
+
+    vienna = zoneinfo.ZoneInfo("Europe/Vienna")
+    # a reading's unix time and a profile time with its offset land on the same instant
+    a = _when(1764000000, vienna)
+    b = _when("2025-11-24T16:00:00+00:00", vienna)
+    assert a == b and a.utcoffset() == datetime.timedelta(hours=1) and a.hour == 17
+    # a profile time without a zone is the meter's local clock, in that zone
+    c = _when("2025-11-24 17:00:00", vienna)
+    assert c == a and _when("not a time", vienna) is None
