@@ -8,16 +8,16 @@ from irprobe.cli import CommandError
 
 FORMAT_HELP = """\
 capture formats (any mix, one line each; # starts a comment):
-  > /?!                      what we sent, as text (CR LF is added: write lines as you see them)
-  < /LGZ5\\2ZMD3104407.B32    what the meter sent
-  < <STX>1.8.0(001234.5*kWh)  control bytes as <STX> <ETX> <ACK> <NAK> <SOH> <EOT> <CR> <LF>
-                             or \\x03; a line holding ETX/EOT gets no CR LF (its BCC follows)
-  TX: 7E A0 07 03 21 93 0F 01 7E     hex, also 7EA007..., 7E:A0:..., 0x7E,0xA0,...
-  RX: 7E A0 ...              directions: > < >> << -> <- TX RX sent received
-  12:00:01.234 RX: 7E ...    a time stamp first ([...], 2026-11-25 12:00:01, 1.234) is skipped
-  00000000  7e a0 07 03 ...  |~...|   hexdump -C and xxd lines are received bytes
-  a line with no direction is received; a file that is not text is the received bytes as is
-Exit status: 0 decoded, 1 a checksum is wrong, 2 not a capture (with the byte offset)."""
+  > /?!                        we sent, as text: CR LF is added, write lines as you see them
+  < /LGZ5\\2ZMD3104407.B32      the meter sent
+  < <STX>1.8.0(1.5*kWh)<ETX>   control bytes as <STX> <ETX> <ACK> <NAK> <SOH> <EOT> <CR> <LF>
+                               or \\x03; a line with ETX or EOT gets no CR LF (a BCC follows)
+  TX: 7E A0 07 03 21 93 0F 01  hex, also 7EA007..., 7E:A0:..., 0x7E,0xA0,...
+  RX: 7E A0 07 21 03 73 01 40  directions: > < >> << -> <- TX RX sent received
+  12:00:01.234 RX: 7E A0 ...   a time stamp first ([...], 2026-11-25 12:00:01, 1.234)
+  00000000  7e a0 07 21 ...    hexdump -C and xxd lines: received bytes
+  a line with no direction is received; a file that is not text is the received bytes
+exit status: 0 decoded, 1 a checksum is wrong, 2 not a capture (with the byte offset)"""
 
 
 def add_arguments(p):
