@@ -24,11 +24,11 @@ def _session(profile):
     from irprobe.sim import profiles
 
     if profile.get("protocol") == "dlms":
-        from meterproto.auto_session import AutoSession
+        from meterproto.session.auto import AutoSession
         from irprobe.sim.reader_options import session_options
 
         return AutoSession(mode="auto", **session_options(profile))
-    from meterproto.iec21_client import IecClient
+    from meterproto.iec.client import IecClient
 
     return IecClient(**profiles.client_options(profile))
 

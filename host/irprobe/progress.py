@@ -91,7 +91,7 @@ def session_phase(m):
     mod = sys.modules.get(names)
     table = getattr(mod, "NAMES", ())
     name = table[state] if 0 <= state < len(table) else "?"
-    if names.endswith("iec21_client"):
+    if names.endswith("iec.client"):
         text = _IEC_PHASES.get(name, name)
         if getattr(m, "baud", 300) != 300 and text == "readout":
             text = "readout at %d baud" % m.baud

@@ -3,9 +3,9 @@
 # profile rows n/N; nothing is shown when not on a terminal or with --json.
 import io
 
-from meterproto.auto_session import AutoSession
+from meterproto.session.auto import AutoSession
 from meterproto.driver import run as drive
-from meterproto.iec21_client import IecClient
+from meterproto.iec.client import IecClient
 
 from irprobe import progress
 from irprobe.sim import profiles
