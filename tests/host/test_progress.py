@@ -70,3 +70,12 @@ def test_quiet_when_not_a_terminal_or_json():
     with progress.Display(False, "x") as d:
         d.update("sign-on")  # disabled: no rich objects, no output
         assert d._bar is None
+
+
+def test_doctor_shows_its_ladder_steps():
+    from meterproto.doctor.ladder import Doctor
+
+    result, seen = _phases(Doctor(), "iskra-mt174")
+    steps = [s[0] for s in seen if s[0].startswith("doctor: ")]
+    assert len(set(steps)) >= 2, seen
+    assert result["verdict"] == "ok"
