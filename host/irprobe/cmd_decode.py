@@ -162,31 +162,17 @@ def run(args):
 def _print(result):
     from rich.console import Console
 
-    from irprobe.output import reading_table, safe_text
+    from irprobe.output import plain_text, reading_table
 
     con = Console(file=sys.stdout, highlight=False)
     arrows = {">": "sent     >", "<": "received <"}
     for f in result["frames"]:
-        con.print("%s %s" % (arrows.get(f["dir"], "?"), safe_text(f["text"])))
+        con.print("%s %s" % (arrows.get(f["dir"], "?"), plain_text(f["text"])), markup=False)
     if result["values"]:
-        con.print(reading_table({"values": [_plain_values(v) for v in result["values"]]},
-                                title="values"))
+        con.print(reading_table({"values": result["values"]}, title="values"))
     for fd in result["findings"]:
-        con.print("! %s: %s" % (safe_text(fd["code"]), safe_text(fd["text"])))
+        con.print("! %s: %s" % (plain_text(fd["code"]), plain_text(fd["text"])), markup=False)
     if result["bcc_errors"]:
         con.print("%d message(s) with a wrong checksum: the bytes were damaged on the way "
-                  "(hold the head steady, shade it)" % result["bcc_errors"])
+                  "(hold the head steady, shade it)" % result["bcc_errors"], markup=False)
 
-
-def _plain_values(v):
-    """A value dict with control and format characters shown as U+FFFD (the table escapes
-    markup itself)."""
-    import unicodedata
-
-    out = {}
-    for k, x in v.items():
-        if isinstance(x, str):
-            x = "".join("\ufffd" if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Zl", "Zp")
-                        else c for c in x)
-        out[k] = x
-    return out

@@ -81,8 +81,8 @@ def series_points(points, tz):
             y = Decimal(v)
         except (InvalidOperation, TypeError, ValueError):
             continue  # "(ERROR)" or an empty value: nothing to draw
-        if not y.is_finite():
-            continue
+        if not y.is_finite() or abs(y) > Decimal("1e300"):
+            continue  # NaN, or beyond what a float (and so the plot) can hold
         x = _when(t, tz)
         if x is None:
             continue
@@ -152,16 +152,11 @@ def _per(widths):
 
 
 def _label(text):
-    """Meter text for a figure: hidden and control characters shown as U+FFFD, and "$"
-    kept literal (matplotlib would start mathtext with it)."""
-    import unicodedata
+    """Meter text for a figure: output.plain_text, and "$" kept literal (matplotlib would
+    start mathtext with it)."""
+    from irprobe.output import plain_text
 
-    out = []
-    for ch in str(text):
-        if ch != " " and unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-            ch = "\ufffd"
-        out.append("\\$" if ch == "$" else ch)
-    return "".join(out)
+    return plain_text(text, 200).replace("$", "\\$")
 
 
 def _number_formatter(values):
