@@ -8,7 +8,7 @@ import json
 
 
 def add_arguments(p):
-    from probe.config import AUTHS, BAUDS, MODES, WAKEUPS
+    from probe.config_rules import AUTHS, BAUDS, MODES, WAKEUPS
 
     p.add_argument("--port", help="the probe's serial port; without it, the meter settings "
                    "kept on this computer for `irprobe read --meter NAME`")
@@ -87,7 +87,7 @@ def changes_from(args):
     """The config change the options ask for, each setting checked with the probe's own
     rules (probe.config.check_setting): a wrong value is refused here, before anything is
     written."""
-    from probe.config import ConfigError, check_key, check_setting
+    from probe.config_rules import ConfigError, check_key, check_setting
 
     from irprobe.cli import CommandError
 

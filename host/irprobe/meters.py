@@ -33,7 +33,7 @@ def load():
 
 def apply(changes):
     """Check and store changes (probe.config rules); returns the masked settings."""
-    from probe.config import ConfigError
+    from probe.config_rules import ConfigError
 
     from irprobe.cli import CommandError
 
