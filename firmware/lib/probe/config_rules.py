@@ -21,8 +21,12 @@ KEY_DIGITS = {"ek": 32, "ak": 32, "system_title": 16}
 # Board options: name -> (kind, low, high). Profile fields may be options too (the default
 # for every profile). Other parts of the probe add theirs here.
 OPTIONS = {"interval_s": ("int", 0, 31 * 86400), "echo_filter": ("bool", 0, 0),
-           "slice_ms": ("int", 1, 1000), "wifi_ssid": ("text", 0, 32),
-           "wifi_password": ("text", 0, 64), "mqtt_password": ("text", 0, 64)}
+           "slice_ms": ("int", 1, 1000),
+           # the Pico W logger (probe.uplink)
+           "wifi_ssid": ("text", 0, 32), "wifi_password": ("text", 0, 64),
+           "mqtt_host": ("text", 0, 253), "mqtt_port": ("int", 1, 65535),
+           "mqtt_tls": ("bool", 0, 0), "mqtt_user": ("text", 0, 64),
+           "mqtt_password": ("text", 0, 64), "mqtt_prefix": ("text", 0, 64)}
 
 
 class ConfigError(ValueError):
