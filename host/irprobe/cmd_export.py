@@ -43,7 +43,7 @@ def write(rows, fmt, fh):
 
 def run(args):
     from irprobe.cli import CommandError
-    from irprobe.db import open_store, parse_time
+    from irprobe.db import command_store, parse_time
 
     since = None
     if args.since:
@@ -53,12 +53,9 @@ def run(args):
             raise CommandError(str(e))
     from irprobe.dbfile import existing
 
-    store = open_store(existing(args.db))
-    try:
+    with command_store(existing(args.db)) as store:
         rows = export_rows(store, args.meter, since)
         known = [m for m, _t, _v in store.latest()] if not rows else []
-    finally:
-        store.close()
     if not rows:
         if args.meter and args.meter not in known:
             raise CommandError("no meter %r in the database (known: %s)"

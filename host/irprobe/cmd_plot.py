@@ -275,15 +275,14 @@ def _candidates(obis):
 
 def run(args):
     from irprobe.cli import CommandError
+    from irprobe.db import command_store
     from irprobe.dbfile import existing
-    from irprobe.db import open_store
 
     ext = args.out.rsplit(".", 1)[-1].lower() if "." in os.path.basename(args.out) else ""
     if ext not in FORMATS:
         raise CommandError("--out must end in .png, .svg or .pdf (got %r)" % args.out)
     tz, tz_name = _zone(args.tz)
-    store = open_store(existing(args.db))
-    try:
+    with command_store(existing(args.db)) as store:
         series = []
         for meter in args.meter:
             for obis in args.obis:
@@ -300,8 +299,6 @@ def run(args):
                     raise CommandError("the stored values of %s for meter %r are not numbers; "
                                        "nothing to plot" % (obis, meter))
                 series.append(s)
-    finally:
-        store.close()
     try:
         n = plot(series, args.out, tz, tz_name)
     except OSError as e:

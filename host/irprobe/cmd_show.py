@@ -12,15 +12,13 @@ def run(args):
     from rich.table import Table
 
     from irprobe.cli import CommandError
-    from irprobe.db import iso, open_store
+    from irprobe.db import command_store, iso
     from irprobe.dbfile import existing
     from irprobe.output import safe_text
 
-    store = open_store(existing(args.db))
-    try:
+    with command_store(existing(args.db)) as store:
         latest = store.latest()
-    finally:
-        store.close()
+        conflicts = store.conflicts()
     if not latest:
         raise CommandError("no readings stored yet: run `irprobe sync` first")
     con = Console()
@@ -36,4 +34,11 @@ def run(args):
         for v in values:
             t.add_row(safe_text(v["obis"]), safe_text(v["value"]), safe_text(v["unit"]))
         con.print(t)
+    if conflicts:
+        con.print(
+            "note: %d records came again from a probe under a number already stored, with "
+            "other content; they are kept apart (table conflicts), the first copy is shown"
+            % len(conflicts),
+            markup=False,
+        )
     return 0

@@ -24,6 +24,8 @@ def _seq_ok(v):
 # Session bounds: the probe says how many records it holds; a few more may be taken while we
 # sync (interval logging), no more. Bytes and time follow from the record ceiling.
 MARGIN_RECORDS = 64
+# No probe holds more: 2 MB of flash at 23 bytes of record overhead is under 100,000 records.
+MAX_PROBE_RECORDS = 1 << 20
 BYTES_PER_RECORD = 32768 + 23  # meterproto.link.records: MAX_PAYLOAD + OVERHEAD
 BASE_SECONDS = 60.0
 SECONDS_PER_RECORD = 0.05  # 20 records/s: far below any working link (bench: >1000/s)
@@ -68,6 +70,10 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
         raise LinkError(
             "the probe's status makes no sense (acked %s, count %s)"
             % (clean(acked, 20), clean(count, 20))
+        )
+    if count > MAX_PROBE_RECORDS:
+        raise LinkError(
+            "the probe says it holds %d records, more than a probe's flash can hold" % count
         )
     max_records, max_total, max_seconds = session_limits(count)
     clock_before = info.get("clock")
@@ -172,7 +178,7 @@ def _count(n, word):
 
 def run(args):
     from irprobe.cli import CommandError
-    from irprobe.db import StoreError, open_store
+    from irprobe.db import StoreError, command_store
     from irprobe.output import plain_text
     from irprobe.probelink import LinkError, open_link
     from irprobe.progress import Display, wanted
@@ -183,27 +189,22 @@ def run(args):
     # The port first: a sync that cannot reach the probe creates no database.
     link = open_link(args.port, args.timeout)
     try:
-        store = open_store(args.db)
-    except BaseException:
-        link.close()
-        raise
-    try:
-        try:
-            with Display(wanted(), "sync") as shown:
-                shown.update("hello")
+        with command_store(args.db) as store:
+            try:
+                with Display(wanted(), "sync") as shown:
+                    shown.update("hello")
 
-                def progress(done, total):
-                    shown.update("records", done, total)
+                    def progress(done, total):
+                        shown.update("records", done, total)
 
-                stats = sync(link, store, progress, set_clock=not args.no_clock)
-            link.bye()
-        except (LinkError, StoreError) as e:
-            raise CommandError("%s (already stored readings are safe; run sync again)" % e)
-        finally:
-            link.close()
-        counts = store.counts()
+                    stats = sync(link, store, progress, set_clock=not args.no_clock)
+                link.bye()
+            except (LinkError, StoreError) as e:
+                raise CommandError("%s (already stored readings are safe; run sync again)"
+                                   % e)
+            counts = store.counts()
     finally:
-        store.close()
+        link.close()
     print(
         "probe %s: %s pulled, %d new, %d already stored; acknowledged up to %d; "
         "database holds %s of %s"

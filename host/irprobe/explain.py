@@ -30,7 +30,8 @@ APDU_NAMES = {
 _GET_KINDS = {1: "normal", 2: "next block", 3: "with list"}
 _RESP_KINDS = {1: "normal", 2: "with data block", 3: "with list"}
 
-# Client SAPs seen in the field (PROTOCOL-FACTS B.3): public 16, reader 17, 32, 48, 102.
+# Client SAPs seen in the field (IEC 62056-46 addressing, docs/INTEROP.md): public 16,
+# reader 17, 32, 48, 102.
 _CLIENT_SAPS = (16, 17, 32, 48, 64, 102, 103)
 
 
@@ -521,7 +522,7 @@ def _iec_meter_before(frames, i):
 
 
 def _swapped(fr):
-    # A client address is always one byte (PROTOCOL-FACTS B.3); a frame we send whose source
+    # A client address is always one byte (IEC 62056-46 addressing); a frame we send whose source
     # is longer, or that goes to a typical client SAP from server 1, has them swapped.
     if len(fr.src) > 1:
         return True

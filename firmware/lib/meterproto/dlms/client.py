@@ -63,7 +63,8 @@ class DlmsClient(Machine):
                  set_line=True, mode="HDLC", profiles=True, profile_from=None, profile_to=None,
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
-                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None):
+                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None,
+                 profile_entries=None, capture_times="auto"):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -103,6 +104,10 @@ class DlmsClient(Machine):
         self.want_profiles = profiles
         self.profile_from = profile_from
         self.profile_to = profile_to
+        # (first, last) entry, 1-based, last 0 = to the end: selective access by entry
+        # (IEC 62056-6-2 4.3.6 entry_descriptor) instead of by range
+        self.profile_entries = profile_entries
+        self.capture_times = capture_times
         self.checkpoint = dict(checkpoint or {})
         self.release = release
         self.max_list = max_list
@@ -193,12 +198,18 @@ class DlmsClient(Machine):
             else:
                 raise Refused("the meter closed the HDLC connection (%s)" % NAMES[self.state])
         elif kind == hdlc_link.EV_FAILED:
-            self._fail_link(ev[1])
+            self._fail_link(ev[1], now_ms)
 
-    def _fail_link(self, exc):
+    def _fail_link(self, exc, now_ms):
         if self.state == _DISC:
             self._end()  # the reading is complete; a lost UA to DISC does not spoil it
             return
+        if self.state != _CONNECT:
+            # the meter stopped answering mid-session: a DISC all the same, in case it still
+            # hears us (its answers may be what is lost), so it does not stay in HDLC
+            from meterproto.hdlc import frame as hf
+            self._send(hf.encode_frame(self.link.server, hf.client_address(self.client_sap),
+                                       hf.ctl_u(hf.K_DISC)), now_ms)
         if self.state == _CONNECT and isinstance(exc, NoAnswer):
             exc = NoAnswer(
                 "no answer to SNRM (HDLC connect) from server %s at %d baud: check the "
@@ -339,6 +350,10 @@ class DlmsClient(Machine):
         n = getattr(getattr(self.link, "stats", None), "repeated_llc", 0)
         if n:
             notes.append("the meter sent the LLC header twice in %d answer(s): read anyway" % n)
+        n = getattr(getattr(self.link, "reader", None), "carried", 0)
+        if n:
+            notes.append("%d HDLC frame(s) came with a length field short of its carry "
+                         "(0xA8 0x06 for 262 bytes): read by their FCS" % n)
         if self._relabelled:
             notes.append("the meter labelled %d data block(s) GET-with-list (C4 03): read as "
                          "blocks" % self._relabelled)
@@ -447,12 +462,24 @@ class DlmsClient(Machine):
         self._entries.append(buf[start:end])
         cid, obis = o["class_id"], o["obis"]
         for a in _READ.get(cid, ()):
+            if cid == 4 and a == 5 and not self._capture_time():
+                self.reading.notes.append(
+                    "capture time of %s not read: this meter takes one attribute per request "
+                    "(capture_times=True reads it)" % obis)
+                continue
             if _readable(o, a):
                 self._queue.append((cid, obis, a))
         if cid in (1, 3, 4, 8):
             self._value_objs.append((cid, obis))
         if cid == 7 and _readable(o, 2):
             self._profiles.append(obis)
+
+    def _capture_time(self):
+        """Read class 4 capture_time (attribute 5)? It rides along for free in a GET-with-list;
+        one GET of its own per register otherwise, a round trip no other client spends."""
+        if self.capture_times == "auto":
+            return bool(self.conformance & _MULTIPLE_REFERENCES)
+        return bool(self.capture_times)
 
     def _parse_entry(self, v):
         """One association object_list entry (LN: class 15, SN: class 12 with base names)."""
@@ -594,7 +621,11 @@ class DlmsClient(Machine):
         self._cols = [(self._column_scaler(c), c["class_id"] == 8) for c in cols]
         lo, hi = self._range(obis)
         # selective access (LN, bit 21) or parameterized access (SN, bit 18)
-        if lo is not None and self.conformance & (0x20 if self.sn is not None else _SELECTIVE_ACCESS):
+        selective = self.conformance & (0x20 if self.sn is not None else _SELECTIVE_ACCESS)
+        if selective and self.profile_entries and obis not in self.checkpoint:
+            first, last = self.profile_entries
+            self._get([(7, obis, 2, 2, cosem.entry_descriptor(first, last))], now_ms)
+        elif lo is not None and selective:
             params = cosem.range_descriptor(_dt_raw(lo), _dt_raw(hi))
             self._get([(7, obis, 2, 1, params)], now_ms)
         else:
