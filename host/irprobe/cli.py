@@ -22,7 +22,7 @@ COMMANDS = {
     "sync": ("cmd_sync", "pull the probe's stored readings into the local database"),
     "show": ("cmd_show", "print the latest readings per meter from the database"),
     "export": ("cmd_export", "export readings as CSV or JSON"),
-    "plot": ("cmd_plot", "plot a register or load profile to a PNG"),
+    "plot": ("cmd_plot", "plot registers and load profiles (PNG or SVG)"),
     "bridge": ("cmd_bridge", "expose the probe's meter link as a local pty"),
 }
 

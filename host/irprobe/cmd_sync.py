@@ -24,6 +24,8 @@ def _seq_ok(v):
 # Session bounds: the probe says how many records it holds; a few more may be taken while we
 # sync (interval logging), no more. Bytes and time follow from the record ceiling.
 MARGIN_RECORDS = 64
+# No probe holds more: 2 MB of flash at 23 bytes of record overhead is under 100,000 records.
+MAX_PROBE_RECORDS = 1 << 20
 BYTES_PER_RECORD = 32768 + 23  # meterproto.link.records: MAX_PAYLOAD + OVERHEAD
 BASE_SECONDS = 60.0
 SECONDS_PER_RECORD = 0.05  # 20 records/s: far below any working link (bench: >1000/s)
@@ -68,6 +70,10 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
         raise LinkError(
             "the probe's status makes no sense (acked %s, count %s)"
             % (clean(acked, 20), clean(count, 20))
+        )
+    if count > MAX_PROBE_RECORDS:
+        raise LinkError(
+            "the probe says it holds %d records, more than a probe's flash can hold" % count
         )
     max_records, max_total, max_seconds = session_limits(count)
     clock_before = info.get("clock")
@@ -182,58 +188,50 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     return stats
 
 
-def run(args):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+def _count(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
+
+def run(args):
     from irprobe.cli import CommandError
-    from irprobe.db import StoreError, open_store
+    from irprobe.db import StoreError, command_store
     from irprobe.output import plain_text
     from irprobe.probelink import LinkError, open_link
+    from irprobe.progress import Display, wanted
 
-    store = open_store(args.db)
+    if not args.timeout > 0:
+        raise CommandError("--timeout is seconds to wait for each answer and must be above 0 "
+                           "(got %s)" % args.timeout)
+    # The port first: a sync that cannot reach the probe creates no database.
+    link = open_link(args.port, args.timeout)
     try:
-        link = open_link(args.port, args.timeout)
-        try:
-            with Progress(
-                TextColumn("syncing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                transient=True,
-                console=Console(stderr=True),
-            ) as bar:
-                task = bar.add_task("sync", total=None)
+        with command_store(args.db) as store:
+            try:
+                with Display(wanted(), "sync") as shown:
+                    shown.update("hello")
 
-                def progress(done, total):
-                    bar.update(task, completed=done, total=total)
+                    def progress(done, total):
+                        shown.update("records", done, total)
 
-                stats = sync(link, store, progress, set_clock=not args.no_clock)
-            link.bye()
-        except (LinkError, StoreError) as e:
-            raise CommandError("%s (already stored readings are safe; run sync again)" % e)
-        finally:
-            link.close()
-        counts = store.counts()
+                    stats = sync(link, store, progress, set_clock=not args.no_clock)
+                link.bye()
+            except (LinkError, StoreError) as e:
+                raise CommandError("%s (already stored readings are safe; run sync again)"
+                                   % e)
+            counts = store.counts()
     finally:
-        store.close()
+        link.close()
     print(
-        "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
-        "database holds %d readings of %d meters"
+        "probe %s: %s pulled, %d new, %d already stored; acknowledged up to %d; "
+        "database holds %s of %s"
         % (
             plain_text(stats["device_id"]),
-            stats["pulled"],
+            _count(stats["pulled"], "record"),
             stats["added"],
             stats["duplicates"],
             stats["acked"],
-            counts["sessions"],
-            counts["meters"],
+            _count(counts["sessions"], "reading"),
+            _count(counts["meters"], "meter"),
         )
     )
     if stats.get("lost"):

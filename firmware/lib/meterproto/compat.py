@@ -96,46 +96,12 @@ def random_bytes(n):
     return urandom(n)
 
 
-_XOR = {}
-
-
 def xor_bytes(data, k):
-    """data with every byte XOR k: one C call on CPython, a loop on MicroPython (no
-    bytes.translate there; a bytearray is changed in place and returned)."""
+    """data with every byte XOR k (CPython: one C call); on MicroPython a bytearray is
+    changed in place (no bytes.translate there)."""
     if hasattr(bytes, "maketrans"):
-        t = _XOR.get(k)
-        if t is None:
-            t = _XOR[k] = bytes.maketrans(bytes(range(256)), bytes(i ^ k for i in range(256)))
-        return bytes(data).translate(t)
-    b = data if isinstance(data, bytearray) else bytearray(data)  # in place: heap
+        return bytes(data).translate(bytes(i ^ k for i in range(256)))
+    b = data if isinstance(data, bytearray) else bytearray(data)
     for i in range(len(b)):
         b[i] ^= k
     return b
-
-
-def without(data, chars):
-    """data with the bytes in chars removed (CPython, one C call); None on MicroPython, where
-    the caller takes its byte-by-byte path."""
-    if hasattr(bytes, "maketrans"):
-        return data.translate(None, chars)
-    return None
-
-
-_STUFF = []
-
-
-def stuffed(data):
-    """CPython: data with every byte < 0x20 or 0x7D..0x7F sent as 0x7D, byte ^ 0x20 (the
-    command channel's stuffing, meterproto.link.channel) in one regex pass; None on
-    MicroPython, where the channel loops over the bytes."""
-    if not hasattr(bytes, "maketrans"):
-        return None
-    if not _STUFF:
-        import re
-
-        _STUFF.append(re.compile(b"[\x00-\x1f\x7d-\x7f]"))
-    return _STUFF[0].sub(_escaped, bytes(data))
-
-
-def _escaped(m):
-    return bytes((0x7D, m.group()[0] ^ 0x20))

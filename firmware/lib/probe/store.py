@@ -1,6 +1,6 @@
 # probe.store: power-safe storage of readings in append-only segment files (device).
 # Each reading is one compact record (meterproto.link.recpack: own length and CRC) appended to the
-# open segment and closed at once (littlefs syncs on close; PLATFORM.md 4): the close is the
+# open segment and closed at once (littlefs syncs on close; docs/ARCHITECTURE.md, "Probe internals"): the close is the
 # commit point. A new segment starts at SEG_MAX bytes and with its own schema record, so any
 # segment decodes on its own. Only whole segments are ever deleted, after the host acked all.
 #
@@ -16,7 +16,7 @@
 # The watermark only moves over seqs this boot has sent in a pull (records or gap notices),
 # so an ack never deletes a record the host was not given, damaged or not (issue 14).
 # Never call commit() while a meter session is receiving: flash writes stop all interrupts
-# on the RP2040 and the UART FIFO overflows (PLATFORM.md 4). Commit after the session.
+# on the RP2040 and the UART FIFO overflows. Commit after the session.
 #
 # API
 #   Store(fs, root="/data", min_free_pct=3)     fs: probe.fsys.Fsys() or a SimFlash

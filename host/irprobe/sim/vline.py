@@ -6,12 +6,12 @@
 # wire and arrives when its last stop bit does. Time is kept in integer nanoseconds, so a
 # 300-baud session runs in milliseconds of real time and its wire time is exact.
 # What the receiver sees depends on both ends' settings, as on a real line:
-#   7E1 sent, 8N1 read  -> the parity bit shows up as bit 7 (PROTOCOL-FACTS A.1)
+#   7E1 sent, 8N1 read  -> the parity bit shows up as bit 7 (IEC 62056-21 clause 6.1)
 #   8N1 sent, 7E1 read  -> bit 7 is taken as parity and stripped
 #   baud mismatch       -> framing garbage, a different number of bytes
 # Faults (meter unpowered, echo, bit errors, drops, duplicates, bursts) are data in Faults.
 from meterproto.line import FMT_7E1, FMT_8N1, bits_per_char, even_parity_bit
-from meterproto.machine import A_SEND, A_SET_LINE
+from meterproto.machine import A_SEND, A_SET_LINE, actions
 from meterproto.errors import LocalProtocolError
 from irprobe.sim.rng import Rng
 
@@ -255,11 +255,7 @@ class VirtualLine:
             self._push(t0 + (i * ns_per_char) // self.client.baud, "e", bytes((b,)))
 
     def _meter_actions(self):
-        m = self.meter
-        while True:
-            act = m.next_action()
-            if act is None:
-                break
+        for act in actions(self.meter):
             if self.faults.unpowered:
                 continue
             if act[0] == A_SEND:

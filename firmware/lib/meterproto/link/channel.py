@@ -18,7 +18,7 @@
 #   A. App running, no interruption: the reader app calls CommandServer.poll() every loop;
 #      the host just sends a HELLO frame ({"magic": "irprobe", "proto": 1}). No raw 0x03 in it.
 #      No answer within about 1 s (no app running, or a busy read): use B.
-#   B. Raw REPL (PLATFORM.md 3): host sends Ctrl-C Ctrl-C, Ctrl-A, then
+#   B. MicroPython's raw REPL: host sends Ctrl-C Ctrl-C, Ctrl-A, then
 #      SERVE_SOURCE + Ctrl-D, reads "OK", then sends HELLO (constants below).
 #      serve() returns after BYE, a raw Ctrl-C, or 30 s without a frame (kbd_intr restored).
 # In both the device calls micropython.kbd_intr(-1) while a session is open, restores it after.
@@ -70,7 +70,7 @@
 #   EscapeScanner().feed(data) -> (bytes for the meter, found); .leftover after the escape
 import json
 
-from meterproto.compat import const, stuffed, xor_bytes
+from meterproto.compat import const, xor_bytes
 from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, RemoteProtocolError
 from meterproto.link.records import dumps
@@ -185,10 +185,6 @@ class Frame:
 
 def _stuff(out, data):
     """Append data to out, stuffed."""
-    fast = stuffed(data)
-    if fast is not None:
-        out += fast
-        return
     start = 0
     for i in range(len(data)):
         b = data[i]

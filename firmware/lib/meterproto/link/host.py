@@ -1,7 +1,6 @@
 # meterproto.link.host: the host end of the probe <-> host command channel (core, both
 # runtimes; only the host uses it). Our own protocol, framed by meterproto.link.channel: builds
 # requests, matches answers by seq, retries damaged frames. No I/O: the caller writes and reads.
-from meterproto.compat import without
 from meterproto.errors import DecodeError, LocalProtocolError
 from meterproto.link.channel import CMD_DOCTOR
 from meterproto.link.channel import (CMD_ACK, CMD_BRIDGE, CMD_BYE, CMD_CONFIG_GET, CMD_CONFIG_SET,
@@ -175,8 +174,11 @@ class BulkDecoder(FrameDecoder):
         if j < 0:
             j = end
         chunk = bytes(data[i:j])
-        clean = without(chunk, _SPECIAL)
-        if clean is None or len(clean) != len(chunk):
+        try:
+            clean = chunk.translate(None, _SPECIAL)
+        except (AttributeError, TypeError):  # no bytes.translate (MicroPython): byte loop
+            return i
+        if len(clean) != len(chunk):
             return i
         parts = chunk.split(b"\x7d")
         for k in range(1, len(parts) - 1):

@@ -88,17 +88,7 @@ class AutoSession(Machine):
         self._after(now_ms)
 
     def _after(self, now_ms):
-        sub = self.sub
-        while True:
-            act = sub.next_action()
-            if act is None:
-                break
-            self._actions.append(act)
-        self.baud = sub.baud
-        self.fmt = sub.fmt
-        self._tx_end = sub.tx_end_ms()
-        if not sub.done:
-            self._deadline = sub.deadline_ms()
+        if not self._relay(self.sub):
             return
         if self.stage == _IEC:
             self._iec_done(now_ms)
@@ -147,8 +137,9 @@ class AutoSession(Machine):
         iec = self.iec
         if iec.error is not None:
             if self.mode == "auto" and iec.ident is None and isinstance(iec.error, NoAnswer):
-                self.notes.append("no IEC identification (%s); trying direct HDLC at %d baud 8N1"
-                                  % (iec.error, self.hdlc_baud))
+                # said as what happened, not as a fault: a direct-HDLC meter is read next
+                self.notes.append("no answer to the IEC sign-on at 300 baud 7E1, so direct "
+                                  "HDLC at %d baud 8N1" % self.hdlc_baud)
                 self._start_dlms(now_ms, self.hdlc_baud, True, "HDLC")
                 return
             self._fail(iec.error)
