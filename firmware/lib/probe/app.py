@@ -166,11 +166,21 @@ class App:
 
     def _report(self, outcome, reading, seq, message):
         self.last = {"outcome": outcome, "seq": seq, "reading": reading, "message": message}
-        self.led.play(outcome, self.hw.clock.ticks_ms())
+        self.led.play(self._pattern(outcome, seq), self.hw.clock.ticks_ms())
         if self.hw.display is not None:
             from probe import display as displaymod
 
             self._show(displaymod.summary(outcome, reading, seq))
+
+    def _pattern(self, outcome, seq):
+        """The outcome's LED pattern; a stored reading with fewer than 5 % of the slots left
+        shows "storage-low" instead of "success" (sync soon; probe.store status "low")."""
+        if outcome != "success" or seq is None or not hasattr(self.store, "status"):
+            return outcome
+        try:
+            return "storage-low" if self.store.status().get("low") else outcome
+        except Exception:  # a statvfs that fails: the read itself went well
+            return outcome
 
     def _show(self, lines):
         if self.hw.display is not None:
