@@ -15,6 +15,9 @@ def add_arguments(p):
     )
     p.add_argument("--no-clock", action="store_true", help="do not set the probe's clock")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each answer")
+    from irprobe.cmd_publish import add_broker_arguments
+
+    add_broker_arguments(p, "--publish", required=False)
 
 
 def _seq_ok(v):
@@ -159,8 +162,17 @@ def run(args):
         finally:
             link.close()
         counts = store.counts()
+        _report(stats, counts)
+        if args.broker:  # after the sync is reported: a broker problem loses none of it
+            from irprobe.cmd_publish import publish_to_broker, report
+
+            report(publish_to_broker(store, args))
     finally:
         store.close()
+    return 0
+
+
+def _report(stats, counts):
     print(
         "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
         "database holds %d readings of %d meters"
@@ -179,4 +191,4 @@ def run(args):
             "note: the probe numbers its records from the start again (was its storage "
             "erased?); its new records are kept apart as %s" % stats["new_epoch"]
         )
-    return 0
+

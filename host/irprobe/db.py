@@ -14,7 +14,7 @@ import time
 
 from irprobe.inbound import Untrusted, check_tree
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # Caps on device-supplied text: a hostile or broken probe cannot bloat the database.
 MAX_ID = 64
@@ -80,6 +80,21 @@ _MIGRATIONS = {
             reading TEXT NOT NULL,
             seen_at INTEGER NOT NULL,
             UNIQUE (device_id, seq, reading))""",
+    ],
+    # What went to which MQTT broker (irprobe.publisher): a reading is published once per broker,
+    # a discovery config again only when it changed.
+    3: [
+        """CREATE TABLE published (
+            broker TEXT NOT NULL,
+            session INTEGER NOT NULL REFERENCES sessions(id),
+            published_at INTEGER NOT NULL,
+            PRIMARY KEY (broker, session))""",
+        """CREATE TABLE published_configs (
+            broker TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            published_at INTEGER NOT NULL,
+            PRIMARY KEY (broker, topic))""",
     ],
 }
 

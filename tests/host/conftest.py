@@ -1,0 +1,31 @@
+# Session-scoped real servers (tests/host/servers.py): started once per test process, stopped at
+# the end. A test that needs one is skipped, saying why, only where the server cannot be had.
+import pytest
+
+
+@pytest.fixture(scope="session")
+def mqtt_broker(tmp_path_factory):
+    try:
+        import amqtt  # noqa: F401
+        import paho.mqtt  # noqa: F401
+    except ImportError as e:
+        pytest.skip("no MQTT broker here: %s (make venv installs amqtt and paho-mqtt)" % e)
+    from servers import Broker
+
+    b = Broker(str(tmp_path_factory.mktemp("broker"))).start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_uri(tmp_path_factory):
+    try:
+        import pgserver  # noqa: F401
+        import psycopg  # noqa: F401
+    except ImportError as e:
+        pytest.skip("no PostgreSQL server here: %s (make venv installs pgserver)" % e)
+    from servers import start_postgres
+
+    srv, uri = start_postgres(str(tmp_path_factory.mktemp("pg")))
+    yield uri
+    srv.cleanup()
