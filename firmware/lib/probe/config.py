@@ -1,6 +1,7 @@
 # probe.config: the probe's persistent settings and meter profiles, as JSON written
 # atomically (tmp file, close = littlefs sync, rename), device side (runs on CPython too).
-# Secrets (meter passwords, DLMS keys) are write-only: nothing ever sends them back out.
+# Secrets (meter passwords, DLMS keys, the Wi-Fi and MQTT passwords among the options) are
+# write-only: nothing ever sends them back out.
 #
 # File /config.json: {"version": 1, "device_name": str, "active": profile name or null,
 #   "options": {name: scalar}, "meters": [profile, ...]}
@@ -25,6 +26,8 @@ MASK = "***"
 MAX_METERS = 16
 _PROFILE_FIELDS = ("name", "mode", "max_baud", "address", "password", "client", "server", "keys")
 _SET_FIELDS = ("device_name", "active", "options")
+# Options that are secrets (the Pico W logger, probe.uplink): shown as "***", "***" keeps them.
+SECRET_OPTIONS = ("wifi_password", "mqtt_password")
 
 
 class ConfigError(ValueError):
@@ -159,6 +162,11 @@ class Config:
         for k in self.data:
             if k != "meters":
                 out[k] = self.data[k]
+        opts = dict(self.data["options"])
+        for k in SECRET_OPTIONS:
+            if opts.get(k):
+                opts[k] = MASK
+        out["options"] = opts
         meters = []
         for p in self.data["meters"]:
             q = {}
@@ -197,7 +205,11 @@ class Config:
                 for ok, ov in v.items():
                     if ov is not None and not isinstance(ov, (str, int, bool)):
                         raise ConfigError("option %r must be text, a number or true/false" % ok)
-                data["options"].update(v)
+                    if ok in SECRET_OPTIONS:
+                        if ov == MASK:  # what the host saw: keep the stored secret
+                            continue
+                        ov = _text(ov, ok, 64) or None
+                    data["options"][ok] = ov
             elif k == "device_name":
                 data[k] = _text(v, "device name", 32)
             else:
