@@ -1,0 +1,139 @@
+# probe.uplink: the Pico W as an always-on logger; the store is the outbox (device).
+# Every stored reading goes to the MQTT broker as ONE QoS 1 message (MQTT 3.1.1 clause 4.3.2)
+# through micropython-lib's umqtt.simple (installed by `irprobe install --board pico_w`), oldest
+# first, and is deleted (store.ack) only after the broker's PUBACK: readings taken while the
+# network or the broker is down wait in flash and go out in order when it returns. Home Assistant
+# discovery (meterproto.hass) is sent retained after each (re)connect for the meters it carries.
+#
+# Options (probe.config, `irprobe config --option`): mqtt_host, mqtt_port, mqtt_tls,
+#   mqtt_user, mqtt_password (write-only), mqtt_prefix, wifi_ssid, wifi_password (write-only).
+# API
+#   Uplink(store, options, device_id, firmware=None)    .enabled: mqtt_host is set
+#   pump(now_ms) -> readings published this call; never raises for a network fault: it drops
+#       the connection and tries again RETRY_MS later. Blocks at most about TIMEOUT_S per step.
+import json
+
+from meterproto import hass
+from meterproto.records import decode_record
+
+RETRY_MS = 30000  # wait after a failure before connecting again
+TIMEOUT_S = 5  # longest wait for the broker's CONNACK / PUBACK
+BATCH = 8  # readings per pump: the app's loop gets the CPU back in between
+
+
+class _TimedSockets:
+    """umqtt.simple makes its own socket: this hands it one with a timeout, so a broker
+    that stops answering cannot hang the probe."""
+
+    def __init__(self, mod, timeout):
+        self._mod = mod
+        self.timeout = timeout
+
+    def socket(self, *args):
+        s = self._mod.socket(*args)
+        s.settimeout(self.timeout)
+        return s
+
+    def getaddrinfo(self, *args):
+        return self._mod.getaddrinfo(*args)
+
+
+class Uplink:
+    def __init__(self, store, options, device_id, firmware=None, wifi=None):
+        o = options or {}
+        self.store = store
+        self.host = o.get("mqtt_host") or None
+        self.tls = o.get("mqtt_tls") is True
+        self.port = o.get("mqtt_port") or (8883 if self.tls else 1883)
+        self.user = o.get("mqtt_user") or None
+        self.password = o.get("mqtt_password") or None
+        self.prefix = o.get("mqtt_prefix") or hass.DISCOVERY_PREFIX
+        self.device_id = device_id
+        self.firmware = firmware
+        self.wifi = wifi  # probe.wifi.Wifi on a Pico W; None where the host has the network
+        self.client = None
+        self._announced = {}
+        self._retry_at = None
+        self.published = 0
+        self.failures = 0
+        self.last_error = None
+
+    @property
+    def enabled(self):
+        return bool(self.host)
+
+    def pump(self, now_ms):
+        if not self.enabled:
+            return 0
+        if self._retry_at is not None and now_ms - self._retry_at < 0:
+            return 0
+        pending = list(self.store.records(self.store.acked + 1, BATCH))
+        if not pending:
+            return 0
+        sent = 0
+        try:
+            if self.wifi is not None and not self.wifi.up(now_ms):
+                return 0
+            if self.client is None:
+                self._connect()
+            for seq, raw in pending:
+                rec = decode_record(raw)
+                self._announce(rec.reading)
+                meter = (rec.reading.get("meter") or {}).get("id") or "unknown"
+                state = hass.state(rec.reading, rec.seq, rec.time_s or None)
+                self._publish(hass.state_topic(meter), json.dumps(state), False)
+                self.store.ack(seq)  # only now: the broker holds it (PUBACK)
+                sent += 1
+                self.published += 1
+            self._retry_at = None
+        except Exception as e:  # umqtt raises OSError, MQTTException, or asserts on garbage
+            self._drop(e, now_ms)
+        return sent
+
+    def _connect(self):
+        import umqtt.simple as mq
+
+        if not isinstance(mq.socket, _TimedSockets):
+            mq.socket = _TimedSockets(mq.socket, TIMEOUT_S)
+        params = {}
+        if self.tls:
+            params = {"server_hostname": self.host}
+        c = mq.MQTTClient(
+            self.device_id, self.host, self.port, self.user, self.password,
+            keepalive=0, ssl=self.tls, ssl_params=params,
+        )
+        c.connect()
+        self.client = c
+        self._announced = {}  # retained configs again after every (re)connect
+
+    def _publish(self, topic, payload, retain):
+        self.client.sock.settimeout(TIMEOUT_S)  # umqtt.simple leaves it blocking after a read
+        self.client.publish(topic, payload, retain, 1)
+
+    def _announce(self, reading):
+        mid = (reading.get("meter") or {}).get("id") or "unknown"
+        n = len(reading.get("values") or ())
+        if self._announced.get(mid) == n:
+            return
+        for topic, cfg in hass.configs(reading, self.device_id, self.firmware, self.prefix):
+            self._publish(topic, json.dumps(cfg), True)
+        self._announced[mid] = n
+
+    def _drop(self, e, now_ms):
+        self.failures += 1
+        self.last_error = repr(e)
+        c, self.client = self.client, None
+        if c is not None:
+            try:
+                c.sock.close()
+            except Exception:
+                pass
+        self._retry_at = now_ms + RETRY_MS
+
+    def close(self):
+        if self.client is not None:
+            try:
+                self.client.disconnect()
+            except Exception:
+                pass
+            self.client = None
