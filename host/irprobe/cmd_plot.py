@@ -5,7 +5,8 @@ import datetime
 
 def add_arguments(p):
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
     p.add_argument("--meter", required=True, help="meter id (see `irprobe show`)")
     p.add_argument("--obis", required=True, help="OBIS code, e.g. 1-0:1.8.0*255 or 1.8.0")

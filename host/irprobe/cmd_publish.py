@@ -4,7 +4,10 @@ Every reading goes out once per broker (QoS 1, recorded after the broker's PUBAC
 discovery configs are retained, so Home Assistant finds one device per meter, linked to the probe.
 """
 
-DB_HELP = "readings database: a file, or postgresql://... (default: ~/.local/share/irprobe/readings.sqlite)"
+DB_HELP = (
+    "readings database: a file, or postgresql://user@host/db for a fleet "
+    "(default: ~/.local/share/irprobe/readings.sqlite)"
+)
 
 
 def add_broker_arguments(p, flag="--broker", required=True):

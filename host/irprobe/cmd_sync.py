@@ -11,7 +11,8 @@ import time
 def add_arguments(p):
     p.add_argument("--port", required=True, help="the probe's serial port")
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
     p.add_argument("--no-clock", action="store_true", help="do not set the probe's clock")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each answer")

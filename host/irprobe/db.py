@@ -152,6 +152,10 @@ def _plain(method):
     return wrapper
 
 
+def is_pg_url(path):
+    return isinstance(path, str) and path.startswith(("postgresql://", "postgres://"))
+
+
 def default_path():
     """~/.local/share/irprobe/readings.sqlite, honouring XDG_DATA_HOME."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(
@@ -177,10 +181,23 @@ def _text(v, what, cap=MAX_TEXT, required=False):
 
 
 class Store:
-    """One SQLite file. Use as a context manager or call close()."""
+    """One SQLite file, or a PostgreSQL database shared by a fleet (path postgresql://...,
+    irprobe.db_pg: same schema, migrations and SQL). Use as a context manager or close()."""
 
     def __init__(self, path=None):
         self.path = path or default_path()
+        if is_pg_url(self.path):  # a fleet's shared database (irprobe.db_pg)
+            from irprobe.db_pg import Connection, safe_name
+
+            self.conn = None
+            self.path = safe_name(self.path)  # messages never show the password
+            self.conn = Connection(path)
+            try:
+                self._migrate()
+            except BaseException:
+                self.close()
+                raise
+            return
         if self.path != ":memory:":
             d = os.path.dirname(os.path.abspath(self.path))
             try:

@@ -29,3 +29,17 @@ def pg_uri(tmp_path_factory):
     srv, uri = start_postgres(str(tmp_path_factory.mktemp("pg")))
     yield uri
     srv.cleanup()
+
+
+@pytest.fixture
+def pg_db(pg_uri, request):
+    """A fresh, empty database on the session's PostgreSQL server: its postgresql:// URL."""
+    import re
+
+    import psycopg
+
+    name = "t_" + re.sub(r"[^a-z0-9]", "_", request.node.name.lower())[:40]
+    with psycopg.connect(pg_uri, autocommit=True) as c:
+        c.execute('DROP DATABASE IF EXISTS "%s"' % name)
+        c.execute('CREATE DATABASE "%s"' % name)
+    return re.sub(r"/postgres\?", "/%s?" % name, pg_uri, count=1)
