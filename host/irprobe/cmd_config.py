@@ -52,6 +52,8 @@ def _value(text):
 
 
 def changes_from(args):
+    from probe.config import SECRET_OPTIONS
+
     from irprobe.cli import CommandError
 
     ch = {}
@@ -88,7 +90,8 @@ def changes_from(args):
         k, eq, v = spec.partition("=")
         if not eq or not k:
             raise CommandError("--option wants KEY=VALUE, e.g. interval_s=900")
-        opts[k.strip()] = _value(v)
+        # A password is text even when it is all digits (probe.config.SECRET_OPTIONS).
+        opts[k.strip()] = v if k.strip() in SECRET_OPTIONS else _value(v)
     if opts:
         s["options"] = opts
     if s:
