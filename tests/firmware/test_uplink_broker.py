@@ -12,7 +12,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 MPY = os.path.join(os.path.dirname(sys.executable), "micropython")
-sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
+
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MPY), reason="micropython unix port missing")
 
@@ -27,7 +27,7 @@ uplink.RETRY_MS = 0
 uplink.TIMEOUT_S = 1
 store = Store(Fsys(%(root)r))
 store.recover()
-up = uplink.Uplink(store, %(options)r, "E6614103E7", "0.1.0")
+up = uplink.Uplink(store, %(options)r, "E6614103E7", "0.1.0", cert_dir=%(certs)r)
 n = 0
 while True:
     line = sys.stdin.readline()
@@ -54,7 +54,7 @@ while True:
 
 
 class Device:
-    def __init__(self, tmp_path, broker):
+    def __init__(self, tmp_path, broker, tls=False):
         from irprobe import mpylib
 
         try:
@@ -66,7 +66,9 @@ class Device:
         (tmp_path / "flash").mkdir()
         opts = {"mqtt_host": "127.0.0.1", "mqtt_port": broker.port, "mqtt_user": USER,
                 "mqtt_password": PASSWORD}
-        script = _DEVICE % {"lib": str(tmp_path / "mpylib"),
+        if tls:
+            opts.update(mqtt_host="localhost", mqtt_port=broker.tls_port, mqtt_tls=True)
+        script = _DEVICE % {"lib": str(tmp_path / "mpylib"), "certs": str(tmp_path / "certs"),
                             "fwlib": os.path.join(ROOT, "firmware", "lib"),
                             "root": str(tmp_path / "flash"), "options": opts}
         self.p = subprocess.Popen([MPY, "-c", script], stdin=subprocess.PIPE,
@@ -144,3 +146,41 @@ def test_broker_killed_mid_publish_nothing_lost_or_doubled(tmp_path):
         if dev:
             dev.close()
         broker.stop()
+
+
+def _der(path, key=False):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    data = open(path, "rb").read()
+    if key:
+        k = serialization.load_pem_private_key(data, None)
+        return k.private_bytes(serialization.Encoding.DER,
+                               serialization.PrivateFormat.TraditionalOpenSSL,
+                               serialization.NoEncryption())
+    return x509.load_pem_x509_certificate(data).public_bytes(serialization.Encoding.DER)
+
+
+def test_mqtts_with_client_certificate(tmp_path, mqtt_broker):
+    """mqtts from the probe: the broker verified against the CA on the probe's flash, and the
+    probe's own certificate presented; without the CA it does not connect at all."""
+    from servers import Listener
+
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    lis = Listener(mqtt_broker, "irprobe/73910422/#")
+    dev = Device(tmp_path, mqtt_broker, tls=True)
+    try:
+        dev.do("take 2")
+        st = dev.do("pump")  # no CA on the flash: refuses to talk unverified, keeps both
+        assert st["count"] == 2 and st["failures"] == 1 and "ca.der" in st["error"]
+        (certs / "ca.der").write_bytes(_der(mqtt_broker.pki["ca_pem"]))
+        (certs / "cert.der").write_bytes(_der(mqtt_broker.pki["client_pem"]))
+        (certs / "key.der").write_bytes(_der(mqtt_broker.pki["client_key"], key=True))
+        st = dev.do("pump")
+        assert st["count"] == 0 and st["published"] == 2, st
+        assert lis.wait_for(lambda: len(lis.messages()) == 2)
+        assert [json.loads(p)["seq"] for _, p, _ in lis.messages()] == [1, 2]
+    finally:
+        dev.close()
+        lis.close()

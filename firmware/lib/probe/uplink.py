@@ -7,8 +7,11 @@
 #
 # Options (probe.config, `irprobe config --option`): mqtt_host, mqtt_port, mqtt_tls,
 #   mqtt_user, mqtt_password (write-only), mqtt_prefix, wifi_ssid, wifi_password (write-only).
+# mqtts (mqtt_tls=true): the broker's CA in CERT_DIR/ca.der (required: the broker is always
+#   verified), a client certificate in CERT_DIR/cert.der + key.der if the broker wants one.
 # API
-#   Uplink(store, options, device_id, firmware=None)    .enabled: mqtt_host is set
+#   Uplink(store, options, device_id, firmware=None, wifi=None, cert_dir=CERT_DIR)
+#       .enabled: mqtt_host is set
 #   pump(now_ms) -> readings published this call; never raises for a network fault: it drops
 #       the connection and tries again RETRY_MS later. Blocks at most about TIMEOUT_S per step.
 import json
@@ -19,6 +22,7 @@ from meterproto.records import decode_record
 RETRY_MS = 30000  # wait after a failure before connecting again
 TIMEOUT_S = 5  # longest wait for the broker's CONNACK / PUBACK
 BATCH = 8  # readings per pump: the app's loop gets the CPU back in between
+CERT_DIR = "/mqtt"
 
 
 class _TimedSockets:
@@ -28,10 +32,12 @@ class _TimedSockets:
     def __init__(self, mod, timeout):
         self._mod = mod
         self.timeout = timeout
+        self.last = None  # the plain socket under a TLS one (SSLSocket has no settimeout)
 
     def socket(self, *args):
         s = self._mod.socket(*args)
         s.settimeout(self.timeout)
+        self.last = s
         return s
 
     def getaddrinfo(self, *args):
@@ -39,7 +45,7 @@ class _TimedSockets:
 
 
 class Uplink:
-    def __init__(self, store, options, device_id, firmware=None, wifi=None):
+    def __init__(self, store, options, device_id, firmware=None, wifi=None, cert_dir=CERT_DIR):
         o = options or {}
         self.store = store
         self.host = o.get("mqtt_host") or None
@@ -51,7 +57,9 @@ class Uplink:
         self.device_id = device_id
         self.firmware = firmware
         self.wifi = wifi  # probe.wifi.Wifi on a Pico W; None where the host has the network
+        self.cert_dir = cert_dir
         self.client = None
+        self._raw = None
         self._announced = {}
         self._retry_at = None
         self.published = 0
@@ -95,19 +103,41 @@ class Uplink:
 
         if not isinstance(mq.socket, _TimedSockets):
             mq.socket = _TimedSockets(mq.socket, TIMEOUT_S)
-        params = {}
-        if self.tls:
-            params = {"server_hostname": self.host}
+        params = self._tls_params() if self.tls else {}
         c = mq.MQTTClient(
             self.device_id, self.host, self.port, self.user, self.password,
             keepalive=0, ssl=self.tls, ssl_params=params,
         )
         c.connect()
         self.client = c
+        self._raw = mq.socket.last
         self._announced = {}  # retained configs again after every (re)connect
 
+    def _read(self, name):
+        try:
+            with open(self.cert_dir + "/" + name, "rb") as f:
+                return f.read()
+        except OSError:
+            return None
+
+    def _tls_params(self):
+        import ssl
+        import sys
+
+        # umqtt.simple 1.3.4 imports `ussl`; MicroPython >= 1.23 names it `ssl`.
+        if "ussl" not in sys.modules:
+            sys.modules["ussl"] = ssl
+        ca = self._read("ca.der")
+        if ca is None:
+            raise OSError("mqtts needs the broker's CA in %s/ca.der" % self.cert_dir)
+        p = {"cadata": ca, "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": self.host}
+        cert, key = self._read("cert.der"), self._read("key.der")
+        if cert is not None and key is not None:
+            p["cert"], p["key"] = cert, key
+        return p
+
     def _publish(self, topic, payload, retain):
-        self.client.sock.settimeout(TIMEOUT_S)  # umqtt.simple leaves it blocking after a read
+        self._raw.settimeout(TIMEOUT_S)  # umqtt.simple leaves it blocking after a read
         self.client.publish(topic, payload, retain, 1)
 
     def _announce(self, reading):
