@@ -91,7 +91,7 @@ def publish(store, conn, broker, prefix=hass.DISCOVERY_PREFIX, progress=None):
                 progress(stats["readings"])
     for probe, taken_at in sorted(newest.items()):
         conn.publish(
-            "%s/probe/%s/state" % (hass.BASE, hass.slug(probe)),
+            hass.probe_state_topic(probe),
             json.dumps({"time": hass.iso_utc(taken_at)}),
         )
     stats["already"] = store.conn.execute(

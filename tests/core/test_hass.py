@@ -21,7 +21,8 @@ READING = {
 
 
 def _by_name(cfgs):
-    return {p["name"]: (t, p) for t, p in cfgs}
+    return {p["value_template"].split("'")[1] if "'" in p["value_template"] else p["name"]:
+            (t, p) for t, p in cfgs}
 
 
 def test_one_sensor_per_register_with_kind_and_unit():
@@ -82,6 +83,14 @@ def test_iso_utc_calendar():
     assert hass.iso_utc(0) == "1970-01-01T00:00:00+00:00"
     assert hass.iso_utc(951782400) == "2000-02-29T00:00:00+00:00"
     assert hass.iso_utc(4102444799) == "2099-12-31T23:59:59+00:00"
+
+
+def test_friendly_names():
+    assert hass.name_of("1-0:1.8.0*255") == "Energy import (1-0:1.8.0*255)"
+    assert hass.name_of("1.8.2") == "Energy import tariff 2 (1.8.2)"
+    assert hass.name_of("32.7.0") == "Voltage L1 (32.7.0)"
+    assert hass.name_of("0.9.1") == "0.9.1"
+    assert hass.name_of("C.1.0") == "C.1.0"
 
 
 def test_manufacturer_prefers_reading():

@@ -63,7 +63,7 @@ def test_publish_once_with_retained_discovery(mqtt_broker, listener, tmp_path, c
     finally:
         late.close()
     assert len(cfgs) == 5
-    energy = [c for c in cfgs.values() if c.get("name") == "1.8.0"][0]
+    energy = [c for c in cfgs.values() if c.get("name") == "Energy import (1.8.0)"][0]
     assert energy["device_class"] == "energy" and energy["state_class"] == "total_increasing"
     assert energy["unit_of_measurement"] == "kWh"
     assert energy["device"]["serial_number"] == "73910422"

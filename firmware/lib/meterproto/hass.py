@@ -29,6 +29,17 @@ _UNITS = {
     "°c": ("°C", "temperature"),
 }
 _COUNTERS = ("energy", "reactive_energy")
+# Friendly names by OBIS C.D (IEC 62056-6-1 clause 7.5: C = quantity, D 7 = instantaneous,
+# D 8 = running total); the sensor is named by its OBIS code where none is listed.
+_NAMES = {
+    (1, 8): "Energy import", (2, 8): "Energy export",
+    (3, 8): "Reactive energy Q+", (4, 8): "Reactive energy Q-",
+    (1, 7): "Power import", (2, 7): "Power export", (3, 7): "Reactive power Q+",
+    (4, 7): "Reactive power Q-", (9, 7): "Apparent power", (14, 7): "Frequency",
+    (32, 7): "Voltage L1", (52, 7): "Voltage L2", (72, 7): "Voltage L3",
+    (31, 7): "Current L1", (51, 7): "Current L2", (71, 7): "Current L3",
+    (13, 7): "Power factor",
+}
 _OBIS_OK = "0123456789.:*-&ABCDEFabcdef"
 
 
@@ -69,6 +80,17 @@ def register_kind(obis, unit):
     return ha_unit, dclass, "measurement"
 
 
+def name_of(obis):
+    """'Energy import 1.8.0', 'Energy import tariff 1 1.8.1', or the OBIS code itself."""
+    cde = obis_parts(obis)
+    label = _NAMES.get((cde[0], cde[1])) if cde else None
+    if label is None:
+        return obis
+    if cde[1] == 8 and cde[2]:
+        label += " tariff %d" % cde[2]
+    return "%s (%s)" % (label, obis)
+
+
 def manufacturer_of(meter):
     """The manufacturer text: the reading's own, else the FLAG code of the identification
     ('/ISK5MT174' -> 'ISK', IEC 62056-21 clause 6.3.2)."""
@@ -83,6 +105,10 @@ def manufacturer_of(meter):
 
 def probe_ids(probe_id):
     return "%s_probe_%s" % (BASE, slug(probe_id))
+
+
+def probe_state_topic(probe_id):
+    return "%s/probe/%s/state" % (BASE, slug(probe_id))
 
 
 def state_topic(meter_id):
@@ -110,7 +136,7 @@ def configs(reading, probe_id, firmware=None, prefix=DISCOVERY_PREFIX):
             {
                 "name": "Last reading",
                 "unique_id": pid + "_last_reading",
-                "state_topic": "%s/probe/%s/state" % (BASE, slug(probe_id)),
+                "state_topic": probe_state_topic(probe_id),
                 "value_template": "{{ value_json.time }}",
                 "device_class": "timestamp",
                 "device": probe_dev,
@@ -137,7 +163,7 @@ def configs(reading, probe_id, firmware=None, prefix=DISCOVERY_PREFIX):
         unit, dclass, sclass = register_kind(v["obis"], v.get("unit"))
         oid = "%s_meter_%s_%s" % (BASE, msl, slug(v["obis"]))
         cfg = {
-            "name": v["obis"],
+            "name": name_of(v["obis"]),
             "unique_id": oid,
             "state_topic": state_topic(mid),
             "value_template": "{{ value_json['%s'] }}" % v["obis"],

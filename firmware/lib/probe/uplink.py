@@ -79,6 +79,7 @@ class Uplink:
         if not pending:
             return 0
         sent = 0
+        last = None
         try:
             if self.wifi is not None and not self.wifi.up(now_ms):
                 return 0
@@ -93,7 +94,11 @@ class Uplink:
                 self.store.ack(seq)  # only now: the broker holds it (PUBACK)
                 sent += 1
                 self.published += 1
+                last = rec.time_s
             self._retry_at = None
+            if last:  # the probe's "Last reading" sensor (meterproto.hass.configs)
+                self._publish(hass.probe_state_topic(self.device_id),
+                              json.dumps({"time": hass.iso_utc(last)}), False)
         except Exception as e:  # umqtt raises OSError, MQTTException, or asserts on garbage
             self._drop(e, now_ms)
         return sent
