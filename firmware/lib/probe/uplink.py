@@ -25,6 +25,17 @@ BATCH = 8  # readings per pump: the app's loop gets the CPU back in between
 CERT_DIR = "/mqtt"
 
 
+def device_id():
+    """The board's unique id as hex (the same id the USB channel reports, probe.usb)."""
+    try:
+        import machine
+        from meterproto.compat import hexlify
+
+        return hexlify(machine.unique_id(), "")
+    except (ImportError, AttributeError):
+        return "unknown"
+
+
 class _TimedSockets:
     """umqtt.simple makes its own socket: this hands it one with a timeout, so a broker
     that stops answering cannot hang the probe."""
