@@ -59,6 +59,17 @@ def publish(store, conn, broker, prefix=hass.DISCOVERY_PREFIX, progress=None):
 
     Readings are sent in the order they were stored, so each meter's state topic ends on its
     newest reading. Returns {"readings", "configs", "already"}."""
+    shared = type(store.conn).__module__ == "irprobe.db_pg"
+    if shared:  # a fleet's database: one publisher per broker at a time, the others wait
+        store.conn.execute("SELECT pg_advisory_lock(hashtext(?))", (broker,))
+    try:
+        return _publish(store, conn, broker, prefix, progress)
+    finally:
+        if shared:
+            store.conn.execute("SELECT pg_advisory_unlock(hashtext(?))", (broker,))
+
+
+def _publish(store, conn, broker, prefix, progress):
     stats = {"readings": 0, "configs": 0}
     digests = _config_digests(store, broker)
     newest = {}

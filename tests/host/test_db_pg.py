@@ -146,3 +146,35 @@ def test_unreachable_database_is_one_clear_line(capsys):
     err = capsys.readouterr().err
     assert err.startswith("irprobe show: the PostgreSQL database postgresql://fleet@127.0.0.1:1")
     assert "pw-not-shown" not in err and "Traceback" not in err
+
+
+def _publish_job(args):
+    db, url = args
+    from irprobe.mqtt import Connection, broker_key
+    from irprobe.publisher import publish
+
+    with Store(db) as s:
+        conn = Connection(url)
+        try:
+            return publish(s, conn, broker_key(url), "pgc")["readings"]
+        finally:
+            conn.close()
+
+
+def test_two_hosts_publish_one_fleet_database_at_once(pg_db, mqtt_broker):
+    from servers import Listener
+
+    with Store(pg_db) as s:
+        s.add_records("P9", [(q, 1764003811 + q, _reading("M9", "%010.3f" % q), None)
+                             for q in range(1, 31)])
+    lis = Listener(mqtt_broker, "irprobe/m9/state")
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        with ctx.Pool(2) as pool:
+            sent = pool.map(_publish_job, [(pg_db, mqtt_broker.url)] * 2)
+        assert sorted(sent) == [0, 30]  # the second waited, then found everything published
+        assert lis.wait_for(lambda: len(lis.messages()) == 30)
+        seqs = [json.loads(p)["seq"] for _, p, _ in lis.messages()]
+        assert seqs == list(range(1, 31))  # each reading once, in order
+    finally:
+        lis.close()
