@@ -37,11 +37,11 @@ def pg_uri(tmp_path_factory):
         import psycopg  # noqa: F401
     except ImportError as e:
         pytest.skip("no PostgreSQL server here: %s (make venv installs pgserver)" % e)
-    from servers import start_postgres
+    from servers import start_postgres, stop_postgres
 
-    srv, uri = start_postgres(str(tmp_path_factory.mktemp("pg")))
+    srv, uri, folder = start_postgres()
     yield uri
-    srv.cleanup()
+    stop_postgres(srv, folder)
 
 
 @pytest.fixture

@@ -161,13 +161,8 @@ class Broker:
             self.proc.wait(10)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        # amqtt takes seconds to stop on SIGTERM; its state is of no use after a test.
+        self.kill()
         self.proc = None
 
 
@@ -221,9 +216,48 @@ class Listener:
         self.client.loop_stop()
 
 
-def start_postgres(workdir):
-    """A PostgreSQL server of our own (pgserver wheel). Returns (server, uri)."""
+def start_postgres():
+    """A PostgreSQL server of our own (pgserver wheel). Returns (server, uri, folder).
+
+    Its folder is a fresh one of its own: run as root, pgserver hands the folder to a
+    `pgserver` system user and opens up its parents, which pytest's private temp folders
+    must not get. Test processes start their servers one at a time (a lock file), since
+    the first start may create that user."""
+    import fcntl
+    import tempfile
+
     import pgserver
 
-    srv = pgserver.get_server(workdir, cleanup_mode="stop")
-    return srv, srv.get_uri()
+    folder = tempfile.mkdtemp(prefix="irprobe-test-pg-")
+    with open(os.path.join(tempfile.gettempdir(), "irprobe-test-pg.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        srv = pgserver.get_server(folder, cleanup_mode="stop")
+    import psycopg
+
+    with psycopg.connect(srv.get_uri(), autocommit=True) as c:
+        # A throw-away server: no flushing to disk (CREATE DATABASE and the shutdown
+        # checkpoint would otherwise wait for the disk, seconds on a busy machine).
+        c.execute("ALTER SYSTEM SET fsync = off")
+        c.execute("ALTER SYSTEM SET synchronous_commit = off")
+        c.execute("SELECT pg_reload_conf()")
+    return srv, srv.get_uri(), folder
+
+
+def stop_postgres(srv, folder):
+    """Immediate shutdown (SIGQUIT to the postmaster): the data is thrown away anyway."""
+    import shutil
+
+    pid = srv.get_pid()
+    if pid:
+        try:
+            os.kill(pid, signal.SIGQUIT)
+        except OSError:
+            pass
+        for _ in range(100):
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            time.sleep(0.05)
+    srv.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)

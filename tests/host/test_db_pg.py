@@ -82,7 +82,7 @@ def _host(args):
 
 def test_many_hosts_sync_the_same_probes_at_once(pg_db):
     Store(pg_db).close()  # (the first open of each host races on the schema too: see below)
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")
     jobs = [(pg_db, "host%d" % h, ["P%d" % ((h + i) % 3) for i in range(3)], 20)
             for h in range(4)]
     with ctx.Pool(4) as pool:
@@ -100,7 +100,7 @@ def test_many_hosts_sync_the_same_probes_at_once(pg_db):
 
 
 def test_first_opens_race_on_the_schema(pg_db):
-    ctx = multiprocessing.get_context("spawn")
+    ctx = multiprocessing.get_context("fork")
     with ctx.Pool(4) as pool:
         got = pool.map(_open_version, [pg_db] * 4)
     assert got == [SCHEMA_VERSION] * 4
@@ -169,7 +169,7 @@ def test_two_hosts_publish_one_fleet_database_at_once(pg_db, mqtt_broker):
                              for q in range(1, 31)])
     lis = Listener(mqtt_broker, "irprobe/m9/state")
     try:
-        ctx = multiprocessing.get_context("spawn")
+        ctx = multiprocessing.get_context("fork")
         with ctx.Pool(2) as pool:
             sent = pool.map(_publish_job, [(pg_db, mqtt_broker.url)] * 2)
         assert sorted(sent) == [0, 30]  # the second waited, then found everything published
