@@ -16,6 +16,9 @@ READING = {
         {"obis": "14.7.0", "value": "50.00", "unit": "Hz"},
         {"obis": "0.9.1", "value": "17:03:31", "unit": None},
         {"obis": "bad'obis", "value": "1", "unit": "kWh"},
+        {"obis": "a b", "value": "1", "unit": "kWh"},
+        {"obis": "x}}{{", "value": "1", "unit": "kWh"},
+        {"obis": "F.F", "value": "00000000", "unit": None},
     ],
 }
 
@@ -46,8 +49,10 @@ def test_one_sensor_per_register_with_kind_and_unit():
     assert "device_class" not in p and "state_class" not in p and "unit_of_measurement" not in p
     # an OBIS text that could break the value template is left out
     assert "bad'obis" not in cfgs
-    # probe device + 8 registers
-    assert len(cfgs) == 9
+    assert "a b" not in cfgs and "x}}{{" not in cfgs
+    assert "F.F" in cfgs  # an IEC error register: a text sensor
+    # probe device + 9 registers
+    assert len(cfgs) == 10
 
 
 def test_meter_device_linked_to_probe():

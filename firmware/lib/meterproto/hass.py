@@ -40,7 +40,7 @@ _NAMES = {
     (31, 7): "Current L1", (51, 7): "Current L2", (71, 7): "Current L3",
     (13, 7): "Power factor",
 }
-_OBIS_OK = "0123456789.:*-&ABCDEFabcdef"
+_OBIS_PUNCT = ".:*-&_"  # with letters and digits: all an OBIS/IEC register code needs
 
 
 def slug(text):
@@ -115,9 +115,17 @@ def state_topic(meter_id):
     return "%s/%s/state" % (BASE, slug(meter_id))
 
 
+def _code_ok(obis):
+    # Nothing that could end the quoted key in the value template ('...') or a topic level.
+    for ch in obis:
+        if not ("a" <= ch <= "z" or "A" <= ch <= "Z" or "0" <= ch <= "9" or ch in _OBIS_PUNCT):
+            return False
+    return len(obis) <= 64
+
+
 def _usable(v):
     obis = v.get("obis")
-    return bool(obis) and all(ch in _OBIS_OK for ch in obis) and v.get("value") is not None
+    return isinstance(obis, str) and bool(obis) and _code_ok(obis) and v.get("value") is not None
 
 
 def configs(reading, probe_id, firmware=None, prefix=DISCOVERY_PREFIX):
