@@ -12,6 +12,7 @@ import os
 import sqlite3
 import time
 
+from irprobe.db_pg import PgError
 from irprobe.inbound import Untrusted, check_tree
 
 SCHEMA_VERSION = 3
@@ -118,6 +119,8 @@ _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8
 
 def plain_error(e, path):
     """A sqlite3.Error as a StoreError that says what happened and what to do."""
+    if isinstance(e, PgError):
+        return StoreError(str(e))  # already plain words, without the password
     code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
     msg = str(e)
     if code in (_BUSY, _LOCKED) or "locked" in msg:
@@ -146,7 +149,7 @@ def _plain(method):
     def wrapper(self, *args, **kw):
         try:
             return method(self, *args, **kw)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, PgError) as e:
             raise plain_error(e, self.path)
 
     return wrapper
@@ -191,9 +194,12 @@ class Store:
 
             self.conn = None
             self.path = safe_name(self.path)  # messages never show the password
-            self.conn = Connection(path)
             try:
+                self.conn = Connection(path)
                 self._migrate()
+            except PgError as e:
+                self.close()
+                raise StoreError(str(e))
             except BaseException:
                 self.close()
                 raise
@@ -409,7 +415,7 @@ class Store:
         return "added"
 
     def _add_profiles(self, sid, seq, profiles):
-        """Load profiles in both reader shapes (meterproto.iec21_data / dlms_client):
+        """Load profiles in both reader shapes (meterproto.iec.data / meterproto.dlms.client):
         IEC: {"obis", "columns": [{"obis","unit"}], "rows": [{"time", "values": [...]}]}
         DLMS: {"obis", "capture_objects": [{"class_id","obis",..}], "rows": [[cell, ...]]}
         (the DLMS row time is its clock column, class 8)."""

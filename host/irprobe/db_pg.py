@@ -24,11 +24,13 @@ def safe_name(url):
     return "%s://%s%s%s" % (u.scheme, user, host, u.path)
 
 
-def _error(e, where):
-    from irprobe.db import StoreError
+class PgError(Exception):
+    """A PostgreSQL failure in plain words (irprobe.db turns it into a StoreError)."""
 
+
+def _error(e, where):
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    return StoreError("the PostgreSQL database %s failed: %s" % (where, msg))
+    return PgError("the PostgreSQL database %s failed: %s" % (where, msg))
 
 
 _IGNORE = re.compile(r"^\s*INSERT OR IGNORE INTO", re.I)
@@ -91,7 +93,7 @@ class _Cursor:
 
 class Connection:
     """What irprobe.db.Store uses of a sqlite3 connection: execute(sql, params) -> cursor
-    (fetchone, fetchall, iteration, lastrowid) and close(). Errors are StoreErrors."""
+    (fetchone, fetchall, iteration, lastrowid) and close(). Errors are PgErrors."""
 
     def __init__(self, url, timeout=10):
         import psycopg

@@ -59,14 +59,22 @@ def publish(store, conn, broker, prefix=hass.DISCOVERY_PREFIX, progress=None):
 
     Readings are sent in the order they were stored, so each meter's state topic ends on its
     newest reading. Returns {"readings", "configs", "already"}."""
+    import sqlite3
+
+    from irprobe.db import plain_error
+    from irprobe.db_pg import PgError
+
     shared = type(store.conn).__module__ == "irprobe.db_pg"
-    if shared:  # a fleet's database: one publisher per broker at a time, the others wait
-        store.conn.execute("SELECT pg_advisory_lock(hashtext(?))", (broker,))
     try:
-        return _publish(store, conn, broker, prefix, progress)
-    finally:
-        if shared:
-            store.conn.execute("SELECT pg_advisory_unlock(hashtext(?))", (broker,))
+        if shared:  # a fleet's database: one publisher per broker at a time, the others wait
+            store.conn.execute("SELECT pg_advisory_lock(hashtext(?))", (broker,))
+        try:
+            return _publish(store, conn, broker, prefix, progress)
+        finally:
+            if shared:
+                store.conn.execute("SELECT pg_advisory_unlock(hashtext(?))", (broker,))
+    except (sqlite3.Error, PgError) as e:
+        raise plain_error(e, store.path)
 
 
 def _publish(store, conn, broker, prefix, progress):

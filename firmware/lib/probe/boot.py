@@ -19,7 +19,7 @@ def boot():
     app.uplink = _make_uplink(config, store)
     # Tables built on first use would be built at the first commit, in a fragmented heap:
     # build them now, while the heap is still in one piece.
-    from meterproto.records import crc16
+    from meterproto.link.records import crc16
 
     crc16(b"\x00")
     gc.collect()

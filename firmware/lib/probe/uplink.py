@@ -17,7 +17,7 @@
 import json
 
 from meterproto import hass
-from meterproto.records import decode_record
+from meterproto.link.records import decode_record
 
 RETRY_MS = 30000  # wait after a failure before connecting again
 TIMEOUT_S = 5  # longest wait for the broker's CONNACK / PUBACK
