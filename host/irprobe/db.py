@@ -13,15 +13,10 @@ import sqlite3
 import time
 
 from irprobe.db_pg import PgError
-from irprobe.inbound import Untrusted, check_tree
+from irprobe.inbound import MAX_ID, MAX_TEXT, Untrusted, check_reading, text
 
 SCHEMA_VERSION = 3
 
-# Caps on device-supplied text: a hostile or broken probe cannot bloat the database.
-MAX_ID = 64
-MAX_TEXT = 256
-MAX_VALUES = 4096
-MAX_BAUD = 10000000
 BUSY_S = 15.0  # how long a write waits for another process's transaction before giving up
 
 _MIGRATIONS = {
@@ -114,7 +109,8 @@ class SeqConflict(BadRecord):
 
 
 # SQLite primary result codes (sqlite3.h) that have a plain-words meaning for a user.
-_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8, 10, 11, 13, 14, 26
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT = 5, 6, 8, 10, 11
+_FULL, _CANTOPEN, _NOTADB = 13, 14, 26
 
 
 def plain_error(e, path):
@@ -134,7 +130,10 @@ def plain_error(e, path):
     elif code in (_CORRUPT, _NOTADB) or "not a database" in msg or "malformed" in msg:
         text = "%s is not a readings database (%s)" % (path, msg)
     elif code == _CANTOPEN or "unable to open" in msg:
-        text = "cannot open the readings database %s: check the folder exists and is writable" % path
+        text = (
+            "cannot open the readings database %s: check the folder exists and is writable"
+            % path
+        )
     elif code == _IOERR or "I/O" in msg:
         text = "the disk failed while using the readings database %s (%s)" % (path, msg)
     else:
@@ -168,19 +167,10 @@ def default_path():
 
 
 def _text(v, what, cap=MAX_TEXT, required=False):
-    if v is None:
-        if required:
-            raise BadRecord("%s is missing" % what)
-        return None
-    if isinstance(v, bool) or not isinstance(v, (str, int)):
-        raise BadRecord("%s is not text" % what)
-    v = str(v)
-    if len(v) > cap:
-        raise BadRecord("%s is %d characters long (at most %d allowed)" % (what, len(v), cap))
-    for ch in v:
-        if ord(ch) < 32 or ord(ch) == 127:
-            raise BadRecord("%s contains control characters" % what)
-    return v
+    try:
+        return text(v, what, cap, required)
+    except Untrusted as e:
+        raise BadRecord(str(e))
 
 
 class Store:
@@ -282,7 +272,8 @@ class Store:
                 pass
         with self._tx() as c:
             c.execute(
-                "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER)"
+                "CREATE TABLE IF NOT EXISTS migrations"
+                " (version INTEGER PRIMARY KEY, applied INTEGER)"
             )
             have = self._version()  # again, under the lock: another process may have done it
             self._check_version(have)
@@ -332,11 +323,11 @@ class Store:
         if not isinstance(reading, dict):
             raise BadRecord("record %d holds no reading" % seq)
         try:
-            check_tree(reading, "record %d" % seq)
+            r = check_reading(reading, "record %d" % seq)  # the one check (irprobe.inbound)
         except Untrusted as e:
             raise BadRecord(str(e))
         digest_hex = bytes(digest).hex() if digest else None
-        text = json.dumps(reading, sort_keys=True)
+        text_ = json.dumps(reading, sort_keys=True)  # stored as the probe sent it
         old = c.execute(
             "SELECT taken_at, digest, reading FROM sessions WHERE device_id = ? AND seq = ?",
             (device_id, seq),
@@ -347,134 +338,51 @@ class Store:
                     "record %d differs from the record %d stored earlier from this probe"
                     % (seq, seq)
                 )
-            if old[2] == text:
+            if old[2] == text_:
                 return "same"  # the same record again (a resumed or repeated sync)
             c.execute(
                 "INSERT OR IGNORE INTO conflicts (device_id, seq, taken_at, digest, reading,"
                 " seen_at) VALUES (?, ?, ?, ?, ?, ?)",
-                (device_id, seq, taken_at, digest_hex, text, int(time.time())),
+                (device_id, seq, taken_at, digest_hex, text_, int(time.time())),
             )
             return "conflict"
-        meter = reading.get("meter") or {}
-        if not isinstance(meter, dict):
-            raise BadRecord("record %d: meter is not an object" % seq)
-        meter_id = _text(meter.get("id"), "meter id", MAX_ID) or "unknown"
-        manufacturer = _text(meter.get("manufacturer"), "manufacturer", MAX_ID)
-        ident = _text(meter.get("ident"), "meter ident")
-        values = reading.get("values") or []
-        if not isinstance(values, list) or len(values) > MAX_VALUES:
-            raise BadRecord("record %d: values are not a list of at most %d" % (seq, MAX_VALUES))
-        baud = reading.get("baud")
-        if baud is not None and (
-            isinstance(baud, bool) or not isinstance(baud, int) or not 0 < baud <= MAX_BAUD
-        ):
-            raise BadRecord("record %d: baud is not a number from 1 to %d" % (seq, MAX_BAUD))
+        m = r["meter"]
+        meter_id = m["id"] or "unknown"
         c.execute(
             "INSERT OR IGNORE INTO meters (meter_id, manufacturer, ident) VALUES (?, ?, ?)",
-            (meter_id, manufacturer, ident),
+            (meter_id, m["manufacturer"], m["ident"]),
         )
-        if manufacturer or ident:
+        if m["manufacturer"] or m["ident"]:
             c.execute(
                 "UPDATE meters SET manufacturer = COALESCE(?, manufacturer), "
                 "ident = COALESCE(?, ident) WHERE meter_id = ?",
-                (manufacturer, ident, meter_id),
+                (m["manufacturer"], m["ident"], meter_id),
             )
         mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
         cur = c.execute(
             "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
             " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                device_id,
-                seq,
-                mpk,
-                taken_at,
-                _text(reading.get("protocol"), "protocol", 32),
-                _text(reading.get("mode"), "mode", 8),
-                baud,
-                digest_hex,
-                text,
-            ),
+            (device_id, seq, mpk, taken_at, r["protocol"], r["mode"], r["baud"], digest_hex,
+             text_),
         )
         sid = cur.lastrowid
-        for pos, v in enumerate(values):
-            if not isinstance(v, dict):
-                raise BadRecord("record %d: value %d is not an object" % (seq, pos))
-            c.execute(
-                'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)',
-                (
-                    sid,
-                    pos,
-                    _text(v.get("obis"), "OBIS code", 64),
-                    _text(v.get("value"), "value"),
-                    _text(v.get("unit"), "unit", 32),
-                    _text(v.get("address"), "address", 64),
-                    _text(v.get("time"), "time", 64),
-                ),
+        c.executemany(
+            'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)',
+            [
+                (sid, pos, v["obis"], v["value"], v["unit"], v["address"], v["time"])
+                for pos, v in enumerate(r["values"])
+            ],
+        )
+        for p in r["profiles"]:  # one shape (irprobe.inbound): the clock is the row time
+            c.executemany(
+                "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (sid, p["obis"], n, row["time"], col["obis"], val, col["unit"])
+                    for n, row in enumerate(p["rows"])
+                    for col, val in zip(p["columns"], row["values"])
+                ],
             )
-        self._add_profiles(sid, seq, reading.get("profiles"))
         return "added"
-
-    def _add_profiles(self, sid, seq, profiles):
-        """Load profiles in both reader shapes (meterproto.iec.data / meterproto.dlms.client):
-        IEC: {"obis", "columns": [{"obis","unit"}], "rows": [{"time", "values": [...]}]}
-        DLMS: {"obis", "capture_objects": [{"class_id","obis",..}], "rows": [[cell, ...]]}
-        (the DLMS row time is its clock column, class 8)."""
-        if not profiles:
-            return
-        if not isinstance(profiles, list):
-            raise BadRecord("record %d: profiles are not a list" % seq)
-        for p in profiles:
-            if not isinstance(p, dict):
-                raise BadRecord("record %d: a profile is not an object" % seq)
-            pname = _text(p.get("obis") or p.get("address"), "profile OBIS code", 64, True)
-            cols = p.get("columns")
-            if cols is None:
-                cols = p.get("capture_objects")
-            rows = p.get("rows") or []
-            if (
-                not isinstance(cols, list)
-                or not isinstance(rows, list)
-                or len(rows) > 100000
-                or not all(isinstance(c, dict) for c in cols)
-            ):
-                raise BadRecord("record %d: profile %s is malformed" % (seq, pname))
-            clock = None
-            for j, c in enumerate(cols):
-                if c.get("class_id") == 8:
-                    clock = j
-                    break
-            for r, row in enumerate(rows):
-                if isinstance(row, dict):
-                    t, vals = row.get("time"), row.get("values")
-                else:
-                    vals = row
-                    t = (
-                        row[clock]
-                        if isinstance(row, list) and clock is not None and clock < len(row)
-                        else None
-                    )
-                if not isinstance(vals, list) or len(vals) != len(cols):
-                    raise BadRecord(
-                        "record %d: profile %s row %d does not match its columns" % (seq, pname, r)
-                    )
-                t = _text(t, "profile time", 64)
-                for j, (col, val) in enumerate(zip(cols, vals)):
-                    if j == clock:
-                        continue
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            sid,
-                            pname,
-                            r,
-                            t,
-                            _text(
-                                col.get("obis") or col.get("address"), "column OBIS code", 64, True
-                            ),
-                            _text(val, "profile value"),
-                            _text(col.get("unit"), "unit", 32),
-                        ),
-                    )
 
     @_plain
     def current_key(self, device_id):
@@ -530,7 +438,8 @@ class Store:
         if device_id is not None:
             q += " WHERE device_id = ?"
             args = (device_id,)
-        return [(d, s, t, json.loads(r)) for d, s, t, r in self.conn.execute(q + " ORDER BY id", args)]
+        rows = self.conn.execute(q + " ORDER BY id", args)
+        return [(d, s, t, json.loads(r)) for d, s, t, r in rows]
 
     @_plain
     def known_seqs(self, device_id):

@@ -93,7 +93,8 @@ class _Cursor:
 
 class Connection:
     """What irprobe.db.Store uses of a sqlite3 connection: execute(sql, params) -> cursor
-    (fetchone, fetchall, iteration, lastrowid) and close(). Errors are PgErrors."""
+    (fetchone, fetchall, iteration, lastrowid), executemany(sql, rows) and close().
+    Errors are PgErrors."""
 
     def __init__(self, url, timeout=10):
         import psycopg
@@ -119,6 +120,20 @@ class Connection:
                 return _Cursor([])  # nothing to undo (the server already ended it)
             raise _error(e, self.where)
         return _Cursor(rows, lastrowid)
+
+    def executemany(self, sql, rows):
+        rows = [tuple(r) for r in rows]
+        if not rows:
+            return _Cursor([])
+        stmts = translate(sql)
+        if len(stmts) != 1:
+            raise PgError("cannot run %r for many rows" % sql[:40])
+        try:
+            with self.conn.cursor() as cur:
+                cur.executemany(stmts[0], rows)
+        except self._psycopg.Error as e:
+            raise _error(e, self.where)
+        return _Cursor([])
 
     def close(self):
         self.conn.close()

@@ -32,7 +32,9 @@ WAKE_TRAIN_MIN_MS = const(2000)
 WAKE_PAUSE_MIN_MS = const(1400)
 WAKE_WINDOW_MS = const(4000)
 TT_MS = const(60000)
-HANDOVER_IDLE_MS = const(5000)  # silence after which a mode E session is taken as over
+# mode E: the HDLC side ends the session itself (DISC, or its inactivity timeout); this is
+# only a backstop for an inner machine that never ends
+HANDOVER_IDLE_MS = const(180000)
 
 BAUD_C = (300, 600, 1200, 2400, 4800, 9600, 19200)  # Z = '0'..'6' (modes C and E)
 BAUD_B = (600, 1200, 2400, 4800, 9600, 19200)       # Z = 'A'..'F' (mode B)

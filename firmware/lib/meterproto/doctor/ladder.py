@@ -34,9 +34,9 @@ _QUIET_MS = 1500  # the meter's 1500 ms rule: after this silence it is idle agai
 _GAP_MS = 1600
 _GAP_MAX_MS = 40000  # a 1000-character mode A readout at 300 baud takes 33 s
 _HDLC_LISTEN_MS = 700  # per SNRM: a meter answers within tens of ms at 9600
-# Server addresses to try, as (upper, lower): 1-byte 1 first, then the common physical
-# addresses on optical ports (PROTOCOL-FACTS B.3; a meter ignores frames not for it).
-_HDLC_ADDRESSES = ((1, None), (1, 17), (1, 16), (1, 1))
+# Server addresses to try: meterproto.hdlc.discover.candidates (1-byte 1 first, then the
+# common physical addresses on optical ports in 2 and 4 bytes, 0x3FFF, and 4-byte ones
+# from the --address serial; PROTOCOL-FACTS B.3: a meter ignores frames not for it).
 
 
 class Doctor(Machine):
@@ -128,14 +128,15 @@ class Doctor(Machine):
 
     def _hdlc_step(self, name, baud):
         step = Step(name, baud, FMT_8N1, listen_ms=_HDLC_LISTEN_MS, kind="hdlc")
-        step.addresses = [(self.server_upper, lo) for _up, lo in _HDLC_ADDRESSES]
+        from meterproto.hdlc.discover import candidates
+        step.addresses = candidates(self.address, self.server_upper)
         step.payload = snrm_frame(self.client_sap, self.server_upper, None)
         return step
 
     def _next_address(self, step, now_ms):
         step.addr_i += 1
-        up, lo = step.addresses[step.addr_i]
-        step.payload = snrm_frame(self.client_sap, up, lo)
+        up, lo, size = step.addresses[step.addr_i]
+        step.payload = snrm_frame(self.client_sap, up, lo, size)
         self._transmit(step, now_ms)
 
     def _disc(self, step, now_ms):
