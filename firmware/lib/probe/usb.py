@@ -21,7 +21,7 @@
 #   stdio_streams() -> (stream_in, stream_out) on sys.stdin/sys.stdout (select.poll).
 #   serve() (module level): for `exec("import probe.usb\nprobe.usb.serve()")`; uses the
 #     last CommandServer created (`current`), else one for the stopped reader app
-#     (probe.app.running), else one on the default store and config.
+#     (probe.main.running), else one on the default store and config.
 # While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
 import sys
 
@@ -388,7 +388,7 @@ def stdio_streams():
 def serve(idle_ms=30000):
     """Entry point for the raw REPL: exec("import probe.usb\\nprobe.usb.serve()")."""
     srv = current
-    app = getattr(sys.modules.get("probe.app"), "running", None)
+    app = getattr(sys.modules.get("probe.main"), "running", None)
     if srv is None and app is not None:
         # The reader ran (main.py) and was stopped by Ctrl-C without ever hearing from the
         # host: serve its store, settings and meter port (TAKE, BRIDGE) all the same.

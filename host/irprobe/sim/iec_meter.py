@@ -328,12 +328,7 @@ class IecMeter(Machine):
     def _inner_check(self, now_ms):
         inner = self._inner
         if inner.done:
-            # flush what the inner machine still wants sent before letting go of it
-            while True:
-                act = inner.next_action()
-                if act is None:
-                    break
-                self._actions.append(act)
+            self._relay(inner)  # what it still wants sent goes out before we let go of it
             self._inner = None
             self._go_idle(now_ms, True)
 

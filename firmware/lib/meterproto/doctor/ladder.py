@@ -22,7 +22,8 @@ from meterproto.hdlc.frame import client_address, encode_frame
 from meterproto.iec.msg import sign_on
 from meterproto.iec.wakeup import nul_train, wakeup_plan
 from meterproto.line import FMT_7E1, FMT_8N1
-from meterproto.machine import A_SEND, Machine
+from meterproto.driver import deadline_passed
+from meterproto.machine import Machine
 
 _S_IDLE = const(0)
 _S_WAKE = const(1)  # NUL train sent, pause running
@@ -224,17 +225,7 @@ class Doctor(Machine):
 
     def _pump(self, now_ms):
         sub = self._sub
-        act = sub.next_action()
-        while act is not None:
-            self._actions.append(act)
-            if act[0] == A_SEND:
-                self._sub_echo.sent(act[1])
-            else:
-                self.baud, self.fmt = act[1], act[2]
-                self._sub_echo.line_changed()
-            act = sub.next_action()
-        if sub.tx_end_ms() > self._tx_end:
-            self._tx_end = sub.tx_end_ms()
+        self._relay(sub, self._sub_echo)
         if sub.done:
             step = self._step
             damaged = 0
@@ -265,8 +256,6 @@ class Doctor(Machine):
                 self.reading = sub.result
             self._sub = None
             self._next(now_ms)
-        else:
-            self._deadline = sub.deadline_ms()
 
     # -- inputs ----------------------------------------------------------------------------
     def receive(self, data, now_ms):
@@ -306,13 +295,7 @@ class Doctor(Machine):
     def timeout(self, now_ms):
         st = self._state
         if st == _S_SUB:
-            if self._sub_echo.held():
-                # Held as possible echo at a deadline: it was meter data after all.
-                self._sub.receive(self._sub_echo.release(), now_ms)
-                self._pump(now_ms)
-                if self._sub is None or self.done or now_ms < self._sub.deadline_ms():
-                    return
-            self._sub.timeout(now_ms)
+            deadline_passed(self._sub, self._sub_echo, now_ms)  # the driver's rule
             return self._pump(now_ms)
         if st == _S_WAKE:
             return self._transmit(self._step, now_ms)

@@ -88,17 +88,7 @@ class AutoSession(Machine):
         self._after(now_ms)
 
     def _after(self, now_ms):
-        sub = self.sub
-        while True:
-            act = sub.next_action()
-            if act is None:
-                break
-            self._actions.append(act)
-        self.baud = sub.baud
-        self.fmt = sub.fmt
-        self._tx_end = sub.tx_end_ms()
-        if not sub.done:
-            self._deadline = sub.deadline_ms()
+        if not self._relay(self.sub):
             return
         if self.stage == _IEC:
             self._iec_done(now_ms)
