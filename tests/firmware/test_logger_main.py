@@ -53,7 +53,7 @@ def test_interval_reads_go_to_the_broker_once_each_in_order(tmp_path, mqtt_broke
     try:
         r = _meter_host().run_device(
             _BODY % {"mpylib": str(tmp_path / "mpylib"), "board": str(board)}, tmp_path,
-            stop_ms=70000, timeout=120)
+            stop_ms=70000, timeout=120, heap="256k")  # the cap of test_heap_budget.py
         text = r.text()
         assert "MAIN-RETURNED" in text, text
 
