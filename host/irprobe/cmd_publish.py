@@ -39,11 +39,17 @@ def publish_to_broker(store, args):
     from irprobe.mqtt import Connection, MqttError, broker_key
     from irprobe.publisher import publish
 
+    prefix = args.discovery_prefix or ""
+    if not prefix or any(ch in prefix for ch in "+#\0") or prefix.strip("/") != prefix:
+        raise CommandError(
+            "--discovery-prefix %r cannot be an MQTT topic prefix: use letters, digits, _ and /"
+            " inside (Home Assistant's default is homeassistant)" % prefix
+        )
     try:
         key = broker_key(args.broker)
         conn = Connection(args.broker, ca=args.ca, cert=args.cert, key=args.key)
         try:
-            return publish(store, conn, key, args.discovery_prefix)
+            return publish(store, conn, key, prefix)
         finally:
             conn.close()
     except (MqttError, StoreError) as e:

@@ -123,6 +123,9 @@ def test_tls_untrusted_broker_and_bad_password(mqtt_broker, tmp_path, capsys):
     assert "not a broker address" in capsys.readouterr().err
     assert cli.main(["publish", "--db", db, "--broker", "mqtt://127.0.0.1:1"]) == 2
     assert "cannot reach the broker" in capsys.readouterr().err
+    assert cli.main(["publish", "--db", db, "--broker", mqtt_broker.url,
+                     "--discovery-prefix", "ha/#"]) == 2
+    assert "cannot be an MQTT topic prefix" in capsys.readouterr().err
 
 
 def test_password_from_environment(mqtt_broker, tmp_path, capsys, monkeypatch):

@@ -64,7 +64,10 @@ class Uplink:
         self.port = o.get("mqtt_port") or (8883 if self.tls else 1883)
         self.user = o.get("mqtt_user") or None
         self.password = o.get("mqtt_password") or None
-        self.prefix = o.get("mqtt_prefix") or hass.DISCOVERY_PREFIX
+        prefix = o.get("mqtt_prefix")
+        if not isinstance(prefix, str) or not prefix or "+" in prefix or "#" in prefix:
+            prefix = hass.DISCOVERY_PREFIX  # a wildcard would get us cut off by the broker
+        self.prefix = prefix
         self.device_id = device_id
         self.firmware = firmware
         self.wifi = wifi  # probe.wifi.Wifi on a Pico W; None where the host has the network
