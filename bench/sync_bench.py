@@ -2,7 +2,7 @@
 
 Prints records/s, bytes per record and the command channel's overhead against the payload,
 and returns them as a dict. The probe side is the firmware's own store and command server on
-CPython, so this measures the protocol and the host, not an RP2040 (PLATFORM.md 3: the USB
+CPython, so this measures the protocol and the host, not an RP2040 (docs/ARCHITECTURE.md, "Host link": the USB
 CDC itself is far faster than these figures on a real board; the Pico's CPU will be slower).
 Run: .venv/bin/python bench/sync_bench.py [N]
 """

@@ -23,7 +23,7 @@ COMMANDS = {
     "publish": ("cmd_publish", "send stored readings to MQTT / Home Assistant"),
     "show": ("cmd_show", "print the latest readings per meter from the database"),
     "export": ("cmd_export", "export readings as CSV or JSON"),
-    "plot": ("cmd_plot", "plot a register or load profile to a PNG"),
+    "plot": ("cmd_plot", "plot registers and load profiles (PNG or SVG)"),
     "bridge": ("cmd_bridge", "expose the probe's meter link as a local pty"),
 }
 

@@ -28,6 +28,8 @@ def _seq_ok(v):
 # Session bounds: the probe says how many records it holds; a few more may be taken while we
 # sync (interval logging), no more. Bytes and time follow from the record ceiling.
 MARGIN_RECORDS = 64
+# No probe holds more: 2 MB of flash at 23 bytes of record overhead is under 100,000 records.
+MAX_PROBE_RECORDS = 1 << 20
 BYTES_PER_RECORD = 32768 + 23  # meterproto.link.records: MAX_PAYLOAD + OVERHEAD
 BASE_SECONDS = 60.0
 SECONDS_PER_RECORD = 0.05  # 20 records/s: far below any working link (bench: >1000/s)
@@ -72,6 +74,10 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
         raise LinkError(
             "the probe's status makes no sense (acked %s, count %s)"
             % (clean(acked, 20), clean(count, 20))
+        )
+    if count > MAX_PROBE_RECORDS:
+        raise LinkError(
+            "the probe says it holds %d records, more than a probe's flash can hold" % count
         )
     max_records, max_total, max_seconds = session_limits(count)
     clock_before = info.get("clock")
@@ -170,68 +176,50 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     return stats
 
 
+def _count(n, word):
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
+
+
 def run(args):
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
     from irprobe.cli import CommandError
-    from irprobe.db import StoreError, open_store
-    from irprobe.probelink import LinkError, open_link
-
-    store = open_store(args.db)
-    try:
-        link = open_link(args.port, args.timeout)
-        try:
-            with Progress(
-                TextColumn("syncing"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TimeRemainingColumn(),
-                transient=True,
-                console=Console(stderr=True),
-            ) as bar:
-                task = bar.add_task("sync", total=None)
-
-                def progress(done, total):
-                    bar.update(task, completed=done, total=total)
-
-                stats = sync(link, store, progress, set_clock=not args.no_clock)
-            link.bye()
-        except (LinkError, StoreError) as e:
-            raise CommandError("%s (already stored readings are safe; run sync again)" % e)
-        finally:
-            link.close()
-        counts = store.counts()
-        _report(stats, counts)
-        if args.broker:  # after the sync is reported: a broker problem loses none of it
-            from irprobe.cmd_publish import publish_to_broker, report
-
-            report(publish_to_broker(store, args))
-    finally:
-        store.close()
-    return 0
-
-
-def _report(stats, counts):
+    from irprobe.db import StoreError, command_store
     from irprobe.output import plain_text
+    from irprobe.probelink import LinkError, open_link
+    from irprobe.progress import Display, wanted
 
+    if not args.timeout > 0:
+        raise CommandError("--timeout is seconds to wait for each answer and must be above 0 "
+                           "(got %s)" % args.timeout)
+    # The port first: a sync that cannot reach the probe creates no database.
+    link = open_link(args.port, args.timeout)
+    try:
+        with command_store(args.db) as store:
+            try:
+                with Display(wanted(), "sync") as shown:
+                    shown.update("hello")
+
+                    def progress(done, total):
+                        shown.update("records", done, total)
+
+                    stats = sync(link, store, progress, set_clock=not args.no_clock)
+                link.bye()
+            except (LinkError, StoreError) as e:
+                raise CommandError("%s (already stored readings are safe; run sync again)"
+                                   % e)
+            counts = store.counts()
+    finally:
+        link.close()
     print(
-        "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
-        "database holds %d readings of %d meters"
+        "probe %s: %s pulled, %d new, %d already stored; acknowledged up to %d; "
+        "database holds %s of %s"
         % (
             plain_text(stats["device_id"]),
-            stats["pulled"],
+            _count(stats["pulled"], "record"),
             stats["added"],
             stats["duplicates"],
             stats["acked"],
-            counts["sessions"],
-            counts["meters"],
+            _count(counts["sessions"], "reading"),
+            _count(counts["meters"], "meter"),
         )
     )
     if stats["gap"]:
@@ -252,4 +240,9 @@ def _report(stats, counts):
             "note: the probe numbers its records from the start again (was its storage "
             "erased?); its new records are kept apart as %s" % plain_text(stats["new_epoch"])
         )
+    if args.broker:  # after the sync is reported: a broker problem loses none of it
+        from irprobe.cmd_publish import publish_to_broker, report
 
+        with command_store(args.db) as store:
+            report(publish_to_broker(store, args))
+    return 0

@@ -36,7 +36,13 @@ def run(args):
     from irprobe.cli import CommandError
     from irprobe.probelink import DeviceError, LinkError, clean, open_link
 
-    with open_link(args.port) as link:
+    from irprobe.progress import Display, wanted
+
+    if not args.timeout > 0:
+        raise CommandError("--timeout is the seconds the probe may take to read its meter "
+                           "and must be above 0 (got %s)" % args.timeout)
+    with open_link(args.port) as link, Display(wanted(args.json), "take") as shown:
+        shown.update("the probe is reading its meter")
         try:
             res = link.take(store=True, timeout=args.timeout)
         except DeviceError as e:

@@ -593,3 +593,18 @@ def open_store(path):
         return Store(path)
     except StoreError as e:
         raise CommandError(str(e))
+
+
+@contextlib.contextmanager
+def command_store(path):
+    """`with command_store(args.db) as store:` for a command: opened, closed, and any
+    StoreError inside the block (busy, full disk) becomes a CommandError (one plain line)."""
+    from irprobe.cli import CommandError
+
+    store = open_store(path)
+    try:
+        yield store
+    except StoreError as e:
+        raise CommandError(str(e))
+    finally:
+        store.close()

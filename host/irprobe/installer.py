@@ -338,6 +338,68 @@ def copy_files(t, files, log=print):
     return len(copied)
 
 
+# Our library folders on the board: a file there that the build does not have is left over
+# from an older layout (the core moved into packages) and only costs flash.
+OWN_DIRS = ("/lib/meterproto", "/lib/probe")
+
+_LIST = """
+import os
+def _walk(d, out):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        p = d + '/' + n
+        try:
+            isdir = os.stat(p)[0] & 0x4000
+        except OSError:
+            continue
+        if isdir:
+            _walk(p, out)
+            out.append(p + '/')
+        else:
+            out.append(p)
+_o = []
+for _d in %r:
+    _walk(_d, _o)
+print(repr(_o))
+"""
+
+
+def remove_stale(t, want, log=print):
+    """Remove the files (then the empty folders) under OWN_DIRS that are not in want (the
+    device paths just installed); -> how many files went."""
+    import ast
+
+    text = t.exec(_LIST % (OWN_DIRS,)).decode(errors="replace").strip()
+    try:
+        found = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise InstallError("the board answered the file listing with %r" % text[:80])
+    want = set(want)
+    keep_dirs = set()
+    for dev in want:
+        d = dev.rsplit("/", 1)[0]
+        while d:
+            keep_dirs.add(d + "/")
+            d = d.rsplit("/", 1)[0]
+    n = 0
+    for path in found:  # files of a folder come before the folder itself
+        if path.endswith("/"):
+            if path not in keep_dirs:
+                try:
+                    t.fs_rmdir(path[:-1])
+                except Exception:  # not empty (a file of the user's): leave it
+                    pass
+        elif path not in want:
+            t.fs_rmfile(path)
+            n += 1
+    if n:
+        log("removed %d file(s) left over from an older version" % n)
+    return n
+
+
 def verify_imports(t):
     """Import the core on the board: proves the copied .mpy files load on this firmware."""
     from mpremote.transport import TransportExecError
@@ -391,6 +453,7 @@ def install(
             files.append((bfile, "/board.json"))
             log("copying %d files (%s)" % (len(files), "source" if source else ".mpy"))
             copied = copy_files(t, files, log)
+            remove_stale(t, [dev for _, dev in files], log)
         log(
             "%d files copied, %d already up to date, all verified by SHA-256"
             % (copied, len(files) - copied)

@@ -3,7 +3,7 @@
 # from .mpy files as the board loads them, replaying the meter's answers recorded on the
 # virtual line (bench/heap.py, bench/mp_scenarios/session.py): only device-side code runs.
 # The unix port is 64-bit: objects take about twice the room they take on the RP2040, whose
-# heap is ~190 KB (PLATFORM.md 6). Smallest heap today: see `make bench` (bench/heap.py).
+# heap is ~190 KB (docs/ARCHITECTURE.md, "Probe internals"). Smallest heap today: see `make bench` (bench/heap.py).
 import importlib.util
 import os
 import sys

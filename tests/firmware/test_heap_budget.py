@@ -3,7 +3,7 @@
 # copied) and from .mpy files (mpy-cross). One run = boot, a button read of a simulated IEC
 # meter, a host TAKE (a second read), commit of both, a USB PULL of both.
 # The unix port is 64-bit: objects take about twice the room they take on the RP2040, whose
-# heap is ~190 KB (PLATFORM.md 6). Figures: see the LIVE lines of a failing run.
+# heap is ~190 KB (docs/ARCHITECTURE.md, "Probe internals"). Figures: see the LIVE lines of a failing run.
 import importlib.util
 import os
 import re

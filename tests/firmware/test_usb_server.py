@@ -139,28 +139,33 @@ def test_config_secrets_are_never_echoed(kbd):
     rig.call(rig.hs.hello())
     frame = rig.hs.config_set({"meters": [{"name": "home", "mode": "dlms", "max_baud": 9600,
                                            "password": "s3cretPW", "client": 16, "server": 1,
-                                           "keys": {"auth": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"}}],
+                                           "keys": {"ak": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"}}],
                                "set": {"active": "home", "options": {"interval_s": 900}}})
     rig.inp.write(frame)
     raw = rig._read()
     assert b"s3cretPW" not in raw and b"D0D1D2" not in raw
     v = rig.hs.receive(raw).value
     m = v["meters"][0]
-    assert m["password"] == "***" and m["has_password"] and m["keys"] == {"auth": "***"}
+    assert m["password"] == "***" and m["has_password"] and m["keys"] == {"ak": "***"}
     # round-tripping the masked profile keeps the secret; the reader sees the real one
     rig.call(rig.hs.config_set({"meters": [{"name": "home", "password": "***",
-                                            "keys": {"auth": "***"}, "max_baud": 19200}]}))
+                                            "keys": {"ak": "***"}, "max_baud": 19200}]}))
     again = Config(rig.fs).load()
     assert again.profile("home")["password"] == "s3cretPW"
-    assert again.profile()["keys"]["auth"] == "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
-    assert again.max_baud == 19200 and again.mode == "dlms" and again.interval_s == 900
+    assert again.profile()["keys"]["ak"] == "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+    assert again.max_baud == 19200 and again.mode == "auto" and again.interval_s == 900
     raw = rig.step(rig.hs.config_get())
     assert b"s3cretPW" not in raw and b"D0D1D2" not in raw
     # bad settings are refused in plain words and change nothing
     for bad in ({"meters": [{"name": "home", "max_baud": 5}]},
                 {"meters": [{"name": "x", "colour": 1}]},
                 {"meters": [{"name": "home", "keys": {"enc": "XYZ"}}]},
-                {"set": {"active": "nope"}}, {"bogus": 1}):
+                {"set": {"active": "nope"}}, {"bogus": 1},
+                {"meters": [{"name": "home", "mode": "bogus"}]},
+                {"meters": [{"name": "home", "max_baud": 12345}]},
+                {"meters": [{"name": "home", "address": "ab$c"}]},
+                {"set": {"options": {"interval_s": -5}}},
+                {"set": {"options": {"colour": "red"}}}, {"remove": ["nosuch"]}):
         with pytest.raises(H.DeviceError) as ei:
             rig.call(rig.hs.config_set(bad))
         assert ei.value.code == H.E_BAD_REQUEST and ei.value.message

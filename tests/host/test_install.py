@@ -73,6 +73,11 @@ def test_install_copies_and_verifies(tmp_path):
     # A stale .py from an earlier --source install would shadow the new .mpy.
     (root / "lib" / "meterproto" / "link").mkdir(parents=True)
     (root / "lib" / "meterproto" / "link" / "records.py").write_text("raise ImportError('stale')\n")
+    # Left over from the flat layout before the core moved into packages, and a user's file.
+    (root / "lib" / "meterproto" / "iec21_client.mpy").write_bytes(b"M\x06old")
+    (root / "lib" / "meterproto" / "gone").mkdir()
+    (root / "lib" / "meterproto" / "gone" / "x.mpy").write_bytes(b"M\x06old")
+    (root / "lib" / "mine.py").write_text("X = 1\n")
     logs = []
     built = installer.build(fw, str(tmp_path / "b"))
     with FakeBoard(root) as b:
@@ -80,6 +85,10 @@ def test_install_copies_and_verifies(tmp_path):
         assert res["copied"] == res["files"] and res["micropython"].startswith("1.")
         assert not (root / "lib" / "meterproto" / "link" / "records.py").exists()
         assert "removed stale /lib/meterproto/link/records.py" in logs
+        assert not (root / "lib" / "meterproto" / "iec21_client.mpy").exists()
+        assert not (root / "lib" / "meterproto" / "gone").exists()
+        assert (root / "lib" / "mine.py").exists()  # not in our folders: not ours to remove
+        assert "removed 2 file(s) left over from an older version" in logs
         have = _tree_hashes(root)
         for local, dev in built:
             assert have[dev] == hashlib.sha256(open(local, "rb").read()).hexdigest(), dev

@@ -91,8 +91,12 @@ def test_config_roundtrip_secrets_write_only(sim, capsys):
 
 
 def test_config_refusals(sim, capsys):
-    assert cli.main(["config", "--port", sim.port, "--meter", "x", "--max-baud", "5"]) == 2
-    assert "the probe refused the change: config_set: max_baud" in capsys.readouterr().err
+    # settings are checked before they go out; what only the probe knows, it refuses
+    assert cli.main(["config", "--port", sim.port, "--meter", "x", "--address", "a$"]) == 2
+    assert "meter address may hold digits, letters and spaces" in capsys.readouterr().err
+    assert cli.main(["config", "--port", sim.port, "--remove", "nosuch"]) == 2
+    assert "the probe refused the change: config_set: no meter profile named 'nosuch'" \
+        in capsys.readouterr().err
     assert cli.main(["config", "--port", sim.port, "--mode", "iec"]) == 2
     assert "--meter NAME" in capsys.readouterr().err
     assert cli.main(["config", "--port", sim.port, "--active", "nope"]) == 2

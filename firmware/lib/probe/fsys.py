@@ -1,6 +1,7 @@
 # probe.fsys: the small filesystem adapter the store and config use (device; works on CPython).
 # Real `os` on MicroPython (littlefs v2), CircuitPython (FAT) and CPython; the simulated flash
-# (irprobe.sim.simflash.SimFlash) has the same methods. Durability = file close (PLATFORM.md 4).
+# (irprobe.sim.simflash.SimFlash) has the same methods. Durability = file close
+# (docs/ARCHITECTURE.md, "Probe internals").
 #
 # API (paths are absolute, "/" separated):
 #   Fsys(base="")      base is prepended to every path (a temp dir in host tests)

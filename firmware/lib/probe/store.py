@@ -1,6 +1,7 @@
 # probe.store: power-safe storage of readings, one record file per meter session (device).
-# Follows PLATFORM.md 4: write a .tmp, close it (= littlefs sync), rename it to .rec (the
-# commit point); delete only what the host acked; keep >= 10 % free; bounded directories.
+# littlefs rules (docs/ARCHITECTURE.md, "Probe internals"): write a .tmp, close it (= littlefs
+# sync), rename it to .rec (the commit point); delete only what the host acked; keep >= 10 %
+# free; bounded directories.
 #
 # Layout under root (default /data):
 #   /data/acked                 ack watermark: b"ACKW" seq(4) crc16(2), replaced atomically
@@ -10,7 +11,7 @@
 #          (quarantined: never returned, kept so its seq is never used again)
 # Sequence numbers are never reused: next = max(any file's seq, ack watermark) + 1.
 # Never call commit() while a meter session is receiving: flash writes stop all interrupts
-# on the RP2040 and the UART FIFO overflows (PLATFORM.md 4). Commit after the session.
+# on the RP2040 and the UART FIFO overflows. Commit after the session.
 #
 # API
 #   Store(fs, root="/data", min_free_pct=10)     fs: probe.fsys.Fsys() or a SimFlash

@@ -30,6 +30,7 @@ from meterproto.link.device import DeviceSide, EscapeScanner
 from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
 from meterproto.errors import LocalProtocolError
 from meterproto.line import FMT_NAMES
+from meterproto.link.records import record_time
 
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
 # Largest PULL answer this device builds: the answer, its frame and the stuffed copy each need
@@ -250,7 +251,7 @@ class CommandServer:
             if len(rows) == limit:
                 more = True
                 break
-            rows.append([seq, int.from_bytes(raw[9:13], "big"), len(raw)])
+            rows.append([seq, record_time(raw), len(raw)])
         return {"records": rows, "more": more}
 
     def pull(self, args):

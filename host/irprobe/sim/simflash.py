@@ -2,9 +2,10 @@
 # and power cuts injected at the N-th mutating operation (core subset, runs on MicroPython too).
 # Same methods as probe.fsys.Fsys, so probe.store runs on it unchanged.
 #
-# Semantics modelled on littlefs v2 (PLATFORM.md 4): a file's content is what was last
-# flushed/closed (copy-on-write; "wb" truncation also only lands at the first sync); creating
-# a file entry, mkdir, rmdir, remove and rename are each atomic metadata commits.
+# Semantics modelled on littlefs v2 (docs/ARCHITECTURE.md, "Probe internals"): a file's
+# content is what was last flushed/closed (copy-on-write; "wb" truncation also only lands at
+# the first sync); creating a file entry, mkdir, rmdir, remove and rename are each atomic
+# metadata commits.
 #
 # API
 #   SimFlash(blocks=352, block_size=4096)   352 x 4 KiB = the Pico's 1408 KiB

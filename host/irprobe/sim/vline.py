@@ -6,7 +6,7 @@
 # wire and arrives when its last stop bit does. Time is kept in integer nanoseconds, so a
 # 300-baud session runs in milliseconds of real time and its wire time is exact.
 # What the receiver sees depends on both ends' settings, as on a real line:
-#   7E1 sent, 8N1 read  -> the parity bit shows up as bit 7 (PROTOCOL-FACTS A.1)
+#   7E1 sent, 8N1 read  -> the parity bit shows up as bit 7 (IEC 62056-21 clause 6.1)
 #   8N1 sent, 7E1 read  -> bit 7 is taken as parity and stripped
 #   baud mismatch       -> framing garbage, a different number of bytes
 # Faults (meter unpowered, echo, bit errors, drops, duplicates, bursts) are data in Faults.

@@ -18,7 +18,7 @@
 #   A. App running, no interruption: the reader app calls CommandServer.poll() every loop;
 #      the host just sends a HELLO frame ({"magic": "irprobe", "proto": 1}). No raw 0x03 in it.
 #      No answer within about 1 s (no app running, or a busy read): use B.
-#   B. Raw REPL (PLATFORM.md 3): host sends Ctrl-C Ctrl-C, Ctrl-A, then
+#   B. MicroPython's raw REPL: host sends Ctrl-C Ctrl-C, Ctrl-A, then
 #      SERVE_SOURCE + Ctrl-D, reads "OK", then sends HELLO (constants below).
 #      serve() returns after BYE, a raw Ctrl-C, or 30 s without a frame (kbd_intr restored).
 # In both the device calls micropython.kbd_intr(-1) while a session is open, restores it after.

@@ -14,6 +14,7 @@
 #   decode_record(data) -> Record (.seq .time_s .digest .reading(dict) .raw .version)
 #       raises DecodeError (bad structure/length) or ChecksumError (CRC mismatch)
 #   check_record(data) -> (seq, time_s)  CRC and structure only, no JSON parse (cheap)
+#   record_time(data) -> time_s  from the header of a record already checked
 #   split_records(data) -> list of raw record bytes (a USB pull carries them back to back)
 #   exchange_digest(raw_bytes) -> 8-byte digest;  crc16(data, crc=0xFFFF) -> int
 import json
@@ -95,6 +96,13 @@ def record_length(data, start=0):
     if data[start + 2] != VERSION:
         raise DecodeError("record format version %d is not supported" % data[start + 2])
     return OVERHEAD + ((data[start + 3] << 8) | data[start + 4])
+
+
+def record_time(data):
+    """time_s from a record's header (one already checked, e.g. from Store.records());
+    so no other module needs to know the layout."""
+    record_length(data)
+    return int.from_bytes(data[9:13], "big")
 
 
 def check_record(data):

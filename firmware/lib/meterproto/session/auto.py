@@ -137,8 +137,9 @@ class AutoSession(Machine):
         iec = self.iec
         if iec.error is not None:
             if self.mode == "auto" and iec.ident is None and isinstance(iec.error, NoAnswer):
-                self.notes.append("no IEC identification (%s); trying direct HDLC at %d baud 8N1"
-                                  % (iec.error, self.hdlc_baud))
+                # said as what happened, not as a fault: a direct-HDLC meter is read next
+                self.notes.append("no answer to the IEC sign-on at 300 baud 7E1, so direct "
+                                  "HDLC at %d baud 8N1" % self.hdlc_baud)
                 self._start_dlms(now_ms, self.hdlc_baud, True, "HDLC")
                 return
             self._fail(iec.error)
