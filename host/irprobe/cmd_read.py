@@ -116,7 +116,7 @@ def _hex(args, name, n):
 def host_dlms_options():
     """What the host proposes that the probe cannot: it has no heap limit, so it takes the
     largest APDU (client-max-receive-pdu-size 0xFFFF, IEC 62056-5-3 9.4.2) and the largest
-    HDLC frames and window (2030 bytes, 7 frames: the meter grants at most its own, B.5).
+    HDLC frames and window (2030 bytes, 7 frames: the meter grants at most its own, IEC 62056-46 SNRM/UA).
     Fewer blocks and polls: fewer round trips."""
     return {"max_pdu": 0xFFFF, "max_info": 2030, "window": 7}
 

@@ -52,7 +52,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     """
     from meterproto.link import channel as H
     from meterproto.errors import DecodeError
-    from meterproto.link.records import decode_record
+    from meterproto.link.recpack import Unpacker
 
     from irprobe.db import MAX_ID, BadRecord, SeqConflict, StoreError
     from irprobe.probelink import LinkError, clean
@@ -103,31 +103,43 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     mb = max_bytes or H.PULL_MAX
     if progress:
         progress(0, count)
+    reader = Unpacker()  # records of either version; keeps the schemas the probe sends
     while True:
         if clock() - started > max_seconds:
             raise LinkError(
                 "sync took longer than %d s for the %d records the probe holds; stopped "
                 "(records up to %d are stored and acknowledged)" % (max_seconds, count, run_end)
             )
-        raws = link.pull(cursor, mb)
+        raws = link.pull(cursor, mb, reader.last)
         if not raws:
             break
         batch = []
+        spans = []  # (first, last, is a gap notice) in order: readings and gap notices
         for raw in raws:
             try:
-                rec = decode_record(raw)  # checked as a reading by the store (irprobe.inbound)
+                rec = reader.feed(raw)  # checked as a reading by the store (irprobe.inbound)
             except DecodeError as e:
                 raise LinkError(
                     "the probe sent a record that cannot be read (%s); nothing of it "
                     "was stored or acknowledged" % clean(e)
                 )
-            if rec.seq < cursor or (batch and rec.seq <= batch[-1][0]):
+            stats["bytes"] += len(raw)
+            if rec is None:
+                continue  # a schema: the readings after it need it
+            if rec.seq < cursor or (spans and rec.seq <= spans[-1][1]):
                 raise LinkError(
                     "the probe sent record %d out of order (expected %d or later)"
                     % (rec.seq, cursor)
                 )
+            if rec.gap_to is not None:
+                # The probe names seqs it lost for good (damaged on its flash, or a cut
+                # commit): the run may pass them, knowingly (docs/STORAGE.md).
+                spans.append((rec.seq, rec.gap_to, True))
+                continue
+            spans.append((rec.seq, rec.seq, False))
             batch.append((rec.seq, rec.time_s, rec.reading, rec.digest))
-            stats["bytes"] += len(raw)
+        if not spans:
+            break  # only schemas: nothing more to come
         if stats["pulled"] + len(batch) > max_records or stats["bytes"] > max_total:
             raise LinkError(
                 "the probe sends more than the %d records it said it holds; stopped after %d "
@@ -136,7 +148,9 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
             )
         try:
             try:
-                added, dup, conflicts = store.add_records(key, batch)  # committed
+                added, dup, conflicts = (
+                    store.add_records(key, batch) if batch else (0, 0, 0)  # committed
+                )
             except SeqConflict:
                 # Same number, different record: the probe's storage was erased and its
                 # numbering restarted. Keep the old records; file the new ones apart.
@@ -152,12 +166,14 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
             raise LinkError("%s; nothing of this batch was acknowledged" % e)
         # Only now, committed, may the probe delete: and only the consecutive run, so a
         # record the probe skipped (quarantined, or a faulty probe) is never acked unseen.
-        for seq, _, _, _ in batch:
-            if gap is None and seq == run_end + 1:
-                run_end = seq
+        for first, last, lost in spans:
+            if gap is None and first == run_end + 1:
+                run_end = last
+                if lost:
+                    stats["lost"] = stats.get("lost", 0) + last - first + 1
             elif gap is None:
-                gap = (run_end + 1, seq)
-            if gap is not None:
+                gap = (run_end + 1, first)
+            if gap is not None and not lost:
                 stats["unacked"] += 1
         if run_end > stats["acked"]:
             link.ack(run_end)
@@ -168,7 +184,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
         stats["duplicates"] += dup
         stats["conflicts"] += conflicts
         stats["batches"] += 1
-        cursor = batch[-1][0] + 1
+        cursor = spans[-1][1] + 1
         if progress:
             progress(stats["pulled"], max(count, stats["pulled"]))
     stats["gap"] = gap
@@ -222,6 +238,11 @@ def run(args):
             _count(counts["meters"], "meter"),
         )
     )
+    if stats.get("lost"):
+        print(
+            "note: the probe reported %d records lost on its flash (damaged, or cut by a "
+            "power loss); they cannot be recovered and were let go" % stats["lost"]
+        )
     if stats["gap"]:
         first, then = stats["gap"]
         print(

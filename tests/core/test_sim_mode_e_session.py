@@ -69,7 +69,7 @@ def test_read_mode_auto_finds_a_meter_still_in_hdlc_and_closes_it():
     r = run(AutoSession(mode="auto"), line)
     # silent to the sign-on, it answers HDLC at 9600: read there, and DISC at the end
     assert r.protocol == "dlms" and r.meter_id == "41234567"
-    assert [n for n in r.notes if "trying direct HDLC" in n], r.notes
+    assert [n for n in r.notes if "so direct HDLC" in n], r.notes
     r2 = _iec_read(line)  # back in IEC mode at once
     assert r2.protocol == "iec62056-21" and r2.meter_id == r.meter_id
 

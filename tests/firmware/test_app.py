@@ -206,7 +206,7 @@ def test_bridge_hook_passes_bytes_both_ways():
 
 
 def test_real_store_keeps_a_record_that_decodes(tmp_path):
-    from meterproto.link.records import decode_record
+    from fw_helpers import readings_on_flash
     from probe.fsys import Fsys
     from probe.store import Store
 
@@ -215,7 +215,7 @@ def test_real_store_keeps_a_record_that_decodes(tmp_path):
     a, hw = _app(make_meter("lgz-zmd"), store=store)
     a.run(until_ms=8000)
     assert a.last["outcome"] == "success" and a.last["seq"] == 1
-    rec = decode_record(store.read(1))
+    (rec,) = readings_on_flash(tmp_path / "data")
     assert rec.reading["meter"]["manufacturer"] == "LGZ"
     assert rec.reading["values"] == a.last["reading"]["values"]
     assert store.status()["count"] == 1

@@ -7,7 +7,7 @@ from irprobe.sim.profiles import get_profile, make_meter
 from irprobe.sim.vline import VirtualLine
 from meterproto.link import channel as H
 from meterproto.link.host import HostSide
-from meterproto.link.records import decode_record
+from fw_helpers import decoded
 from probe.app import App
 from probe.config import Config
 from probe.fsys import Fsys
@@ -53,8 +53,8 @@ def test_press_store_pull_ack_delete(tmp_path):
     hello = _call(app, host, to_dev, from_dev, host.hello())
     assert hello.value["count"] == 1 and hello.value["last_seq"] == 1
     pulled = _call(app, host, to_dev, from_dev, host.pull(0, 4096))
-    assert len(pulled.value) == 1
-    rec = decode_record(pulled.value[0])
+    assert len(pulled.value) == 2
+    (rec,) = decoded(pulled.value)  # its schema, then the reading
     assert rec.seq == 1
     expected = get_profile("iskra-mt174")["expected"]
     assert [v["value"] for v in rec.reading["values"]] == [e["value"] for e in expected]

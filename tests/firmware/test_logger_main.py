@@ -23,6 +23,10 @@ probe.fsys.ROOT = %(board)r
 import probe.uplink
 probe.uplink.TIMEOUT_S = 3
 import main
+import probe.main
+up = probe.main.running.uplink
+a = probe.main.running
+print("UPLINK", up.published, up.failures, up.last_error, a.reads, a.faults, a.last and a.last.get("outcome"), a.last and a.last.get("message"))
 print("MAIN-RETURNED")
 """
 

@@ -23,11 +23,16 @@ def test_take_prints_the_reading_json_and_stores_it(sim, capsys):
     ]
     assert d["protocol"] == "iec62056-21" and d["meter"]["manufacturer"] == "ISk"
     assert "stored on the probe as record 1" in cap.err
-    assert sim.store.status()["count"] == 1
+    st = sim.store.status()
+    assert st["count"] == 1
+    # how full the probe is, in readings
+    ps = d["probe_storage"]  # the simulated probe stores on the host's disk: it moves a bit
+    assert ps["count"] == 1 and abs(ps["slots_left"] - st["slots_left"]) < st["slots_left"] // 100
+    assert d["probe_storage"]["capacity"] == 1 + d["probe_storage"]["slots_left"] > 1000
     assert cli.main(["take", "--port", sim.port]) == 0
     cap = capsys.readouterr()
     assert "1-0:1.8.0*255" in cap.out  # the table
-    assert "stored on the probe as record 2" in cap.err
+    assert "stored on the probe as record 2; 2 readings stored, room for" in cap.err
 
 
 def test_take_failure_is_plain_words(tmp_path, capsys):

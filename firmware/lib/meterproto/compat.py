@@ -94,3 +94,14 @@ def random_bytes(n):
     if urandom is None:
         raise OSError("no entropy source on this platform (os.urandom missing)")
     return urandom(n)
+
+
+def xor_bytes(data, k):
+    """data with every byte XOR k (CPython: one C call); on MicroPython a bytearray is
+    changed in place (no bytes.translate there)."""
+    if hasattr(bytes, "maketrans"):
+        return bytes(data).translate(bytes(i ^ k for i in range(256)))
+    b = data if isinstance(data, bytearray) else bytearray(data)
+    for i in range(len(b)):
+        b[i] ^= k
+    return b

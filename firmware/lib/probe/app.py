@@ -20,6 +20,9 @@ LOW_MEMORY = 64 * 1024
 # The app's own modules for occasional jobs, loaded again on their next use.
 _DROP = ("probe.session", "probe.read_job", "probe.doctor_job", "probe.doctor_run",
          "probe.bridge")
+# What publishing loads (probe.uplink), let go once the outbox is empty.
+_UPLINK_MODULES = ("umqtt.simple", "umqtt", "meterproto.hass", "meterproto.link.recpack",
+                   "probe.store_sync")
 # Protocol modules that stay loaded when memory runs short; the USB channel and the record
 # format (meterproto.link.*) stay too: UsbWatch drops the channel when the host goes away.
 _KEEP = ("meterproto", "meterproto.compat", "meterproto.errors", "meterproto.line",
@@ -118,9 +121,15 @@ class App:
         """Between reads, the logger sends what the store holds (probe.uplink: deleted only
         after the broker's PUBACK); not while the host holds the channel (it may be syncing
         the same records). True if anything went out."""
-        if self.uplink is None or self.host_session:
+        if self.uplink is None or self.host_session or not self.uplink.due(now):
             return False
-        return self.uplink.pump(now) > 0
+        self._free_memory()  # a read just ended: its modules may go before the publishing
+        sent = self.uplink.pump(now)
+        if not self.uplink.pending():  # all out: the next read gets the heap back
+            self.uplink.release()
+            drop_modules(_UPLINK_MODULES)
+            gc.collect()
+        return sent > 0
 
     def _poll_server(self, now):
         if self.server is not None and not self._in_server:

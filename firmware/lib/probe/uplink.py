@@ -16,12 +16,11 @@
 #       the connection and tries again RETRY_MS later. Blocks at most about TIMEOUT_S per step.
 import json
 
-from meterproto import hass
-from meterproto.link.records import decode_record
+from meterproto.link import records as R
 
 RETRY_MS = 30000  # wait after a failure before connecting again
 TIMEOUT_S = 5  # longest wait for the broker's CONNACK / PUBACK
-BATCH = 8  # readings per pump: the app's loop gets the CPU back in between
+PULL_BYTES = 2048  # one store pull per pump (a reading or two): the loop gets the CPU back
 CERT_DIR = "/mqtt"
 
 
@@ -66,7 +65,7 @@ class Uplink:
         self.password = o.get("mqtt_password") or None
         prefix = o.get("mqtt_prefix")
         if not isinstance(prefix, str) or not prefix or "+" in prefix or "#" in prefix:
-            prefix = hass.DISCOVERY_PREFIX  # a wildcard would get us cut off by the broker
+            prefix = "homeassistant"  # meterproto.hass.DISCOVERY_PREFIX; no wildcards
         self.prefix = prefix
         self.device_id = device_id
         self.firmware = firmware
@@ -75,6 +74,7 @@ class Uplink:
         self.client = None
         self._raw = None
         self._announced = {}
+        self._reader = None
         self._retry_at = None
         self.published = 0
         self.failures = 0
@@ -84,14 +84,22 @@ class Uplink:
     def enabled(self):
         return bool(self.host)
 
+    def pending(self):
+        """Readings (or lost seqs) past the watermark: cheap, asked on every idle turn."""
+        st = self.store
+        return st._next - 1 > st.acked
+
+    def due(self, now_ms):
+        """Something to send and no back-off running (cheap: asked on every idle turn)."""
+        if not self.enabled or not self.pending():
+            return False
+        return self._retry_at is None or now_ms - self._retry_at >= 0
+
     def pump(self, now_ms):
-        if not self.enabled:
+        if not self.due(now_ms):
             return 0
-        if self._retry_at is not None and now_ms - self._retry_at < 0:
-            return 0
-        pending = list(self.store.records(self.store.acked + 1, BATCH))
-        if not pending:
-            return 0
+        from meterproto import hass  # only while publishing (dropped again with release())
+
         sent = 0
         last = None
         try:
@@ -99,13 +107,25 @@ class Uplink:
                 return 0
             if self.client is None:
                 self._connect()
-            for seq, raw in pending:
-                rec = decode_record(raw)
+            if self._reader is None:
+                from meterproto.link.recpack import Unpacker
+
+                self._reader = Unpacker()  # keeps the schemas the store hands out
+            # The store's own pull (probe.store_sync): what it hands out here is what ack()
+            # may then let go, exactly as for a host's sync.
+            data = self.store.pull(self.store.acked + 1, PULL_BYTES, self._reader.last)
+            for raw in R.split_records(data):
+                rec = self._reader.feed(raw)
+                if rec is None:
+                    continue  # a schema: the readings after it need it
+                if rec.gap_to is not None:
+                    self.store.ack(rec.gap_to)  # lost for good on the flash: nothing to send
+                    continue
                 self._announce(rec.reading)
                 meter = (rec.reading.get("meter") or {}).get("id") or "unknown"
                 state = hass.state(rec.reading, rec.seq, rec.time_s or None)
                 self._publish(hass.state_topic(meter), json.dumps(state), False)
-                self.store.ack(seq)  # only now: the broker holds it (PUBACK)
+                self.store.ack(rec.seq)  # only now: the broker holds it (PUBACK)
                 sent += 1
                 self.published += 1
                 last = rec.time_s
@@ -130,7 +150,6 @@ class Uplink:
         c.connect()
         self.client = c
         self._raw = mq.socket.last
-        self._announced = {}  # retained configs again after every (re)connect
 
     def _read(self, name):
         try:
@@ -160,6 +179,8 @@ class Uplink:
         self.client.publish(topic, payload, retain, 1)
 
     def _announce(self, reading):
+        from meterproto import hass
+
         mid = (reading.get("meter") or {}).get("id") or "unknown"
         n = len(reading.get("values") or ())
         if self._announced.get(mid) == n:
@@ -171,6 +192,7 @@ class Uplink:
     def _drop(self, e, now_ms):
         self.failures += 1
         self.last_error = repr(e)
+        self._announced = {}  # the broker may have lost its retained configs: send again
         c, self.client = self.client, None
         if c is not None:
             try:
@@ -178,6 +200,13 @@ class Uplink:
             except Exception:
                 pass
         self._retry_at = now_ms + RETRY_MS
+
+    def release(self):
+        """The outbox is empty: hang up and let go of what publishing holds (the reader's
+        schema, the client), so the next meter read has the heap (about 190 KB)."""
+        self.close()
+        self._reader = None
+        self._raw = None
 
     def close(self):
         if self.client is not None:

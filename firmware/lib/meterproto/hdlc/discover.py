@@ -44,7 +44,7 @@ class Discover(Machine):
         self.client_sap = client_sap
         self.addresses = list(addresses or candidates(serial))
         self.set_line_first = set_line
-        # disconnect=False: a reader connects next anyway (its SNRM resets the link, B.4), and
+        # disconnect=False: a reader connects next anyway (IEC 62056-46: a second SNRM resets the link), and
         # a mode E meter would go back to IEC mode on our DISC
         self.disconnect = disconnect
         self.listen_ms = listen_ms

@@ -176,7 +176,7 @@ class AutoSession(Machine):
 
 
 def _size_flag(found):
-    """--server-size when the address size is not the one --server implies (B.3)."""
+    """--server-size when the address size is not the one --server implies (IEC 62056-46 addressing)."""
     lower = found["server_lower"]
     implied = 1 if lower is None else (2 if found["server_upper"] < 128 and lower < 128 else 4)
     return "" if found["size"] == implied else " --server-size %d" % found["size"]
