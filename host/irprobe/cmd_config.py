@@ -98,6 +98,8 @@ def changes_from(args):
 
 
 def _changes(args, check, check_key):
+    from probe.config import SECRET_OPTIONS
+
     from irprobe.cli import CommandError
 
     ch = {}
@@ -136,7 +138,9 @@ def _changes(args, check, check_key):
         k, eq, v = spec.partition("=")
         if not eq or not k:
             raise CommandError("--option wants KEY=VALUE, e.g. interval_s=900")
-        opts[k.strip()] = check(k.strip(), _value(v))
+        k = k.strip()
+        # A password is text even when it is all digits (probe.config.SECRET_OPTIONS).
+        opts[k] = check(k, v if k in SECRET_OPTIONS else _value(v))
     if opts:
         s["options"] = opts
     if s:

@@ -9,7 +9,8 @@ FIELDS = ("meter", "device", "seq", "taken_at", "obis", "value", "unit", "time",
 
 def add_arguments(p):
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--meter", help="only this meter id")

@@ -13,8 +13,8 @@ _SCALE = {"Wh": ("kWh", 1000), "varh": ("kvarh", 1000), "VAh": ("kVAh", 1000)}
 
 
 def add_arguments(p):
-    p.add_argument("--db", help="readings database (default: "
-                   "~/.local/share/irprobe/readings.sqlite)")
+    p.add_argument("--db", help="readings database: a file, or postgresql://user@host/db for "
+                   "a fleet (default: ~/.local/share/irprobe/readings.sqlite)")
     p.add_argument("--meter", required=True, action="append", metavar="ID",
                    help="meter id (see `irprobe show`); repeat for several meters in one "
                    "figure")

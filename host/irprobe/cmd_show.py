@@ -3,7 +3,8 @@
 
 def add_arguments(p):
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
 
 

@@ -11,10 +11,14 @@ import time
 def add_arguments(p):
     p.add_argument("--port", required=True, help="the probe's serial port")
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
     p.add_argument("--no-clock", action="store_true", help="do not set the probe's clock")
     p.add_argument("--timeout", type=float, default=3.0, help="seconds to wait for each answer")
+    from irprobe.cmd_publish import add_broker_arguments
+
+    add_broker_arguments(p, "--publish", required=False)
 
 
 def _seq_ok(v):
@@ -257,4 +261,9 @@ def run(args):
             "note: the probe numbers its records from the start again (was its storage "
             "erased?); its new records are kept apart as %s" % plain_text(stats["new_epoch"])
         )
+    if args.broker:  # after the sync is reported: a broker problem loses none of it
+        from irprobe.cmd_publish import publish_to_broker, report
+
+        with command_store(args.db) as store:
+            report(publish_to_broker(store, args))
     return 0

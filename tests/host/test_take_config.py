@@ -171,3 +171,18 @@ def test_take_hostile_text_is_cleaned(capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "[blink]12[/blink]" in out  # shown as text, not interpreted as markup
+
+
+def test_config_wifi_and_mqtt_passwords_write_only(sim, capsys):
+    assert cli.main(["config", "--port", sim.port, "--option", "wifi_ssid=home",
+                     "--option", "wifi_password=12345678", "--option", "mqtt_host=ha.local",
+                     "--option", "mqtt_password=p@ss", "--option", "interval_s=900",
+                     "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "12345678" not in out and "p@ss" not in out
+    opts = json.loads(out)["options"]
+    assert opts["wifi_password"] == "***" and opts["mqtt_password"] == "***"
+    # an all-digit password stays text on the probe (what Wi-Fi needs)
+    assert sim.config.data["options"]["wifi_password"] == "12345678"
+    assert cli.main(["config", "--port", sim.port]) == 0
+    assert "12345678" not in capsys.readouterr().out

@@ -1,6 +1,7 @@
 # probe.config: the probe's persistent settings and meter profiles, as JSON written
 # atomically (tmp file, close = littlefs sync, rename), device side (runs on CPython too).
-# Secrets (meter passwords, DLMS keys) are write-only: nothing ever sends them back out.
+# Secrets (meter passwords, DLMS keys, the Wi-Fi and MQTT passwords among the options) are
+# write-only: nothing ever sends them back out.
 #
 # File /config.json: {"version": 1, "device_name": str, "active": profile name or null,
 #   "options": {name: scalar}, "meters": [profile, ...]}
@@ -24,6 +25,8 @@
 import json
 
 MASK = "***"
+# Options that are secrets (the Pico W logger, probe.uplink): shown as "***", "***" keeps them.
+SECRET_OPTIONS = ("wifi_password", "mqtt_password")
 
 
 def _defaults():
@@ -126,6 +129,11 @@ class Config:
         for k in self.data:
             if k != "meters":
                 out[k] = self.data[k]
+        opts = dict(self.data.get("options") or {})
+        for k in SECRET_OPTIONS:
+            if opts.get(k):
+                opts[k] = MASK
+        out["options"] = opts
         meters = []
         for p in self.data["meters"]:
             q = {}

@@ -5,6 +5,7 @@
 import json
 
 MASK = "***"  # as probe.config.MASK: what the host saw instead of a secret
+SECRET_OPTIONS = ("wifi_password", "mqtt_password")  # as probe.config.SECRET_OPTIONS
 MAX_METERS = 16
 PROFILE_FIELDS = ("name", "mode", "max_baud", "address", "password", "client", "server",
                   "auth", "wakeup", "keys")
@@ -161,6 +162,10 @@ def apply_changes(cfg, changes):
                     raise ConfigError("option %r must be text, a number or true/false" % ok)
                 if ok == "keys" or ok == "name":
                     raise ConfigError("%s belongs to a meter profile, not the options" % ok)
+                if ok in SECRET_OPTIONS and ov == MASK:
+                    continue  # "***" is what the host saw: keep the stored secret
+                if ok in SECRET_OPTIONS and ov == "":
+                    ov = None  # "" clears a secret, as for a meter password
                 ov = check_setting(ok, ov)
                 if ov is None:
                     data["options"].pop(ok, None)
