@@ -3,7 +3,8 @@
 
 def add_arguments(p):
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
 
 
@@ -11,16 +12,17 @@ def run(args):
     from rich.console import Console
     from rich.table import Table
 
+    from irprobe.cli import CommandError
     from irprobe.db import command_store, iso
+    from irprobe.dbfile import existing
     from irprobe.output import safe_text
 
-    with command_store(args.db) as store:
+    with command_store(existing(args.db)) as store:
         latest = store.latest()
         conflicts = store.conflicts()
-    con = Console()
     if not latest:
-        con.print("no readings stored yet: run `irprobe sync` first")
-        return 0
+        raise CommandError("no readings stored yet: run `irprobe sync` first")
+    con = Console()
     for meter_id, taken_at, values in latest:
         # Meter ids and values come from the device: safe_text, so they cannot inject markup.
         t = Table(

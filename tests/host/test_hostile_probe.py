@@ -244,8 +244,13 @@ def test_3_database_held_by_another_process_is_plain(db, capsys, monkeypatch):
 def test_3_unwritable_database_folder_is_plain(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
-    rc, _, err = run(["show", "--db", str(target / "sub" / "r.sqlite")], capsys)
+    with HostileProbe.with_readings([reading()]) as p:
+        rc, _, err = sync(p, str(target / "sub" / "r.sqlite"), capsys)
+        assert p.acks == []
     assert rc == 2 and "cannot create the folder" in err
+    # a command that only reads says there is no database there (it creates none)
+    rc, _, err = run(["show", "--db", str(target / "sub" / "r.sqlite")], capsys)
+    assert rc == 2 and "no database at" in err
 
 
 # -- 5: sequence numbers and the end of a session come from us, not the probe ----------------
