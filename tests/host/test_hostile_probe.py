@@ -182,7 +182,7 @@ def test_2_json_nested_40_deep_in_hello_is_refused(db, capsys):
     hello = b'{"device_id":"D","acked":0,"count":1,"x":' + b"[" * 40 + b"]" * 40 + b"}"
     with HostileProbe(hello=hello) as p:
         rc, _, err = sync(p, db, capsys, timeout="0.3")
-    assert rc == 2 and "nested too deeply to read (more than 32 levels)" in err, err
+    assert rc == 2 and "nested more than 32 levels" in err, err
 
 
 @pytest.mark.parametrize("depth", [1000, 40])
@@ -194,7 +194,7 @@ def test_2_json_nested_deep_in_a_record_is_refused_nothing_acked(db, capsys, dep
     with HostileProbe({1: good, 2: _record(2, payload)}) as p:
         rc, _, err = sync(p, db, capsys)
         assert 2 in p.records and all(a < 2 for a in p.acks)
-    assert rc == 2 and "nested too deeply to read" in err, err
+    assert rc == 2 and "nested" in err, err
 
 
 @pytest.mark.parametrize("hello", [b"[1, 2]", b"{bad json", b"\xff\xfe{}", b'"text"'])

@@ -68,11 +68,12 @@
 #     bridge bye, each (args dict) -> dict (pull -> bytes); raise CommandError(code, msg)
 #     (or any exception with a .code, e.g. StoreFull) for a clean ERROR frame.
 #   EscapeScanner().feed(data) -> (bytes for the meter, found); .leftover after the escape
+import json
 
 from meterproto.compat import const
 from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, RemoteProtocolError
-from meterproto.link.records import dumps, loads
+from meterproto.link.records import dumps
 
 PROTO_VERSION = 1
 MAGIC = "irprobe"
@@ -234,11 +235,15 @@ def encode_json(obj):
 
 
 def decode_json(payload):
-    """JSON object from a payload (records.loads: UTF-8, depth-bounded); DecodeError in
-    plain words otherwise."""
+    """JSON object from a payload; DecodeError in plain words otherwise."""
     if not payload:
         return {}
-    obj = loads(payload, "message")
+    try:
+        obj = json.loads(bytes(payload).decode())
+    except (ValueError, UnicodeError):
+        raise DecodeError("message is not valid JSON")
+    except RuntimeError:  # CPython's RecursionError: nesting deeper than its parser goes
+        raise DecodeError("message is nested too deeply to read")
     if not isinstance(obj, dict):
         raise DecodeError("message is not a JSON object")
     return obj

@@ -22,8 +22,6 @@
 #   record_time(raw) -> time_s of a reading record (either version)
 #   json_reading(payload bytes) -> reading dict (DecodeError when it is not one)
 #   split_records(data) -> list of raw records (a USB pull carries them back to back)
-#   loads(data, what) -> JSON from untrusted bytes (UTF-8, at most MAX_JSON_DEPTH deep) or
-#       DecodeError; the USB channel's messages come in through it too
 #   exchange_digest(raw_bytes) -> 8-byte digest;  crc16(data, crc=0xFFFF) -> int
 import json
 
@@ -42,33 +40,6 @@ MAX_PAYLOAD = 32768  # so one whole record always fits one USB frame (hostlink)
 def dumps(obj):
     """Compact JSON text (no spaces), on both runtimes."""
     return json.dumps(obj, separators=(",", ":"))
-
-
-MAX_JSON_DEPTH = 32  # a reading nests about 8 deep; a deep one only costs heap or stack
-
-
-def loads(data, what):
-    """JSON from untrusted bytes, the one way in on both runtimes: valid UTF-8, at most
-    MAX_JSON_DEPTH deep (CPython's parser recurses; MicroPython's spends heap per level),
-    else a DecodeError naming `what`."""
-    if not isinstance(data, bytes):
-        data = bytes(data)  # a bytearray or memoryview from a frame; bytes are not copied
-    # Counting first: a shallow message (every request the probe gets) never loads the scan.
-    if data.count(b"[") + data.count(b"{") > MAX_JSON_DEPTH and _too_deep(data):
-        raise DecodeError("%s is nested too deeply to read (more than %d levels)"
-                          % (what, MAX_JSON_DEPTH))
-    try:
-        return json.loads(data.decode())
-    except (ValueError, UnicodeError):  # MicroPython raises ValueError for bad JSON too
-        raise DecodeError("%s is not valid JSON" % what)
-    except RuntimeError:  # CPython's RecursionError, should a bound above ever be raised
-        raise DecodeError("%s is nested too deeply to read" % what)
-
-
-def _too_deep(data):
-    from meterproto.link.json_depth import deeper_than
-
-    return deeper_than(data, MAX_JSON_DEPTH)
 
 
 def exchange_digest(raw):
@@ -215,7 +186,12 @@ def decode_record(data):
 
 def json_reading(b):
     """The reading dict of a JSON payload; DecodeError in plain words otherwise."""
-    reading = loads(b, "record payload")
+    try:
+        reading = json.loads(bytes(b).decode())
+    except (ValueError, UnicodeError):  # MicroPython raises ValueError for bad JSON too
+        raise DecodeError("record payload is not valid JSON")
+    except RuntimeError:  # CPython's RecursionError: nesting deeper than its parser goes
+        raise DecodeError("record payload is nested too deeply to read")
     if not isinstance(reading, dict):
         raise DecodeError("record payload is not a reading")
     return reading
