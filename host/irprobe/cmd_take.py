@@ -38,6 +38,22 @@ def _printable(obj):
     return obj
 
 
+def heap_figures(res):
+    """The probe's heap low-water marks from a TAKE answer (probe.heapmark), checked:
+    {"free_min": bytes free at the lowest point of this read, "free_min_boot": since boot,
+    "free": now, "total": heap size}; None when the probe does not report them."""
+    heap = res.get("heap") if isinstance(res, dict) else None
+    if not isinstance(heap, dict):
+        return None
+    out = {}
+    for key, name in (("low", "free_min"), ("low_boot", "free_min_boot"), ("free", "free"),
+                      ("total", "total")):
+        v = heap.get(key)
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 32:
+            out[name] = v
+    return out or None
+
+
 def run(args):
     import sys
 
@@ -56,10 +72,16 @@ def run(args):
     if reading is None:
         raise CommandError("the probe answered without a usable reading")
     seq = res.get("seq")
+    heap = heap_figures(res)
     if args.json:
+        if heap is not None:
+            reading["probe"] = {"heap": heap}
         output.print_json(reading)  # JSON escapes control characters itself
     else:
         output.print_reading(_printable(reading))
+    if heap is not None and "free_min" in heap:
+        print("probe heap: %d bytes free at the lowest point of this read" % heap["free_min"],
+              file=sys.stderr)
     if isinstance(seq, int) and not isinstance(seq, bool):
         print("stored on the probe as record %d" % seq, file=sys.stderr)
     else:

@@ -38,7 +38,8 @@ class ProbeLink:
             MAX_ANSWER, first_seq=1 + (int.from_bytes(os.urandom(2), "big") % 60000)
         )
         self.info = None
-        self.via_raw_repl = False  # path B: the app was interrupted; restart it on close
+        self.via_raw_repl = False  # path B: the app was interrupted; it resumes after BYE
+        self.said_bye = False
         self.bytes_out = 0
         self.bytes_in = 0
         self.frames = 0
@@ -214,6 +215,7 @@ class ProbeLink:
                 return bytes(before), resp.value
 
     def bye(self):
+        self.said_bye = True
         try:
             return self.call(self.host.bye(), retries=0)
         except LinkError:
@@ -221,11 +223,14 @@ class ProbeLink:
 
     def close(self):
         try:
-            if self.via_raw_repl:
-                # Leave the raw REPL (Ctrl-B) and soft-reset (Ctrl-D): main.py starts the
-                # reader app again, as it was before we interrupted it.
+            if self.via_raw_repl and not self.said_bye:
+                # Leaving without BYE (an error on our side): say it now, without waiting, so
+                # the probe's server ends at once. On the raw-REPL path the probe goes back to
+                # its reader app by itself when the server ends (probe.repl_serve); Ctrl-B
+                # Ctrl-D would only be swallowed by the server, and a soft reset in raw
+                # mode does not run main.py anyway.
                 self.via_raw_repl = False
-                self.ser.write(b"\r\x02\x04")
+                self.ser.write(self.host.bye())
                 self.ser.flush()
         except Exception:
             pass
