@@ -4,7 +4,7 @@ Order per batch (docs/COMMAND-CHANNEL.md): PULL from the cursor -> check every r
 -> store them keyed by (device id, seq) in one transaction -> COMMIT -> ACK. A cut anywhere
 re-sends at most an unacked tail, which the database already holds: no loss, no duplicate.
 """
-
+import sys
 import time
 
 
@@ -103,7 +103,8 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
                 "stored or acknowledged" % e
             )
         last = batch[-1][0]
-        link.ack(last)  # only now may the probe delete
+        answer = link.ack(last)  # only now may the probe delete
+        stats["probe_heap"] = answer.get("heap") if isinstance(answer, dict) else None
         store.note_sync(key, last, clean(info.get("firmware"), 32))
         stats["pulled"] += len(batch)
         stats["added"] += added
@@ -170,6 +171,12 @@ def run(args):
             counts["meters"],
         )
     )
+    from irprobe.cmd_take import heap_figures
+
+    heap = heap_figures({"heap": stats.get("probe_heap")})
+    if heap is not None and "free_min" in heap:
+        print("probe heap: %d bytes free at the lowest point of this sync" % heap["free_min"],
+              file=sys.stderr)
     if stats.get("new_epoch"):
         print(
             "note: the probe numbers its records from the start again (was its storage "
