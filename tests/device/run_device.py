@@ -203,7 +203,7 @@ def main():
         info = emu.start()
         cdc = info["cdc"]
         say("emulated Pico up: USB %s, UART0 %s" % (cdc, info["uart0"]))
-        r = irprobe("install", "--board", "pico", "--port", cdc, "--timeout", "30", timeout=400)
+        r = irprobe("install", "--board", "pico", "--port", cdc, "--timeout", "120", timeout=600)
         say("installed: " + r.stdout.strip())
         relay = Relay(info["uart0"])
         ports = {}

@@ -51,3 +51,23 @@ def report():
     f = sample()
     return {"free": f, "total": f + _alloc() if _alloc is not None else None,
             "low_boot": _low[0], "low": _low[1]}
+
+
+# The DLMS client proposes a max PDU (client-max-receive-pdu-size, IEC 62056-5-3 9.3.3)
+# that the heap can take: the reassembled APDU plus its decoded elements cost a few times its
+# size, and RESERVE stays free for the commit and the USB answer.
+PDU_MIN = 256
+PDU_MAX = 1024
+RESERVE = 64 * 1024
+
+
+def max_pdu(free=None):
+    """The largest APDU this probe should ask for now (bytes, a multiple of 64)."""
+    if free is None:
+        if _free is None:
+            return PDU_MAX  # CPython: no budget to keep
+        gc.collect()
+        free = _free()
+    n = (free - RESERVE) // 8
+    n = PDU_MIN if n < PDU_MIN else (PDU_MAX if n > PDU_MAX else n)
+    return n - n % 64
