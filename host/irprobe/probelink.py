@@ -18,6 +18,7 @@ DeviceError = H.DeviceError
 MAX_ANSWER = max(H.PULL_MAX, MAX_PAYLOAD + OVERHEAD)
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 SERVE = b"import probe.usb\r\nprobe.usb.serve()\r\n"
+RAW_HELLO_S = 15.0  # first answer after the raw REPL started the server
 
 
 def clean(text, limit=200):
@@ -66,7 +67,9 @@ class ProbeLink:
                 if not raw_repl:
                     raise
                 link._enter_raw_repl()
-                link.info = link.hello()
+                # The server may first have to start the reader app (probe.repl_serve):
+                # seconds on a slow board.
+                link.info = link.hello(timeout=max(timeout, RAW_HELLO_S))
         except BaseException:
             link.close()
             raise
@@ -159,8 +162,8 @@ class ProbeLink:
                 frame = self.host.retry()
 
     # -- commands -----------------------------------------------------------------------
-    def hello(self, retries=1):
-        v = self.call(self.host.hello(), retries=retries)
+    def hello(self, retries=1, timeout=None):
+        v = self.call(self.host.hello(), timeout=timeout, retries=retries)
         if not isinstance(v.get("device_id"), str) or not v["device_id"]:
             raise LinkError("the probe on %s did not say who it is" % self.name)
         return v
@@ -214,23 +217,24 @@ class ProbeLink:
             if resp is not None:
                 return bytes(before), resp.value
 
-    def bye(self):
+    def bye(self, timeout=None):
         self.said_bye = True
         try:
-            return self.call(self.host.bye(), retries=0)
+            return self.call(self.host.bye(), timeout=timeout, retries=0)
         except LinkError:
             return None
 
     def close(self):
         try:
-            if self.via_raw_repl and not self.said_bye:
-                # Leaving without BYE (an error on our side): say it now, without waiting, so
-                # the probe's server ends at once. On the raw-REPL path the probe goes back to
-                # its reader app by itself when the server ends (probe.repl_serve); Ctrl-B
-                # Ctrl-D would only be swallowed by the server, and a soft reset in raw
-                # mode does not run main.py anyway.
+            if self.via_raw_repl:
                 self.via_raw_repl = False
-                self.ser.write(self.host.bye())
+                if not self.said_bye:
+                    self.bye(timeout=1.0)  # an error on our side: end the server at once
+                # The server has ended (its BYE answer came last). A probe with a reader app
+                # goes back to it by itself (probe.repl_serve) and ignores these bytes; one
+                # without leaves the raw REPL (Ctrl-B) and soft-resets (Ctrl-D), so main.py
+                # starts it.
+                self.ser.write(b"\r\x02\x04")
                 self.ser.flush()
         except Exception:
             pass
