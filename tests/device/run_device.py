@@ -164,7 +164,7 @@ def check_values(name, reading, exp):
     return len(want)
 
 
-def wait_for_app(cdc, seconds=120):
+def wait_for_app(cdc, seconds=300):
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         r = subprocess.run([PY, "-c", HELLO, cdc], capture_output=True, text=True, timeout=30,
@@ -203,7 +203,7 @@ def main():
         info = emu.start()
         cdc = info["cdc"]
         say("emulated Pico up: USB %s, UART0 %s" % (cdc, info["uart0"]))
-        r = irprobe("install", "--board", "pico", "--port", cdc, "--timeout", "120", timeout=600)
+        r = irprobe("install", "--board", "pico", "--port", cdc, "--timeout", "180", timeout=900)
         say("installed: " + r.stdout.strip())
         relay = Relay(info["uart0"])
         ports = {}
