@@ -6,9 +6,9 @@ import time
 from meterproto.compat import unhexlify
 from meterproto.driver import run
 from meterproto.errors import ProtocolError
-from meterproto.iec21_client import IecClient
-from meterproto.dlms_client import DlmsClient
-from meterproto.auto_session import AutoSession
+from meterproto.iec.client import IecClient
+from meterproto.dlms.client import DlmsClient
+from meterproto.session.auto import AutoSession
 from meterproto.line import FMT_7E1, FMT_8N1
 from meterproto.machine import Machine
 from irprobe.sim import profiles
@@ -16,7 +16,7 @@ from irprobe.sim.vline import Faults, VirtualLine
 
 BER = 1000  # ppm: a byte error rate of 1e-3
 # The client's port reads the 7E1 phases as 8N1 and hands the parity bit over in bit 7, so
-# the IEC framer checks every character (meterproto.iec21_msg.PARITY_AUTO); False: a port
+# the IEC framer checks every character (meterproto.iec.msg.PARITY_AUTO); False: a port
 # that strips parity (a true 7E1 UART), where only the BCC guards the data.
 PARITY_BIT7 = True
 

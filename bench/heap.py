@@ -70,13 +70,13 @@ def record(kind, path):
 
     trace = []
     if kind == "iec":
-        from meterproto.iec21_client import IecClient
+        from meterproto.iec.client import IecClient
         p = profiles.get_profile(IEC_PROFILE)
         opts = {"max_baud": 19200}
         client = IecClient(**opts)
         line = VirtualLine(profiles.make_meter(p))
     else:
-        from meterproto.dlms_client import DlmsClient
+        from meterproto.dlms.client import DlmsClient
         p = profiles.get_profile(DLMS_PROFILE)
         opts = {"client_sap": p["client_sap"], "server_upper": p["server_upper"],
                 "profile_from": DAY[0], "profile_to": DAY[1]}

@@ -22,8 +22,8 @@ for p in (HERE, os.path.join(ROOT, "tests", "host"), os.path.join(ROOT, "tests",
 
 import wirebound as wb  # noqa: E402
 from meterproto.driver import run  # noqa: E402
-from meterproto.dlms_client import DlmsClient  # noqa: E402
-from meterproto.iec21_client import IecClient  # noqa: E402
+from meterproto.dlms.client import DlmsClient  # noqa: E402
+from meterproto.iec.client import IecClient  # noqa: E402
 from meterproto.line import FMT_8N1  # noqa: E402
 from irprobe.sim import profiles  # noqa: E402
 from irprobe.sim.vline import VirtualLine  # noqa: E402

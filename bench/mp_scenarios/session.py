@@ -11,9 +11,9 @@ path = sys.argv[2]
 from meterproto.driver import run  # noqa: E402
 
 if kind == "iec":
-    from meterproto.iec21_client import IecClient  # noqa: E402
+    from meterproto.iec.client import IecClient  # noqa: E402
 else:
-    from meterproto.dlms_client import DlmsClient  # noqa: E402
+    from meterproto.dlms.client import DlmsClient  # noqa: E402
 gc.collect()
 print("import", gc.mem_alloc())
 

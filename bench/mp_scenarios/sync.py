@@ -8,13 +8,14 @@
 import gc
 import sys
 
-from meterproto import hostlink as H  # noqa: E402
+from meterproto.link import channel as H  # noqa: E402
 from probe.fsys import Fsys  # noqa: E402
 from probe.store import Store  # noqa: E402
 from probe.usb import CommandServer  # noqa: E402
 
 gc.collect()
 print("import", gc.mem_alloc())
+from meterproto.link.host import HostSide  # noqa: E402  (the host's end: not measured)
 
 cmd = sys.argv[1]
 base = sys.argv[2]
@@ -76,7 +77,7 @@ st.recover()
 inp = Pipe()
 out = Sink()
 srv = CommandServer(inp, out, st, None, device_id="bench")
-host = H.HostSide()
+host = HostSide()
 
 
 def call(frame, want):

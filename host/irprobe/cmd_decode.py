@@ -93,8 +93,8 @@ def _iec_claims(direction, data):
 
 
 def _iec_describe(direction, data):
-    from meterproto import iec21_data as dat
-    from meterproto import iec21_msg as msg
+    from meterproto.iec import data as dat
+    from meterproto.iec import msg
 
     # an ACK we sent is an option select (ACK V Z Y CR LF) or a lone ACK for the next block
     i = data.find(b"\x06")

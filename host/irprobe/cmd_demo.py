@@ -24,10 +24,10 @@ def _session(profile):
     from irprobe.sim import profiles
 
     if profile.get("protocol") == "dlms":
-        from meterproto.auto_session import AutoSession
+        from meterproto.session.auto import AutoSession
 
         return AutoSession(mode="auto")
-    from meterproto.iec21_client import IecClient
+    from meterproto.iec.client import IecClient
 
     return IecClient(**profiles.client_options(profile))
 

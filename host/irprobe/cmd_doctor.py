@@ -1,6 +1,6 @@
 """irprobe doctor: find out why a meter is silent, in plain words.
 
-Runs meterproto.doctor.Doctor (the same ladder the probe runs on a long button press)
+Runs meterproto.doctor.ladder.Doctor (the same ladder the probe runs on a long button press)
 through a serial IR head, or asks a probe to run it on its own UART (--probe), where it
 runs with the IR carrier off and on when the board has one.
 """
@@ -27,7 +27,7 @@ def add_arguments(p):
 
 def _options(args):
     from meterproto.errors import LocalProtocolError
-    from meterproto.iec21_msg import sign_on
+    from meterproto.iec.msg import sign_on
 
     if args.address:
         try:
@@ -53,17 +53,17 @@ def run(args):
 
 
 def _on_port(args, opts):
-    from meterproto.doctor import Doctor
+    from meterproto.doctor.ladder import Doctor
     from irprobe.cmd_read import drive_on_port
 
-    # No echo filter here: the doctor wants to see the echo (meterproto.doctor).
+    # No echo filter here: the doctor wants to see the echo (meterproto.doctor.ladder).
     return drive_on_port(Doctor(**opts), args.port)
 
 
 def _on_probe(args, opts):
     try:
         from irprobe.probelink import open_link
-        from meterproto import hostlink as H
+        from meterproto.link import channel as H
     except ImportError:
         raise CommandError("the probe link is not available in this build")
     cmd = getattr(H, "CMD_DOCTOR", None)

@@ -62,11 +62,11 @@ def make_session(args):
 
     try:
         if args.push:
-            from meterproto.iec21_client import IecClient
+            from meterproto.iec.client import IecClient
 
             return IecClient(push=True, push_baud=args.push_baud)
         if args.mode == "iec":
-            from meterproto.iec21_client import IecClient
+            from meterproto.iec.client import IecClient
 
             lp = None
             if args.load_profile is not None:
@@ -77,7 +77,7 @@ def make_session(args):
         if args.load_profile is not None:
             raise CommandError("--load-profile works with --mode iec (IEC programming mode)")
         try:
-            from meterproto.auto_session import AutoSession
+            from meterproto.session.auto import AutoSession
         except ImportError:
             raise CommandError("DLMS/HDLC reading is not available yet in this build: use "
                                "--mode iec")

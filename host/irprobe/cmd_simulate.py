@@ -31,11 +31,7 @@ def add_arguments(p):
 
 def run(args):
     if args.probe:
-        try:
-            from irprobe.sim import probe_sim
-        except ImportError:
-            raise CommandError("simulated probe not available in this build")
-        return probe_sim.main(args)
+        return _probe(args)
     from irprobe.sim import profiles
 
     if args.list:
@@ -153,4 +149,31 @@ def _list(profiles, as_json):
                   ("%d ms" % it["reaction_ms"]) if "reaction_ms" in it else "",
                   " ".join([it.get("ident") or ""] + extra))
     Console(file=sys.stdout, highlight=False).print(t)
+    return 0
+
+
+def _probe(args):
+    """`irprobe simulate --probe --profile METER --pty`: prints {"port": ...} first."""
+    import json
+
+    try:
+        from irprobe.sim.probe_sim import ProbeSim
+    except ImportError:
+        raise CommandError("simulated probe not available in this build")
+
+    name = getattr(args, "profile", None) or "iskra-mt174"
+    try:
+        sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
+    except KeyError as e:
+        raise CommandError(e.args[0])
+    if getattr(args, "tcp", None) is not None:
+        raise CommandError("the simulated probe serves a pty only (no --tcp)")
+    print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
+    sys.stdout.flush()
+    try:
+        sim.run(getattr(args, "timeout", None))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.close()
     return 0

@@ -27,9 +27,9 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
     progress(done, total) is called after each batch. Returns a dict of figures.
     Raises LinkError / BadRecord with a plain-words message.
     """
-    from meterproto import hostlink as H
+    from meterproto.link import channel as H
     from meterproto.errors import DecodeError
-    from meterproto.records import decode_record
+    from meterproto.link.records import decode_record
 
     from irprobe.db import MAX_ID, BadRecord, SeqConflict
     from irprobe.probelink import LinkError, clean

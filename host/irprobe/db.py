@@ -242,7 +242,7 @@ class Store:
         return True
 
     def _add_profiles(self, sid, seq, profiles):
-        """Load profiles in both reader shapes (meterproto.iec21_data / dlms_client):
+        """Load profiles in both reader shapes (meterproto.iec.data / meterproto.dlms.client):
         IEC: {"obis", "columns": [{"obis","unit"}], "rows": [{"time", "values": [...]}]}
         DLMS: {"obis", "capture_objects": [{"class_id","obis",..}], "rows": [[cell, ...]]}
         (the DLMS row time is its clock column, class 8)."""

@@ -7,8 +7,8 @@ control, HCS/FCS, the DLMS APDU inside). Findings are the mistakes people make o
 contact: their own echo taken for an answer, 7E1 read as 8N1, damaged checksums, an SNRM sent
 to an IEC meter, mode E offered but not used, client/server addresses swapped, cut frames.
 """
-from meterproto import hdlc_frame as hd
-from meterproto import iec21_msg as msg
+from meterproto.hdlc import frame as hd
+from meterproto.iec import msg
 from meterproto.compat import hexlify
 from meterproto.echo import EchoFilter, V_PARITY7, V_STRIPPED
 from meterproto.errors import DecodeError

@@ -311,7 +311,7 @@ def verify_imports(t):
     from mpremote.transport import TransportExecError
 
     try:
-        t.exec("import meterproto.reading, meterproto.records, probe")
+        t.exec("import meterproto.reading, meterproto.link.records, probe")
     except TransportExecError as e:
         msg = e.error_output.strip().splitlines()
         raise InstallError(

@@ -1,5 +1,5 @@
 # irprobe.probelink: the host end of the probe's USB command channel over pyserial (host only).
-# Frames, commands and retries are meterproto.hostlink.HostSide (docs/COMMAND-CHANNEL.md); this
+# Frames, commands and retries are meterproto.link.channel.HostSide (docs/COMMAND-CHANNEL.md); this
 # module adds the port: open, enter the channel (A: the running app answers HELLO; B: the raw
 # REPL starts probe.usb.serve()), blocking calls with timeouts, and plain-words failures.
 # Everything the probe says is untrusted: frames are CRC-checked, lengths capped, and text
@@ -7,9 +7,10 @@
 import os
 import time
 
-from meterproto import hostlink as H
+from meterproto.link import channel as H
 from meterproto.errors import DecodeError
-from meterproto.records import MAX_PAYLOAD, OVERHEAD
+from meterproto.link.host import HostSide
+from meterproto.link.records import MAX_PAYLOAD, OVERHEAD
 
 LinkError = H.LinkError
 DeviceError = H.DeviceError
@@ -35,7 +36,7 @@ class ProbeLink:
         self.name = name
         self.timeout = timeout
         # A fresh seq per connection, so a late answer from an earlier one never matches.
-        self.host = H.HostSide(
+        self.host = HostSide(
             MAX_ANSWER, first_seq=1 + (int.from_bytes(os.urandom(2), "big") % 60000)
         )
         self.info = None

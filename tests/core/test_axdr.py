@@ -1,7 +1,9 @@
 # A-XDR Data codec: known encodings, round trips, exact floats, compact arrays, lengths,
 # and random/mutated input that must only ever raise DecodeError (both runtimes).
 from irprobe.sim.rng import Rng
-from meterproto import axdr
+from meterproto.dlms import axdr
+from irprobe.sim import axdr_encode
+from meterproto.dlms.axdr_float import float_text
 from meterproto.compat import unhexlify
 from meterproto.errors import DecodeError, LocalProtocolError
 import core_checks
@@ -20,50 +22,50 @@ def test_am550_push_element_decodes():
     t, _ = axdr.decode_typed(buf)
     assert t[0] == axdr.STRUCTURE
     assert t[1][2] == (axdr.STRUCTURE, ((axdr.INT8, 0), (axdr.ENUM, 30)))
-    assert axdr.encode_typed(t) == buf
+    assert axdr_encode.encode_typed(t) == buf
 
 
 def test_integers_every_width_and_sign():
     cases = [
-        (axdr.enc_int8, -128, "0F 80"), (axdr.enc_int8, 127, "0F 7F"),
-        (axdr.enc_uint8, 255, "11 FF"), (axdr.enc_int16, -60, "10 FF C4"),
-        (axdr.enc_uint16, 0x04C8, "12 04 C8"), (axdr.enc_int32, -2, "05 FF FF FF FE"),
-        (axdr.enc_uint32, 5009, "06 00 00 13 91"),
-        (axdr.enc_int64, -(1 << 63), "14 80 00 00 00 00 00 00 00"),
-        (axdr.enc_uint64, (1 << 64) - 1, "15 FF FF FF FF FF FF FF FF"),
-        (axdr.enc_enum, 30, "16 1E"), (axdr.enc_bcd, 0x42, "0D 42"),
+        (axdr_encode.enc_int8, -128, "0F 80"), (axdr_encode.enc_int8, 127, "0F 7F"),
+        (axdr_encode.enc_uint8, 255, "11 FF"), (axdr_encode.enc_int16, -60, "10 FF C4"),
+        (axdr_encode.enc_uint16, 0x04C8, "12 04 C8"), (axdr_encode.enc_int32, -2, "05 FF FF FF FE"),
+        (axdr_encode.enc_uint32, 5009, "06 00 00 13 91"),
+        (axdr_encode.enc_int64, -(1 << 63), "14 80 00 00 00 00 00 00 00"),
+        (axdr_encode.enc_uint64, (1 << 64) - 1, "15 FF FF FF FF FF FF FF FF"),
+        (axdr_encode.enc_enum, 30, "16 1E"), (axdr_encode.enc_bcd, 0x42, "0D 42"),
     ]
     for enc, val, hexs in cases:
         b = enc(val)
         assert b == unhexlify(hexs), (val, hexs)
         assert axdr.decode_whole(b) == val
-    for enc, bad in ((axdr.enc_int8, 128), (axdr.enc_uint8, -1), (axdr.enc_uint16, 65536),
-                     (axdr.enc_int32, 1 << 31), (axdr.enc_uint64, 1 << 64), (axdr.enc_enum, 256)):
+    for enc, bad in ((axdr_encode.enc_int8, 128), (axdr_encode.enc_uint8, -1), (axdr_encode.enc_uint16, 65536),
+                     (axdr_encode.enc_int32, 1 << 31), (axdr_encode.enc_uint64, 1 << 64), (axdr_encode.enc_enum, 256)):
         raises(LocalProtocolError, enc, bad)
 
 
 def test_strings_bool_bitstring_null_and_raw_types():
-    assert axdr.enc_octets(b"\x01\x02") == unhexlify("09 02 01 02")
-    assert axdr.enc_visible("AB") == unhexlify("0A 02 41 42")
-    assert axdr.decode_whole(axdr.enc_visible("ISK1030775213859")) == "ISK1030775213859"
-    assert axdr.decode_whole(axdr.enc_utf8("Zähler")) == "Zähler"
+    assert axdr_encode.enc_octets(b"\x01\x02") == unhexlify("09 02 01 02")
+    assert axdr_encode.enc_visible("AB") == unhexlify("0A 02 41 42")
+    assert axdr.decode_whole(axdr_encode.enc_visible("ISK1030775213859")) == "ISK1030775213859"
+    assert axdr.decode_whole(axdr_encode.enc_utf8("Zähler")) == "Zähler"
     assert axdr.decode_whole(unhexlify("0A 02 41 E9")) == "A\u00e9"  # Latin-1 kept readable
     assert "not valid text" in raises(DecodeError, axdr.decode_whole, unhexlify("0C 02 FF FE"))
-    assert axdr.enc_bool(True) == b"\x03\x01" and axdr.decode_whole(b"\x03\x00") is False
-    assert axdr.enc_bitstring("1010000011") == unhexlify("04 0A A0 C0")
+    assert axdr_encode.enc_bool(True) == b"\x03\x01" and axdr.decode_whole(b"\x03\x00") is False
+    assert axdr_encode.enc_bitstring("1010000011") == unhexlify("04 0A A0 C0")
     assert axdr.decode_whole(unhexlify("04 0A A0 C0")) == (10, b"\xa0\xc0")
-    assert axdr.enc_bitstring(3, b"\xe0") == unhexlify("04 03 E0")
-    raises(LocalProtocolError, axdr.enc_bitstring, 9, b"\x00")
+    assert axdr_encode.enc_bitstring(3, b"\xe0") == unhexlify("04 03 E0")
+    raises(LocalProtocolError, axdr_encode.enc_bitstring, 9, b"\x00")
     assert axdr.decode_whole(b"\x00") is None and axdr.decode_whole(b"\xff") is None
     dt = unhexlify("07 E6 01 01 06 00 00 00 FF 80 00 00")
-    assert axdr.decode_whole(axdr.enc_datetime(dt)) == dt
+    assert axdr.decode_whole(axdr_encode.enc_datetime(dt)) == dt
     assert axdr.decode_whole(unhexlify("1A 07 E6 01 01 FF")) == unhexlify("07 E6 01 01 FF")
     assert axdr.decode_whole(unhexlify("1B 0C 1E 00 00")) == unhexlify("0C 1E 00 00")
-    raises(LocalProtocolError, axdr.enc_raw, axdr.DATE, b"\x00")
+    raises(LocalProtocolError, axdr_encode.enc_raw, axdr.DATE, b"\x00")
 
 
 def test_floats_are_exact_decimal_text():
-    f = axdr.float_text
+    f = float_text
     assert f(unhexlify("3F 80 00 00")) == "1"
     assert f(unhexlify("3D CC CC CD")) == "0.100000001490116119384765625"
     assert f(unhexlify("C0 49 0F DB")) == "-3.1415927410125732421875"
@@ -82,7 +84,7 @@ def test_floats_are_exact_decimal_text():
 def test_lengths_all_forms():
     for n, hexs in ((0, "00"), (0x7F, "7F"), (0x80, "81 80"), (0xFF, "81 FF"),
                     (0x100, "82 01 00"), (0xFFFF, "82 FF FF"), (0x10000, "84 00 01 00 00")):
-        enc = axdr.enc_length(n)
+        enc = axdr_encode.enc_length(n)
         assert enc == unhexlify(hexs)
         assert axdr.decode_length(enc + b"\x99", 0) == (n, len(enc))
     assert axdr.decode_length(unhexlify("83 00 01 00"), 0) == (256, 4)
@@ -91,26 +93,26 @@ def test_lengths_all_forms():
     raises(DecodeError, axdr.decode_length, b"\x82\x01", 0)
     raises(DecodeError, axdr.decode_length, b"", 0)
     big = bytes(300)
-    enc = axdr.enc_octets(big)
+    enc = axdr_encode.enc_octets(big)
     assert enc[:4] == unhexlify("09 82 01 2C") and axdr.decode_whole(enc) == big
-    arr = axdr.enc_array([axdr.enc_uint8(i & 0xFF) for i in range(200)])
+    arr = axdr_encode.enc_array([axdr_encode.enc_uint8(i & 0xFF) for i in range(200)])
     assert arr[:3] == unhexlify("01 81 C8")
     assert axdr.decode_whole(arr) == [i & 0xFF for i in range(200)]
 
 
 def test_nested_round_trip_and_trailing_bytes():
-    enc = axdr.enc_array([
-        axdr.enc_struct([axdr.enc_uint16(3), axdr.enc_octets(bytes((1, 0, 1, 8, 0, 255))),
-                         axdr.enc_int8(2), axdr.enc_uint16(0)]),
-        axdr.enc_struct([]),
+    enc = axdr_encode.enc_array([
+        axdr_encode.enc_struct([axdr_encode.enc_uint16(3), axdr_encode.enc_octets(bytes((1, 0, 1, 8, 0, 255))),
+                         axdr_encode.enc_int8(2), axdr_encode.enc_uint16(0)]),
+        axdr_encode.enc_struct([]),
     ])
     v = axdr.decode_whole(enc)
     assert v == [(3, bytes((1, 0, 1, 8, 0, 255)), 2, 0), ()]
-    assert axdr.encode_typed(axdr.decode_whole(enc, True)) == enc
+    assert axdr_encode.encode_typed(axdr.decode_whole(enc, True)) == enc
     msg = raises(DecodeError, axdr.decode_whole, enc + b"\x00")
     assert "unexpected" in msg
     # decode() from an offset returns the position after the value
-    v, pos = axdr.decode(b"\xaa\xbb" + axdr.enc_uint16(7) + b"\xcc", 2)
+    v, pos = axdr.decode(b"\xaa\xbb" + axdr_encode.enc_uint16(7) + b"\xcc", 2)
     assert (v, pos) == (7, 5)
 
 
@@ -121,7 +123,7 @@ def test_compact_array_decodes():
     t = axdr.decode_whole(buf, True)
     assert t[0] == axdr.COMPACT_ARRAY and t[1][0] == unhexlify("02 02 12 06")
     assert t[1][1][1] == (axdr.STRUCTURE, ((axdr.UINT16, 2), (axdr.UINT32, 7)))
-    assert axdr.encode_typed(t) == buf
+    assert axdr_encode.encode_typed(t) == buf
     # simple element type, and an inner fixed array of 2 octet-strings (own lengths)
     assert axdr.decode_whole(unhexlify("13 11 03 01 02 03")) == [1, 2, 3]
     inner = unhexlify("13 01 00 02 09 08 01 41 02 42 43 01 44 00")

@@ -10,8 +10,21 @@ FORBIDDEN = ("machine", "rp2", "serial", "asyncio", "socket", "select", "threadi
              "dataclasses", "enum", "typing", "abc", "attr", "subprocess")
 
 
-def _modules():
-    return sorted([n[:-3] for n in os.listdir(CORE) if n.endswith(".py") and n != "__init__.py"])
+def _is_dir(path):
+    return os.stat(path)[0] & 0x4000 != 0  # S_IFDIR (MicroPython's os has no path module)
+
+
+def _modules(sub=""):
+    """Dotted module names under meterproto (packages included), e.g. "dlms.axdr"."""
+    out = []
+    for n in os.listdir(CORE + sub):
+        if _is_dir(CORE + sub + "/" + n):
+            if n != "__pycache__":
+                out.extend(_modules(sub + "/" + n))
+        elif n.endswith(".py") and n != "__init__.py":
+            out.append((sub[1:] + "/" + n[:-3]).lstrip("/").replace("/", "."))
+    out.sort()
+    return out
 
 
 def test_every_core_module_imports_without_hardware():
@@ -29,7 +42,7 @@ def test_every_core_module_imports_without_hardware():
 def test_core_imports_nothing_forbidden():
     bad = []
     for n in _modules():
-        with open(CORE + "/" + n + ".py") as f:
+        with open(CORE + "/" + n.replace(".", "/") + ".py") as f:
             for line in f:
                 s = line.strip()
                 if not (s.startswith("import ") or s.startswith("from ")):

@@ -1,7 +1,9 @@
 # COSEM model helpers: exact scaling, units, date-time, object_list, capture objects,
 # selective-access descriptors (both runtimes).
 from irprobe.sim.rng import Rng
-from meterproto import axdr, cosem
+from meterproto.dlms import axdr
+from irprobe.sim import axdr_encode
+from meterproto.dlms import cosem, cosem_text, sn
 from meterproto.compat import unhexlify
 from meterproto.errors import DecodeError, LocalProtocolError
 from core_checks import raises
@@ -23,13 +25,13 @@ def test_scaler_unit_and_units():
     # PROTOCOL-FACTS B.10 worked example: 58276 Wh, scaler 0 -> 58.276 kWh
     su = cosem.parse_scaler_unit(unhexlify("02 02 0F 00 16 1E"))
     assert su == (0, 30)
-    assert cosem.scaled_reading(58276, su[0], su[1]) == ("58.276", "kWh")
-    assert cosem.scaled_reading(58276, 0, 30, kilo=False) == ("58276", "Wh")
-    assert cosem.scaled_reading(2301, -1, 35) == ("230.1", "V")
+    assert cosem_text.scaled_reading(58276, su[0], su[1]) == ("58.276", "kWh")
+    assert cosem_text.scaled_reading(58276, 0, 30, kilo=False) == ("58276", "Wh")
+    assert cosem_text.scaled_reading(2301, -1, 35) == ("230.1", "V")
     assert cosem.parse_scaler_unit((0xFE, 33)) == (-2, 33)
     assert cosem.unit_text(255) == "" and cosem.unit_text(44) == "Hz" and cosem.unit_text(200) == "unit 200"
     raises(DecodeError, cosem.parse_scaler_unit, unhexlify("02 01 0F 00"))
-    assert cosem.class_name(7) == "profile generic" and cosem.class_name(999) == "class 999"
+    assert cosem_text.class_name(7) == "profile generic" and cosem_text.class_name(999) == "class 999"
 
 
 def test_datetime_decode_and_encode():
@@ -48,20 +50,20 @@ def test_datetime_decode_and_encode():
     raises(LocalProtocolError, cosem.encode_datetime, 2022, 300)
 
 
-OBJECT_LIST = axdr.enc_array([
-    axdr.enc_struct([axdr.enc_uint16(3), axdr.enc_uint8(0), axdr.enc_octets(bytes((1, 0, 1, 8, 0, 255))),
-                     axdr.enc_struct([
-                         axdr.enc_array([
-                             axdr.enc_struct([axdr.enc_int8(1), axdr.enc_enum(1), axdr.enc_null()]),
-                             axdr.enc_struct([axdr.enc_int8(2), axdr.enc_enum(1), axdr.enc_null()]),
-                             axdr.enc_struct([axdr.enc_int8(3), axdr.enc_enum(0), axdr.enc_null()])]),
-                         axdr.enc_array([axdr.enc_struct([axdr.enc_int8(1), axdr.enc_bool(False)])])])]),
-    axdr.enc_struct([axdr.enc_uint16(7), axdr.enc_uint8(1), axdr.enc_octets(bytes((1, 0, 99, 1, 0, 255))),
-                     axdr.enc_struct([
-                         axdr.enc_array([
-                             axdr.enc_struct([axdr.enc_int8(2), axdr.enc_enum(1),
-                                              axdr.enc_array([axdr.enc_int8(1), axdr.enc_int8(2)])])]),
-                         axdr.enc_array([])])]),
+OBJECT_LIST = axdr_encode.enc_array([
+    axdr_encode.enc_struct([axdr_encode.enc_uint16(3), axdr_encode.enc_uint8(0), axdr_encode.enc_octets(bytes((1, 0, 1, 8, 0, 255))),
+                     axdr_encode.enc_struct([
+                         axdr_encode.enc_array([
+                             axdr_encode.enc_struct([axdr_encode.enc_int8(1), axdr_encode.enc_enum(1), axdr_encode.enc_null()]),
+                             axdr_encode.enc_struct([axdr_encode.enc_int8(2), axdr_encode.enc_enum(1), axdr_encode.enc_null()]),
+                             axdr_encode.enc_struct([axdr_encode.enc_int8(3), axdr_encode.enc_enum(0), axdr_encode.enc_null()])]),
+                         axdr_encode.enc_array([axdr_encode.enc_struct([axdr_encode.enc_int8(1), axdr_encode.enc_bool(False)])])])]),
+    axdr_encode.enc_struct([axdr_encode.enc_uint16(7), axdr_encode.enc_uint8(1), axdr_encode.enc_octets(bytes((1, 0, 99, 1, 0, 255))),
+                     axdr_encode.enc_struct([
+                         axdr_encode.enc_array([
+                             axdr_encode.enc_struct([axdr_encode.enc_int8(2), axdr_encode.enc_enum(1),
+                                              axdr_encode.enc_array([axdr_encode.enc_int8(1), axdr_encode.enc_int8(2)])])]),
+                         axdr_encode.enc_array([])])]),
 ])
 
 
@@ -76,16 +78,16 @@ def test_object_list_parsing():
     assert cosem.readable(objs[0], 2) and not cosem.readable(objs[0], 3) and not cosem.readable(objs[0], 9)
     # already decoded values work too
     assert cosem.parse_object_list(axdr.decode_whole(OBJECT_LIST)) == objs
-    raises(DecodeError, cosem.parse_object_list, axdr.enc_uint8(1))
-    raises(DecodeError, cosem.parse_object_list, axdr.enc_array([axdr.enc_struct([axdr.enc_uint8(1)])]))
-    sn = axdr.enc_array([axdr.enc_struct([axdr.enc_int16(-1536), axdr.enc_uint16(12), axdr.enc_uint8(0),
-                                          axdr.enc_octets(bytes((0, 0, 40, 0, 0, 255)))])])
-    assert cosem.parse_object_list_sn(sn) == [{"base_name": 0xFA00, "class_id": 12, "version": 0,
+    raises(DecodeError, cosem.parse_object_list, axdr_encode.enc_uint8(1))
+    raises(DecodeError, cosem.parse_object_list, axdr_encode.enc_array([axdr_encode.enc_struct([axdr_encode.enc_uint8(1)])]))
+    sn_list = axdr_encode.enc_array([axdr_encode.enc_struct([axdr_encode.enc_int16(-1536), axdr_encode.enc_uint16(12), axdr_encode.enc_uint8(0),
+                                          axdr_encode.enc_octets(bytes((0, 0, 40, 0, 0, 255)))])])
+    assert sn.parse_object_list_sn(sn_list) == [{"base_name": 0xFA00, "class_id": 12, "version": 0,
                                                "obis": "0-0:40.0.0*255"}]
 
 
 def test_capture_objects_and_descriptors():
-    co = axdr.enc_array([cosem.capture_object(8, "0-0:1.0.0*255", 2, 0),
+    co = axdr_encode.enc_array([cosem.capture_object(8, "0-0:1.0.0*255", 2, 0),
                          cosem.capture_object(3, "1-0:1.8.0*255", 2, 0)])
     assert cosem.parse_capture_objects(co) == [
         {"class_id": 8, "obis": "0-0:1.0.0*255", "attr": 2, "data_index": 0},
@@ -97,14 +99,14 @@ def test_capture_objects_and_descriptors():
     v = axdr.decode_whole(rd)
     assert v[1] == f.raw and v[3][0][1] == bytes((1, 0, 1, 8, 0, 255))
     raises(LocalProtocolError, cosem.range_descriptor, b"x", f)
-    raises(DecodeError, cosem.parse_capture_objects, axdr.enc_array([axdr.enc_uint8(1)]))
+    raises(DecodeError, cosem.parse_capture_objects, axdr_encode.enc_array([axdr_encode.enc_uint8(1)]))
 
 
 def test_value_text():
     t = axdr.decode_whole
-    assert cosem.value_text(t(axdr.enc_visible("ISK123"), True)) == "ISK123"
-    assert cosem.value_text(t(axdr.enc_octets(b"\x01\x02"), True)) == "0102"
-    assert cosem.value_text(t(axdr.enc_octets(unhexlify("07 E5 0B 02 02 15 33 00 FF FF C4 00")), True)) == "2021-11-02 21:51:00"
+    assert cosem.value_text(t(axdr_encode.enc_visible("ISK123"), True)) == "ISK123"
+    assert cosem.value_text(t(axdr_encode.enc_octets(b"\x01\x02"), True)) == "0102"
+    assert cosem.value_text(t(axdr_encode.enc_octets(unhexlify("07 E5 0B 02 02 15 33 00 FF FF C4 00")), True)) == "2021-11-02 21:51:00"
     assert cosem.value_text(t(unhexlify("02 02 0F FE 16 1B"), True)) == "[-2, 27]"
     assert cosem.value_text(t(unhexlify("04 0A A0 C0"), True)) == "1010000011"
     assert cosem.value_text(t(unhexlify("17 3F C0 00 00"), True)) == "1.5"
@@ -118,7 +120,7 @@ def test_parsers_survive_random_values():
         buf = bytearray(base)
         for _ in range(1 + rng.below(3)):
             buf[rng.below(len(buf))] = rng.below(256)
-        for fn in (cosem.parse_object_list, cosem.parse_capture_objects, cosem.parse_object_list_sn,
+        for fn in (cosem.parse_object_list, cosem.parse_capture_objects, sn.parse_object_list_sn,
                    cosem.parse_scaler_unit):
             try:
                 fn(bytes(buf))

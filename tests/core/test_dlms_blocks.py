@@ -1,13 +1,15 @@
 # DlmsClient block transfer (IEC 62056-5-3 9.4.6.3): array values (profile buffer, object
-# list) are decoded element by element as blocks arrive (meterproto.axdr_stream), keeping
+# list) are decoded element by element as blocks arrive (meterproto.dlms.axdr_stream), keeping
 # only the undecoded tail.
 # Fed whole, byte by byte and at random split points, they must give the same rows (both
 # runtimes).
 import random
 
-from meterproto import axdr, cosem
+from meterproto.dlms import axdr
+from irprobe.sim import axdr_encode
+from meterproto.dlms import cosem
 from meterproto.compat import const
-from meterproto.dlms_client import DlmsClient
+from meterproto.dlms.client import DlmsClient
 from meterproto.errors import DecodeError
 from meterproto.obis import to_bytes
 
@@ -23,11 +25,11 @@ def _buffer(n):
     for i in range(n):
         mi = 15 * i
         raw = cosem.encode_datetime(2026, 11, 24, mi // 60 % 24, mi % 60, 0, 0, -60, 0)
-        rows.append(axdr.enc_struct([axdr.enc_octets(raw), axdr.enc_uint8(i % 3),
-                                     axdr.enc_uint32(1000000 + 250 * i)]))
+        rows.append(axdr_encode.enc_struct([axdr_encode.enc_octets(raw), axdr_encode.enc_uint8(i % 3),
+                                     axdr_encode.enc_uint32(1000000 + 250 * i)]))
         want.append(["2026-11-24 %02d:%02d:00" % (mi // 60 % 24, mi % 60), str(i % 3),
                      cosem.apply_scaler(1000000 + 250 * i, -3)])
-    return axdr.enc_array(rows), want
+    return axdr_encode.enc_array(rows), want
 
 
 def _profile_client():
@@ -99,7 +101,7 @@ def test_a_short_or_wrong_value_is_a_plain_error():
         raise AssertionError("a cut-off profile buffer must fail")
     c = _profile_client()
     try:
-        c._elements(axdr.enc_uint16(5), 0, True)
+        c._elements(axdr_encode.enc_uint16(5), 0, True)
     except DecodeError as e:
         assert "must be an array" in str(e), str(e)
     else:
@@ -114,16 +116,16 @@ def test_a_short_or_wrong_value_is_a_plain_error():
 
 
 def _entry(cid, obis, attrs):
-    rights = axdr.enc_struct([
-        axdr.enc_array([axdr.enc_struct([axdr.enc_int8(a), axdr.enc_enum(1), axdr.enc_null()])
+    rights = axdr_encode.enc_struct([
+        axdr_encode.enc_array([axdr_encode.enc_struct([axdr_encode.enc_int8(a), axdr_encode.enc_enum(1), axdr_encode.enc_null()])
                         for a in attrs]),
-        axdr.enc_array([])])
-    return axdr.enc_struct([axdr.enc_uint16(cid), axdr.enc_uint8(0),
-                            axdr.enc_octets(to_bytes(obis)), rights])
+        axdr_encode.enc_array([])])
+    return axdr_encode.enc_struct([axdr_encode.enc_uint16(cid), axdr_encode.enc_uint8(0),
+                            axdr_encode.enc_octets(to_bytes(obis)), rights])
 
 
 def test_object_list_in_pieces_plans_the_reads_and_publishes_dicts():
-    data = axdr.enc_array([_entry(15, "0-0:40.0.0*255", [1, 2]),
+    data = axdr_encode.enc_array([_entry(15, "0-0:40.0.0*255", [1, 2]),
                            _entry(3, "1-0:1.8.0*255", [1, 2, 3]),
                            _entry(7, LP, [1, 2, 3, 4]),
                            _entry(1, "0-0:96.1.0*255", [1, 2])])
@@ -141,9 +143,9 @@ def test_object_list_in_pieces_plans_the_reads_and_publishes_dicts():
 
 def test_an_element_the_client_refuses_is_not_taken_for_a_short_one():
     # a damaged object_list entry in the first block must fail there, not be skipped
-    bad = axdr.enc_struct([axdr.enc_uint16(3), axdr.enc_uint8(0), axdr.enc_octets(b"\x01\x02"),
-                           axdr.enc_struct([axdr.enc_array([]), axdr.enc_array([])])])
-    data = axdr.enc_array([bad, _entry(3, "1-0:1.8.0*255", [2])])
+    bad = axdr_encode.enc_struct([axdr_encode.enc_uint16(3), axdr_encode.enc_uint8(0), axdr_encode.enc_octets(b"\x01\x02"),
+                           axdr_encode.enc_struct([axdr_encode.enc_array([]), axdr_encode.enc_array([])])])
+    data = axdr_encode.enc_array([bad, _entry(3, "1-0:1.8.0*255", [2])])
     c = DlmsClient()
     c.state = _OBJECTS
     try:

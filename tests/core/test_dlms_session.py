@@ -3,8 +3,8 @@
 from meterproto.driver import run
 from meterproto.errors import NoAnswer, Refused
 from meterproto.line import FMT_7E1, FMT_8N1
-from meterproto.dlms_client import DlmsClient
-from meterproto.auto_session import AutoSession
+from meterproto.dlms.client import DlmsClient
+from meterproto.session.auto import AutoSession
 from irprobe.sim.vline import VirtualLine, Faults
 from irprobe.sim.dlms_profiles import PROFILES, make_meter, expected_rows
 
@@ -248,7 +248,7 @@ def test_damaged_bytes_on_the_line_are_repaired_by_the_link():
 
 
 def test_simulator_entry_descriptor_unknown_objects_and_rlrq():
-    from meterproto import axdr
+    from meterproto.dlms import axdr
     from irprobe.sim.dlms_model import CosemModel
     p = PROFILES["dlms-lp96"]
     model = CosemModel(p)
@@ -425,7 +425,7 @@ def test_the_meter_refuses_an_invocation_counter_it_has_seen():
 
 def test_ciphered_session_with_the_pure_python_aes_fallback():
     # The AES/GCM of last resort (no cryptography, no cryptolib): still a whole session.
-    from meterproto import security
+    from meterproto.dlms import security
     saved = security.BACKEND
     security.BACKEND = "pure"
     try:

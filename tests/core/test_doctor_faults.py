@@ -1,6 +1,6 @@
 # Every simulated first-contact fault (irprobe.sim.faults) against the real simulator
 # profiles, over the virtual line in simulated time: the doctor must name the cause.
-from meterproto.doctor import Doctor, VERDICTS
+from meterproto.doctor.ladder import Doctor, VERDICTS
 from meterproto.driver import run
 from irprobe.sim.faults import FAULTS, make_faulty_meter, line_faults, apply_profile
 from irprobe.sim.profiles import make_meter, get_profile
@@ -102,7 +102,7 @@ def _dlms_doctor(name, faults=None):
 
 
 def test_direct_hdlc_meters_are_found_and_left_disconnected():
-    from meterproto.hdlc_frame import decode_frame, K_DISC
+    from meterproto.hdlc.frame import decode_frame, K_DISC
 
     for name, where in (("dlms-direct", "UA from server 1)"), ("dlms-large", "server 1/16")):
         for faults in (None, line_faults("echo")):
@@ -134,7 +134,7 @@ def test_settle_waits_for_a_meter_still_sending_and_resets_the_line():
     # and the meter is half-way through a 300 baud mode A readout.
     meter = make_meter("mode-a")
     line = VirtualLine(meter)
-    from meterproto.iec21_msg import sign_on
+    from meterproto.iec.msg import sign_on
 
     line.write(sign_on())
     line.read(3000)  # the meter is answering now

@@ -1,6 +1,6 @@
 # The doctor ladder against small scripted meters in simulated time: each kind of silence
 # gets its own verdict. (The full fault table against the simulator is in test_doctor_faults.)
-from meterproto.doctor import Doctor, classify, Step, snrm_frame, F_PARITY7, F_ECHO
+from meterproto.doctor.ladder import Doctor, classify, Step, snrm_frame, F_PARITY7, F_ECHO
 from meterproto.driver import run
 from meterproto.compat import unhexlify
 from meterproto.line import FMT_7E1, FMT_8N1

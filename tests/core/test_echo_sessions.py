@@ -3,7 +3,7 @@
 # exactly what they read on a clean line, and the filter must have counted the echo.
 from meterproto.driver import run
 from meterproto.echo import EchoFilter, V_EXACT, V_PARITY7
-from meterproto.iec21_client import IecClient
+from meterproto.iec.client import IecClient
 from meterproto.line import FMT_8N1
 from irprobe.sim.vline import VirtualLine, Faults
 from irprobe.sim.profiles import make_meter, get_profile, client_options
@@ -49,7 +49,7 @@ def test_echo_filter_off_counts_nothing():
 
 def _dlms(name, faults, echo):
     from irprobe.sim import dlms_profiles as dp
-    from meterproto.auto_session import AutoSession
+    from meterproto.session.auto import AutoSession
 
     p = dp.PROFILES[name]
     s = AutoSession(mode="auto" if p["opening"] == "e" else "hdlc", client_sap=p["client_sap"],

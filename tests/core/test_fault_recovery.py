@@ -5,15 +5,15 @@ from irprobe.sim import profiles
 from irprobe.sim.dlms_meter import DlmsMeter
 from irprobe.sim.dlms_profiles import PROFILES
 from irprobe.sim.vline import Faults, VirtualLine
-from meterproto import hdlc_frame as hf
-from meterproto import iec21_data as dat
-from meterproto import iec21_msg as m
+from meterproto.hdlc import frame as hf
+from meterproto.iec import data as dat
+from meterproto.iec import msg as m
 from meterproto.bcc import bcc
-from meterproto.dlms_client import DlmsClient
+from meterproto.dlms.client import DlmsClient
 from meterproto.driver import run
 from meterproto.errors import NoAnswer
-from meterproto.hdlc_link import EV_CONNECTED, EV_FAILED, HdlcClientLink
-from meterproto.iec21_client import IecClient
+from meterproto.hdlc.link import EV_CONNECTED, EV_FAILED, HdlcClientLink
+from meterproto.iec.client import IecClient
 from meterproto.line import FMT_8N1, even_parity_bit
 from meterproto.machine import A_SEND
 

@@ -1,8 +1,19 @@
 # Fuzz targets for every parser of the core, run briefly on both runtimes (MicroPython too):
 # random bytes and mutated valid vectors must give a result or a meterproto.errors
 # ProtocolError, nothing else. bench/fuzz.py runs the same targets with 10^6 inputs each.
-from meterproto import apdu, axdr, hdlc_frame, hostlink, iec21_data, iec21_msg, records
-from meterproto import apdu_initiate
+from irprobe.sim import acse_server
+from meterproto.dlms import acse as apdu_acse
+from meterproto.dlms import get as apdu_get
+from meterproto.dlms import dar
+from irprobe.sim import get_server
+from meterproto.dlms import axdr, sn
+from irprobe.sim import axdr_encode
+from meterproto.hdlc import frame as hdlc_frame
+from meterproto.link import channel as hostlink
+from meterproto.iec import data as iec21_data
+from meterproto.iec import msg as iec21_msg
+from meterproto.link import records
+from meterproto.dlms import initiate as apdu_initiate
 from meterproto.compat import hexlify
 from meterproto.errors import ProtocolError
 from irprobe.sim.rng import Rng
@@ -44,13 +55,13 @@ def _hdlc():
                                     hdlc_frame.encode_params()),
             hdlc_frame.encode_frame(s, c, hdlc_frame.ctl_i(0, 0),
                                     b"\xe6\xe6\x00"
-                                    + apdu.build_get_normal(1, 3, "1-0:1.8.0*255", 2)),
+                                    + apdu_get.build_get_normal(1, 3, "1-0:1.8.0*255", 2)),
             hdlc_frame.encode_frame(c, s, hdlc_frame.ctl_i(1, 1), bytes(range(100)), True),
             hdlc_frame.encode_frame(c, s, hdlc_frame.ctl_rr(3))]
 
 
 def _axdr_values():
-    a = axdr
+    a = axdr_encode
     return [a.enc_uint32(12345678), a.enc_int16(-1500), a.enc_octets(b"SIM70000001DEV"),
             a.enc_visible("70000001"),
             a.enc_struct([a.enc_int8(-2), a.enc_enum(30)]),
@@ -61,15 +72,15 @@ def _axdr_values():
 
 
 def _apdus():
-    return [apdu.build_aarq(mechanism=1, password=b"12345678"),
-            apdu.build_aare(conformance=0x001E1D, max_pdu=0x04C8),
-            apdu.build_get_normal(1, 3, "1-0:1.8.0*255", 2),
-            apdu.build_get_response_normal(1, axdr.enc_uint32(5009)),
-            apdu.build_get_response_block(1, False, 1, bytes(40)),
-            apdu.build_get_response_list(2, [axdr.enc_uint8(1), 4]),
-            apdu.build_exception(1, 2),
-            apdu.build_rlre(), apdu.build_read_response([axdr.enc_uint16(7), 3]),
-            apdu_initiate.build_initiate_response()]
+    return [apdu_acse.build_aarq(mechanism=1, password=b"12345678"),
+            acse_server.build_aare(conformance=0x001E1D, max_pdu=0x04C8),
+            apdu_get.build_get_normal(1, 3, "1-0:1.8.0*255", 2),
+            get_server.build_get_response_normal(1, axdr_encode.enc_uint32(5009)),
+            get_server.build_get_response_block(1, False, 1, bytes(40)),
+            get_server.build_get_response_list(2, [axdr_encode.enc_uint8(1), 4]),
+            get_server.build_exception(1, 2),
+            acse_server.build_rlre(), sn.build_read_response([axdr_encode.enc_uint16(7), 3]),
+            acse_server.build_initiate_response()]
 
 
 def _hostlink():
@@ -116,9 +127,9 @@ def t_axdr(data):
 
 
 def t_apdu(data):
-    for parse in (apdu.parse_aarq, apdu.parse_aare, apdu.parse_get_request,
-                  apdu.parse_get_response, apdu.parse_exception, apdu.parse_rlre,
-                  apdu.parse_read_response, apdu.parse_read_request,
+    for parse in (acse_server.parse_aarq, apdu_acse.parse_aare, get_server.parse_get_request,
+                  apdu_get.parse_get_response, dar.parse_exception, acse_server.parse_rlre,
+                  sn.parse_read_response, sn.parse_read_request,
                   apdu_initiate.parse_initiate):
         try:
             parse(data)

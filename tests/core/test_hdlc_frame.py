@@ -4,7 +4,7 @@ from irprobe.sim.rng import Rng
 from meterproto.compat import unhexlify
 from meterproto.crc16 import crc16_x25
 from meterproto.errors import ChecksumError, DecodeError
-from meterproto import hdlc_frame as hf
+from meterproto.hdlc import frame as hf
 
 _VECTORS = __file__.rsplit("/", 2)[0] + "/vectors/hdlc/frames.txt"
 

@@ -1,11 +1,11 @@
 # HDLC link engines back to back (IEC 62056-46, PROTOCOL-FACTS B.4): client and server exchange
 # real bytes, fed whole, byte by byte and at random split points, with faults on the line.
 from irprobe.sim.rng import Rng
-from meterproto import hdlc_frame as hf
+from meterproto.hdlc import frame as hf
 from meterproto.compat import unhexlify
 from meterproto.errors import NoAnswer, Refused
-from meterproto.hdlc_link import EV_APDU, EV_CLOSED, EV_CONNECTED, EV_FAILED, HdlcClientLink
-from meterproto.hdlc_server import HdlcServerLink
+from meterproto.hdlc.link import EV_APDU, EV_CLOSED, EV_CONNECTED, EV_FAILED, HdlcClientLink
+from irprobe.sim.hdlc_server import HdlcServerLink
 
 MODES = (0, 1, 2)  # whole frames, byte by byte, random chunks
 

@@ -1,8 +1,10 @@
 # hostlink: frames, both ends back to back, damage, absurd lengths, retries (both runtimes).
 from irprobe.sim.rng import Rng
-from meterproto import hostlink as H
+from meterproto.link import channel as H
+from meterproto.link.device import DeviceSide, EscapeScanner
+from meterproto.link.host import HostSide, Response
 from meterproto.errors import ChecksumError, DecodeError
-from meterproto.records import crc16, encode_record
+from meterproto.link.records import crc16, encode_record
 
 
 class Handler:
@@ -59,7 +61,7 @@ class StoreErr(Exception):
 
 
 def _pair():
-    return H.HostSide(), H.DeviceSide(Handler())
+    return HostSide(), DeviceSide(Handler())
 
 
 def _open(hs, dev):
@@ -230,7 +232,7 @@ def test_call_retries_over_a_lossy_link():
     assert r.value["protocol"] == "iec62056-21"
     assert dev.handler.calls.count("take") == 1
     # a dead link gives up with a clear LinkError after the retries
-    hs2 = H.HostSide()
+    hs2 = HostSide()
     e = _expect(H.LinkError, hs2.call, hs2.status(), lambda d: None, lambda: b"", 2)
     assert "no usable answer" in str(e)
 
@@ -244,7 +246,7 @@ def test_bridge_hands_over_following_bytes_and_escape_splits():
     assert hs.receive(out[0]).value == {"escape": "x"}
     stream = b"\x01R1\x03" + H.ESCAPE + b"tail"
     for cut in range(len(stream) + 1):
-        sc = H.EscapeScanner()
+        sc = EscapeScanner()
         a, found_a = sc.feed(stream[:cut])
         if found_a:
             b, rest = b"", sc.leftover + stream[cut:]
@@ -253,7 +255,7 @@ def test_bridge_hands_over_following_bytes_and_escape_splits():
             assert found_b, cut
             rest = sc.leftover
         assert a + b == b"\x01R1\x03" and rest == b"tail", cut
-    sc = H.EscapeScanner()
+    sc = EscapeScanner()
     a, found = sc.feed(H.ESCAPE[:5])
     assert a == b"" and not found and sc.flush() == H.ESCAPE[:5]
     esc = hs.end_bridge()
@@ -263,18 +265,3 @@ def test_bridge_hands_over_following_bytes_and_escape_splits():
     r = hs.receive(b"\x7e\x06\x15meter junk" + end)
     assert r.value["reason"] == "escape"
     assert hs.receive(b"".join(dev.receive(hs.status()))).value == {"count": 5}
-
-
-def test_both_ends_are_reachable_from_hostlink_and_unknown_names_are_not():
-    from meterproto import hostlink_device, hostlink_host
-    assert H.HostSide is hostlink_host.HostSide and H.Response is hostlink_host.Response
-    assert H.DeviceSide is hostlink_device.DeviceSide
-    assert H.EscapeScanner is hostlink_device.EscapeScanner
-    from meterproto.hostlink import DeviceSide, HostSide
-    assert DeviceSide is hostlink_device.DeviceSide and HostSide is hostlink_host.HostSide
-    try:
-        H.NoSuchName
-    except AttributeError as e:
-        assert "NoSuchName" in str(e)
-    else:
-        raise AssertionError("an unknown hostlink name must raise AttributeError")

@@ -1,10 +1,10 @@
 # The IEC 62056-21 client against a small scripted meter on the simulated-time virtual line.
 # The meter here is deliberately minimal (the full simulator lives in irprobe.sim); it only
 # follows the message sequence of clause 6.4 with knobs for the faults a test needs.
-from meterproto import iec21_msg as m
+from meterproto.iec import msg as m
 from meterproto.driver import run, T_TX, T_RX
 from meterproto.errors import ChecksumError, LocalProtocolError, NoAnswer, Refused
-from meterproto.iec21_client import IecClient
+from meterproto.iec.client import IecClient
 from meterproto.line import FMT_7E1, FMT_8N1, wire_ms
 from meterproto.machine import Machine
 from irprobe.sim.vline import VirtualLine, Faults
@@ -335,7 +335,7 @@ class _Pusher(Machine):
 
 
 def _p1(body, crc=True):
-    from meterproto.iec21_data import crc16_arc
+    from meterproto.iec.data import crc16_arc
     raw = ("/XMX5LGBBFFB231314239\r\n\r\n" + body + "!").encode()
     if crc:
         raw += ("%04X" % crc16_arc(raw)).encode()
@@ -429,7 +429,7 @@ def test_client_fed_directly_in_any_chunking():
 
 def test_listener_fed_directly_in_any_chunking():
     from irprobe.sim.rng import Rng
-    from meterproto.iec21_push import IecListener
+    from meterproto.iec.push import IecListener
     rng = Rng(5)
     stream = b"\x00noise\r\n" + _p1(P1_BODY)
     for how in ("whole", "bytes", "random", "random"):

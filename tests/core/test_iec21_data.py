@@ -1,7 +1,7 @@
 # IEC 62056-21 data blocks: data sets, OBIS normalisation, P.01 profiles, P1 telegrams.
 # The data-line vectors come from tests/vectors/iec/data_lines.txt (provenance inside).
-from meterproto import iec21_data as d
-from meterproto import iec21_msg as m
+from meterproto.iec import data as d
+from meterproto.iec import msg as m
 from meterproto.errors import DecodeError
 from irprobe.sim.rng import Rng
 

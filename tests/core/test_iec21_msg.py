@@ -1,6 +1,6 @@
 # IEC 62056-21 messages: identification, builders, framer, fed whole, byte by byte and at
 # random split points; golden vectors from tests/vectors/iec (provenance in each file).
-from meterproto import iec21_msg as m
+from meterproto.iec import msg as m
 from meterproto.compat import unhexlify
 from meterproto.errors import DecodeError, LocalProtocolError
 from irprobe.sim.rng import Rng

@@ -1,6 +1,6 @@
 # records: the stored-reading format round-trips, and damaged bytes are never trusted
 # (both runtimes).
-from meterproto import records as R
+from meterproto.link import records as R
 from meterproto.errors import ChecksumError, DecodeError
 from meterproto.reading import Reading, Value
 from core_checks import raises

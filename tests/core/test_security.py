@@ -2,8 +2,11 @@
 # cryptolib on MicroPython, pure Python on both) against NIST and Green Book vectors,
 # ciphered APDUs, HLS-GMAC, and damaged input giving only DecodeError/ChecksumError.
 from irprobe.sim.rng import Rng
-from meterproto import apdu, security
-from meterproto import security_gcm as pure
+from meterproto.dlms import get as apdu_get
+from meterproto.dlms import initiate as apdu_initiate
+from irprobe.sim import get_server
+from meterproto.dlms import security
+from meterproto.dlms import aes_gcm as pure
 from meterproto.compat import MICROPYTHON, unhexlify
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError
 from core_checks import raises
@@ -74,7 +77,7 @@ def test_green_book_ciphered_initiate_request():
         assert security.cipher_apdu(0x21, 0x30, ST_SERVER, 0x01234567, EK, AK, plain, be) == want
         d = security.decipher_apdu(want, ST_SERVER, EK, AK, be)
         assert d.apdu == plain and d.sc == 0x30 and d.invocation_counter == 0x01234567 and d.tag == 0x21
-    ini = apdu.parse_initiate(plain)
+    ini = apdu_initiate.parse_initiate(plain)
     assert ini.dedicated_key == unhexlify("00112233445566778899AABBCCDDEEFF") and ini.max_pdu == 0x04B0
 
 
@@ -91,7 +94,7 @@ def test_green_book_hls_gmac_both_passes():
 
 
 def test_glo_get_request_round_trip_all_security_controls():
-    get = apdu.build_get_normal(1, 8, "0-0:1.0.0*255", 2)
+    get = apdu_get.build_get_normal(1, 8, "0-0:1.0.0*255", 2)
     assert security.GLO[get[0]] == 0xC8 and security.GLO[0xC4] == 0xCC and security.DED[0xC0] == 0xD0
     for sc in (0x10, 0x20, 0x30):
         c = security.cipher_apdu(0xC8, sc, ST_CLIENT, 7, EK, AK, get)
@@ -110,7 +113,7 @@ def test_glo_get_request_round_trip_all_security_controls():
 
 
 def test_wrong_key_and_damage_are_checksum_errors():
-    resp = apdu.build_get_response_normal(1, b"\x06\x00\x00\x13\x91")
+    resp = get_server.build_get_response_normal(1, b"\x06\x00\x00\x13\x91")
     c = security.cipher_apdu(0xCC, 0x30, ST_SERVER, 100, EK, AK, resp)
     for be in security.BACKENDS:
         e = raises(ChecksumError, security.decipher_apdu, c, ST_SERVER, AK, AK, be)

@@ -1,8 +1,8 @@
 # The simulated IEC 62056-21 meters (irprobe.sim) read back to back by the real client
-# (meterproto.iec21_client) over the simulated-time virtual line, on both runtimes.
+# (meterproto.iec.client) over the simulated-time virtual line, on both runtimes.
 from meterproto.driver import run
 from meterproto.errors import ChecksumError, NoAnswer, ProtocolError, Refused
-from meterproto.iec21_client import IecClient
+from meterproto.iec.client import IecClient
 from meterproto.line import FMT_7E1
 from meterproto.machine import Machine
 from irprobe.sim import profiles
@@ -255,7 +255,7 @@ def test_mode_e_request_without_hdlc_server_is_ignored():
 
 
 def test_zmd_mode_e_hands_over_to_its_hdlc_side_and_returns_to_idle():
-    from meterproto.auto_session import AutoSession
+    from meterproto.session.auto import AutoSession
     meter = profiles.make_meter("lgz-zmd")
     line = VirtualLine(meter)
     r = run(AutoSession(mode="e"), line)

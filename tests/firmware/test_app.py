@@ -4,7 +4,7 @@ from irprobe.sim.profiles import get_profile, make_meter
 from irprobe.sim.vline import Faults, VirtualLine
 from meterproto.errors import Refused
 from meterproto.machine import Machine
-from meterproto.records import exchange_digest
+from meterproto.link.records import exchange_digest
 from probe import app as appmod
 from probe.hal_fake import FakeHardware
 
@@ -77,7 +77,7 @@ def _rx_bytes(hw):
     simulation is deterministic, so the app must have digested exactly these)."""
     from meterproto.driver import T_RX, run
     from meterproto.echo import EchoFilter
-    from meterproto.iec21_client import IecClient
+    from meterproto.iec.client import IecClient
 
     trace = []
     run(IecClient(max_baud=9600), VirtualLine(make_meter("iskra-mt174")), EchoFilter(), trace)
@@ -205,7 +205,7 @@ def test_bridge_hook_passes_bytes_both_ways():
 
 
 def test_real_store_keeps_a_record_that_decodes(tmp_path):
-    from meterproto.records import decode_record
+    from meterproto.link.records import decode_record
     from probe.fsys import Fsys
     from probe.store import Store
 

@@ -4,7 +4,8 @@
 from irprobe.sim.faults import line_faults, make_faulty_meter
 from irprobe.sim.profiles import make_meter
 from irprobe.sim.vline import Faults, VirtualLine
-from meterproto import hostlink as H
+from meterproto.link import channel as H
+from meterproto.link.host import HostSide
 from probe import app as appmod
 from probe import doctor_run
 from probe.hal_fake import FakeHardware
@@ -121,7 +122,7 @@ def test_host_doctor_command_runs_the_ladder_on_the_probe():
     a = appmod.App(hw, {"max_baud": 9600}, _Store())
     to_dev, from_dev = Pipe(), Pipe()
     a.server = CommandServer(to_dev, from_dev, None, None, app=a, device_id="t")
-    host = H.HostSide()
+    host = HostSide()
 
     def call(frame):
         to_dev.write(frame)

@@ -5,8 +5,9 @@ import pytest
 
 from irprobe.sim.profiles import get_profile, make_meter
 from irprobe.sim.vline import VirtualLine
-from meterproto import hostlink as H
-from meterproto.records import decode_record
+from meterproto.link import channel as H
+from meterproto.link.host import HostSide
+from meterproto.link.records import decode_record
 from probe.app import App
 from probe.config import Config
 from probe.fsys import Fsys
@@ -28,7 +29,7 @@ def _setup(tmp_path, presses=((100, 250),), meter="iskra-mt174"):
     app = App(hw, config, store)
     to_dev, from_dev = Pipe(), Pipe()
     app.server = CommandServer(to_dev, from_dev, store, config, app=app, device_id="test")
-    return app, hw, store, H.HostSide(), to_dev, from_dev
+    return app, hw, store, HostSide(), to_dev, from_dev
 
 
 def _call(app, host, to_dev, from_dev, frame, ticks=2000):
@@ -139,7 +140,7 @@ def test_no_flash_writes_while_a_session_runs(tmp_path):
     app = App(hw, config, store)
     to_dev, from_dev = Pipe(), Pipe()
     app.server = CommandServer(to_dev, from_dev, store, config, app=app, device_id="t")
-    host = H.HostSide()
+    host = HostSide()
     _WatchedFs.app = app
     before = _WatchedFs.writes
     app.run(until_ms=300)

@@ -12,8 +12,10 @@ import sys
 
 import pytest
 
-from meterproto import hostlink as H
-from meterproto.records import split_records
+from meterproto.link import channel as H
+
+from meterproto.link.host import HostSide
+from meterproto.link.records import split_records
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -25,9 +27,9 @@ CAP = "256k"  # hard cap for the whole run (today clean from 224k; 200-216k is c
 BOOT_BUDGET = 96 * 1024  # live heap once booted (measured about 80k, test fakes included)
 READ_BUDGET = 184 * 1024  # live heap at the end of a read, before its commit (145-170k)
 # An IEC read must never load the DLMS/HDLC stack (tens of KB).
-DLMS_MODULES = ("meterproto.auto_session", "meterproto.dlms_client", "meterproto.hdlc_link",
-                "meterproto.hdlc_frame", "meterproto.cosem", "meterproto.axdr",
-                "meterproto.apdu_get", "meterproto.security")
+DLMS_MODULES = ("meterproto.session.auto", "meterproto.dlms.client", "meterproto.hdlc.link",
+                "meterproto.hdlc.frame", "meterproto.dlms.cosem", "meterproto.dlms.axdr",
+                "meterproto.dlms.get", "meterproto.dlms.security")
 
 pytestmark = pytest.mark.skipif(not os.path.exists(MPY), reason="micropython unix port missing")
 
@@ -81,14 +83,14 @@ def mpy_lib(tmp_path_factory):
     """firmware/lib compiled with mpy-cross, same layout."""
     out = tmp_path_factory.mktemp("mpylib")
     src = os.path.join(ROOT, "firmware", "lib")
-    for pkg in sorted(os.listdir(src)):
-        if not os.path.isdir(os.path.join(src, pkg)):
-            continue
-        os.makedirs(str(out / pkg))
-        for name in sorted(os.listdir(os.path.join(src, pkg))):
+    for base, dirs, names in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        dst = os.path.join(str(out), os.path.relpath(base, src))
+        os.makedirs(dst, exist_ok=True)
+        for name in sorted(names):
             if name.endswith(".py"):
-                subprocess.run([MPY_CROSS, "-o", str(out / pkg / (name[:-3] + ".mpy")),
-                                os.path.join(src, pkg, name)], check=True, timeout=60)
+                subprocess.run([MPY_CROSS, "-o", os.path.join(dst, name[:-3] + ".mpy"),
+                                os.path.join(base, name)], check=True, timeout=60)
     return str(out)
 
 
@@ -96,7 +98,7 @@ def mpy_lib(tmp_path_factory):
 def test_full_iec_session_commit_and_pull_fit_the_heap(form, tmp_path, mpy_lib):
     board = tmp_path / "board"
     board.mkdir()
-    host = H.HostSide()
+    host = HostSide()
     usb = [(12000, host.hello()), (12050, host.take()), (12100, host.pull(0, 16384)),
            (12150, host.pull(2, 16384)), (12200, host.bye())]
     r = _meter_host().run_device(_BODY % {"board": str(board)}, tmp_path, heap=CAP,
@@ -120,7 +122,7 @@ def test_full_iec_session_commit_and_pull_fit_the_heap(form, tmp_path, mpy_lib):
     for used, mods in live["read-end"]:
         assert used <= READ_BUDGET, "a read needs %d bytes live\n%s" % (used, report)
         loaded = mods.split(",")
-        assert "meterproto.iec21_client" in loaded, mods
+        assert "meterproto.iec.client" in loaded, mods
         assert not [m for m in DLMS_MODULES if m in loaded], "IEC read loaded " + mods
 
 
@@ -129,7 +131,7 @@ def test_a_heap_too_small_for_a_read_is_survived(tmp_path):
     # and Ctrl-C still ends main() cleanly; the board never drops dead.
     board = tmp_path / "board"
     board.mkdir()
-    host = H.HostSide()
+    host = HostSide()
     usb = [(12000, host.hello()), (12050, host.take()), (12200, host.bye())]
     r = _meter_host().run_device(_BODY % {"board": str(board)}, tmp_path, heap="150k",
                                  usb_input=usb, stop_ms=20000)

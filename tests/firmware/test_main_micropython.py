@@ -11,8 +11,9 @@ import time
 import pytest
 
 from irprobe.sim.profiles import get_profile
-from meterproto import hostlink as H
-from meterproto.records import decode_record, split_records
+from meterproto.link import channel as H
+from meterproto.link.host import HostSide
+from meterproto.link.records import decode_record, split_records
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -79,7 +80,7 @@ def _expected_values():
 
 
 def test_button_and_host_take_store_records_that_the_host_pulls(tmp_path):
-    host = H.HostSide()
+    host = HostSide()
     usb = [(12000, host.hello()), (12050, host.take()), (12100, host.pull(0, 16384)),
            (12150, host.pull(2, 16384)), (12170, host.set_clock(1764000000)),
            (12200, host.bye())]
@@ -119,7 +120,7 @@ def test_button_and_host_take_store_records_that_the_host_pulls(tmp_path):
 def test_after_ctrl_c_the_raw_repl_server_still_takes_readings(tmp_path):
     # Path B of docs/COMMAND-CHANNEL.md: the host stopped main.py with Ctrl-C before it ever
     # spoke to it, then runs hostlink.SERVE_SOURCE in the raw REPL and asks for a reading.
-    host = H.HostSide()
+    host = HostSide()
     usb = [(21000, host.hello()), (21050, host.take()), (21100, host.bye())]
     source = H.SERVE_SOURCE.decode().replace("serve()", "serve(5000)")
     r, board = _run_main(tmp_path, usb=usb, after=source + "print('SERVE-RETURNED')\n")

@@ -3,7 +3,7 @@
 import pytest
 
 from irprobe.sim.simflash import PowerCut, SimFlash
-from meterproto.records import decode_record, encode_record, exchange_digest
+from meterproto.link.records import decode_record, encode_record, exchange_digest
 from probe.fsys import Fsys
 from probe.store import FILES_PER_DIR, Store, StoreFull
 

@@ -6,8 +6,9 @@ import types
 import pytest
 
 from irprobe.sim.simflash import SimFlash
-from meterproto import hostlink as H
-from meterproto.records import decode_record
+from meterproto.link import channel as H
+from meterproto.link.host import HostSide
+from meterproto.link.records import decode_record
 from probe.config import Config
 from probe.store import Store
 
@@ -72,7 +73,7 @@ class Rig:
         self.out = Pipe()
         self.srv = usb.CommandServer(self.inp, self.out, self.store, self.config, self.app,
                                      device_id="E661TEST")
-        self.hs = H.HostSide()
+        self.hs = HostSide()
         self.now = 0
 
     def step(self, data=b""):

@@ -284,7 +284,7 @@ def _ln(dotted):
 
 def read_with_irprobe(path, profile=None, **options):
     """Our own client over the same pty, real time -> meterproto.reading.Reading."""
-    from meterproto.dlms_client import DlmsClient
+    from meterproto.dlms.client import DlmsClient
     from meterproto.driver import run
 
     p = profile or {}
@@ -361,7 +361,7 @@ def peer_runs(profile_name="dlms-lp96", peers=PEERS):
 # GXDLMSServer does not serve as shipped; each workaround below is the smallest that lets it
 # answer, and docs/INTEROP.md lists them:
 #  W1 HDLC: its SNRM handler reads attributes its own HDLC settings object does not have, so
-#     the link layer is ours (meterproto.hdlc_server); Gurux gets the APDUs in its WRAPPER
+#     the link layer is ours (irprobe.sim.hdlc_server); Gurux gets the APDUs in its WRAPPER
 #     interface (8-byte header), which needs no SNRM.
 #  W2 GXServerReply lacks setReply() and getConnectionInfo(), which handleRequest() calls.
 #  W3 initialize() appends the object collection itself to the association's object_list
@@ -470,7 +470,10 @@ def make_gurux_meter(spec=GURUX_METER, server_upper=1, server_lower=None):
     """A meter-side Machine: our HDLC server link carrying APDUs to a Gurux GXDLMSServer."""
     from meterproto.line import FMT_8N1
     from meterproto.machine import Machine
-    from meterproto import apdu_acse, apdu_get, axdr, hdlc_server
+    from irprobe.sim import acse_server, get_server
+    from meterproto.dlms import get as apdu_get
+    from meterproto.dlms import axdr
+    from irprobe.sim import axdr_encode, hdlc_server
     from meterproto.obis import from_bytes
     from gurux_dlms import GXServerReply
 
@@ -515,15 +518,15 @@ def make_gurux_meter(spec=GURUX_METER, server_upper=1, server_lower=None):
             frame = bytes((0, 1, 0, sap, 0, 1)) + len(apdu).to_bytes(2, "big") + apdu
             sr = Reply(frame)
             server.handleRequest(sr)
-            return bytes(sr.reply)[8:] if sr.reply else apdu_get.build_exception(2, 2)
+            return bytes(sr.reply)[8:] if sr.reply else get_server.build_exception(2, 2)
 
         def _answer(self, apdu):
             self.log.append(apdu[:2].hex())
             if apdu[:1] == b"\x62":  # W6
                 self._gurux(apdu)
-                return apdu_acse.build_rlre(0)
+                return acse_server.build_rlre(0)
             if apdu[:2] == b"\xc0\x01":
-                req = apdu_get.parse_get_request(apdu)
+                req = get_server.parse_get_request(apdu)
                 d = req.items[0]
                 if d.selector == 1 and d.class_id == 7 and d.attr == 2:  # W5
                     whole = self._gurux(apdu_get.build_get_normal(req.invoke_id, 7, d.obis, 2))
@@ -534,8 +537,8 @@ def make_gurux_meter(spec=GURUX_METER, server_upper=1, server_lower=None):
                     rows = axdr.decode_whole(r.data, True)[1]
                     keep = [row for row in rows if lo[:8] <= row[1][0][1][:8] <= hi[:8]]
                     self.log.append("range %s: %d of %d rows" % (from_bytes(d.obis), len(keep), len(rows)))
-                    return apdu_get.build_get_response_normal(
-                        req.invoke_id, axdr.encode_typed((axdr.ARRAY, keep)))
+                    return get_server.build_get_response_normal(
+                        req.invoke_id, axdr_encode.encode_typed((axdr.ARRAY, keep)))
             return self._gurux(apdu)
 
     return GuruxMeter()

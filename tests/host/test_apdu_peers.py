@@ -4,7 +4,13 @@ import random
 
 import pytest
 
-from meterproto import apdu, axdr, security
+from irprobe.sim import acse_server
+from meterproto.dlms import acse as apdu_acse
+from meterproto.dlms import get as apdu_get
+from irprobe.sim import get_server
+from meterproto.dlms import axdr
+from irprobe.sim import axdr_encode
+from meterproto.dlms import security
 from meterproto.compat import unhexlify
 
 dlms_cosem = pytest.importorskip("dlms_cosem")
@@ -18,27 +24,27 @@ ST = unhexlify("4D4D4D0000BC614E")
 
 
 def test_peer_parses_our_aarq_and_we_parse_its_aare():
-    ours = apdu.build_aarq(mechanism=1, password=b"12345678")
+    ours = apdu_acse.build_aarq(mechanism=1, password=b"12345678")
     peer = acse.ApplicationAssociationRequest.from_bytes(ours)
     assert peer.authentication_value == b"12345678"
     assert peer.to_bytes() == ours
-    hls = apdu.build_aarq(mechanism=5, system_title=ST, challenge=b"K56iVagY")
+    hls = apdu_acse.build_aarq(mechanism=5, system_title=ST, challenge=b"K56iVagY")
     peer = acse.ApplicationAssociationRequest.from_bytes(hls)
     assert peer.system_title == ST and peer.authentication_value == b"K56iVagY"
-    aare = apdu.build_aare(conformance=0x001E1D, max_pdu=0x04C8)
+    aare = acse_server.build_aare(conformance=0x001E1D, max_pdu=0x04C8)
     peer_aare = acse.ApplicationAssociationResponse.from_bytes(aare)
     assert peer_aare.to_bytes() == aare
-    r = apdu.parse_aare(peer_aare.to_bytes())
+    r = apdu_acse.parse_aare(peer_aare.to_bytes())
     assert r.accepted and r.max_pdu == 0x04C8
 
 
 def test_peer_parses_our_get_requests_and_responses():
-    raw = apdu.build_get_normal(1, 3, "1-0:1.8.0*255", 2)
+    raw = apdu_get.build_get_normal(1, 3, "1-0:1.8.0*255", 2)
     assert xdlms.GetRequestFactory.from_bytes(raw).to_bytes() == raw
-    resp = apdu.build_get_response_normal(1, axdr.enc_uint32(5009))
+    resp = get_server.build_get_response_normal(1, axdr_encode.enc_uint32(5009))
     peer = xdlms.GetResponseFactory.from_bytes(resp)
-    assert peer.data == axdr.enc_uint32(5009) and peer.invoke_id_and_priority.invoke_id == 1
-    blk = apdu.build_get_response_block(1, False, 1, bytes(300))
+    assert peer.data == axdr_encode.enc_uint32(5009) and peer.invoke_id_and_priority.invoke_id == 1
+    blk = get_server.build_get_response_block(1, False, 1, bytes(300))
     peer = xdlms.GetResponseFactory.from_bytes(blk)
     assert peer.block_number == 1 and peer.data == bytes(300)
 
@@ -46,27 +52,27 @@ def test_peer_parses_our_get_requests_and_responses():
 def _random_data(r, depth=0):
     k = r.randrange(12 if depth < 3 else 10)
     if k == 0:
-        return axdr.enc_uint32(r.randrange(1 << 32))
+        return axdr_encode.enc_uint32(r.randrange(1 << 32))
     if k == 1:
-        return axdr.enc_int16(r.randrange(-32768, 32768))
+        return axdr_encode.enc_int16(r.randrange(-32768, 32768))
     if k == 2:
-        return axdr.enc_octets(bytes(r.randrange(256) for _ in range(r.randrange(20))))
+        return axdr_encode.enc_octets(bytes(r.randrange(256) for _ in range(r.randrange(20))))
     if k == 3:
-        return axdr.enc_visible("".join(chr(r.randrange(32, 127)) for _ in range(r.randrange(10))))
+        return axdr_encode.enc_visible("".join(chr(r.randrange(32, 127)) for _ in range(r.randrange(10))))
     if k == 4:
-        return axdr.enc_enum(r.randrange(256))
+        return axdr_encode.enc_enum(r.randrange(256))
     if k == 5:
-        return axdr.enc_int8(r.randrange(-128, 128))
+        return axdr_encode.enc_int8(r.randrange(-128, 128))
     if k == 6:
-        return axdr.enc_uint64(r.randrange(1 << 64))
+        return axdr_encode.enc_uint64(r.randrange(1 << 64))
     if k == 7:
-        return axdr.enc_bool(r.randrange(2))
+        return axdr_encode.enc_bool(r.randrange(2))
     if k == 8:
-        return axdr.enc_uint16(r.randrange(65536))
+        return axdr_encode.enc_uint16(r.randrange(65536))
     if k == 9:
-        return axdr.enc_int64(r.randrange(-(1 << 63), 1 << 63))
+        return axdr_encode.enc_int64(r.randrange(-(1 << 63), 1 << 63))
     items = [_random_data(r, depth + 1) for _ in range(r.randrange(4))]
-    return axdr.enc_struct(items) if k == 10 else axdr.enc_array(items)
+    return axdr_encode.enc_struct(items) if k == 10 else axdr_encode.enc_array(items)
 
 
 def _peer_value(d):
@@ -96,7 +102,7 @@ def test_ciphering_and_gmac_agree_with_peer():
     # core tests against the Green Book rules
     for sc in (0x30,):
         scf = peer_security.SecurityControlField.from_bytes(bytes((sc,)))
-        plain = apdu.build_get_normal(1, 8, "0-0:1.0.0*255", 2)
+        plain = apdu_get.build_get_normal(1, 8, "0-0:1.0.0*255", 2)
         ours = security.cipher_apdu(0xC8, sc, ST, 42, EK, AK, plain)
         theirs = peer_security.encrypt(scf, ST, 42, EK, plain, AK)
         assert ours[7:] == theirs

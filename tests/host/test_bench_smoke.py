@@ -7,7 +7,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
     os.path.abspath(__file__)))), "bench"))
 import wirebound as wb  # noqa: E402
 from meterproto.driver import run  # noqa: E402
-from meterproto.iec21_client import IecClient  # noqa: E402
+from meterproto.iec.client import IecClient  # noqa: E402
 from meterproto.line import FMT_8E1, FMT_8N1  # noqa: E402
 from irprobe.sim import profiles  # noqa: E402
 from irprobe.sim.vline import VirtualLine  # noqa: E402

@@ -193,7 +193,7 @@ def test_demo_is_fast_and_complete():
 def _capture_of(name, **opts):
     """A capture file of one real exchange: the client against the simulator."""
     from meterproto.driver import run
-    from meterproto.iec21_client import IecClient
+    from meterproto.iec.client import IecClient
     from irprobe.sim.vline import VirtualLine
 
     trace = []

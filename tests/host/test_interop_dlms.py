@@ -4,9 +4,9 @@ from decimal import Decimal
 
 import pytest
 
-from meterproto import cosem
+from meterproto.dlms import cosem
 from meterproto.driver import run
-from meterproto.dlms_client import DlmsClient
+from meterproto.dlms.client import DlmsClient
 from meterproto.line import FMT_8N1
 from irprobe.sim.dlms_profiles import PROFILES, make_meter
 from irprobe.sim.vline import VirtualLine

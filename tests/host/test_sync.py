@@ -13,8 +13,8 @@ from irprobe.cmd_sync import sync
 from irprobe.db import Store
 from irprobe.probelink import LinkError, ProbeLink
 from irprobe.sim.probe_sim import ProbeSim
-from meterproto import hostlink as H
-from meterproto.records import encode_record
+from meterproto.link import channel as H
+from meterproto.link.records import encode_record
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def test_simulate_probe_command_serves_a_pty(tmp_path):
 
 def test_take_hostile_text_is_cleaned(capsys):
     """Reading text from the device cannot drive the terminal (escapes, rich markup)."""
-    from meterproto import hostlink as H
+    from meterproto.link import channel as H
     from test_sync import EvilProbe
 
     evil = {

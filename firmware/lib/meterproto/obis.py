@@ -18,7 +18,7 @@ def parse(text):
     """Canonical or dotted text ("1-0:1.8.0*255", "1.0.1.8.0.255") -> tuple of 6 ints.
 
     Only full codes: IEC 62056-21 short addresses ("1.8.0", "F.F") are normalised by
-    meterproto.iec21_data, which knows their letter groups.
+    meterproto.iec.data, which knows their letter groups.
     """
     t = text.strip()
     parts = []

@@ -40,8 +40,10 @@ _TEXT_SETTINGS = ("mode", "address", "password", "wakeup")
 # Below this much free heap after a collect, drop modules that can be imported again.
 LOW_MEMORY = 64 * 1024
 # Modules a read or the USB server bring in that stay loaded only while memory allows.
+# The USB command channel and the record format (meterproto.link.*) stay too: UsbWatch
+# drops the channel itself when the host goes away.
 _KEEP = ("meterproto", "meterproto.compat", "meterproto.errors", "meterproto.line",
-         "meterproto.machine", "meterproto.driver", "meterproto.records", "meterproto.crc16")
+         "meterproto.machine", "meterproto.driver", "meterproto.crc16")
 
 
 def settings(config, profile=None):
@@ -202,7 +204,7 @@ class App:
         if self.stepper is None:
             _drop_modules(["probe.session"] + [
                 n for n in sys.modules if n.startswith("meterproto.") and n not in _KEEP
-                and not n.startswith("meterproto.hostlink")])
+                and not n.startswith("meterproto.link")])
         if not self.host_session and not self._in_server and hasattr(self.server, "drop"):
             self.server.drop()
         gc.collect()
@@ -351,7 +353,7 @@ class App:
             except OSError:
                 self.hw.display = None  # unplugged: carry on without it
 
-    # -- the doctor (probe.doctor_run, meterproto.doctor) ----------------------------------
+    # -- the doctor (probe.doctor_run, meterproto.doctor) ---------------------------------
     def _doctor_tick(self, now):
         """Long press: the press that started a read still held after LONG_PRESS_MS runs the
         doctor (a read still running is broken off and not stored)."""
@@ -476,7 +478,7 @@ class App:
 
 class UsbWatch:
     """The USB command server (probe.usb), built only once the host sends something on the
-    REPL serial: until then its code (and meterproto.hostlink) stays out of the heap."""
+    REPL serial: until then its code (and meterproto.link.channel) stays out of the heap."""
 
     def __init__(self, build):
         self.build = build  # () -> probe.usb.CommandServer
@@ -518,7 +520,7 @@ class UsbWatch:
         usb = sys.modules.get("probe.usb")
         if usb is not None and usb.current is srv:
             usb.current = None
-        _drop_modules(("probe.usb", "meterproto.hostlink_device", "meterproto.hostlink"))
+        _drop_modules(("probe.usb", "meterproto.link.device", "meterproto.link.channel"))
 
 
 def _mem_free():

@@ -18,7 +18,7 @@ def boot():
     app.server = UsbWatch(appmod.server_builder(app, store, config))
     # Tables built on first use would be built at the first commit, in a fragmented heap:
     # build them now, while the heap is still in one piece.
-    from meterproto.records import crc16
+    from meterproto.link.records import crc16
 
     crc16(b"\x00")
     gc.collect()

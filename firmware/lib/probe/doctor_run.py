@@ -1,6 +1,6 @@
 # probe.doctor_run: the first-contact diagnosis on the probe (device side). A long button
-# press, or the host's DOCTOR command (meterproto.hostlink), runs the meterproto.doctor ladder
-# through the app's stepper; with an IR carrier on the board it runs twice, carrier off and
+# press, or the host's DOCTOR command (meterproto.link.channel), runs the meterproto.doctor
+# ladder through the app's stepper; with an IR carrier on the board it runs twice, carrier off and
 # on, and both results are kept. The verdict picks the LED pattern (docs/DOCTOR.md).
 
 LONG_PRESS_MS = 2000  # the press that started a read, still held: diagnose instead
@@ -50,11 +50,11 @@ def combine(runs):
 
 
 class DoctorRun:
-    """The ladder(s) of one diagnosis. kw: meterproto.doctor.Doctor options; carrier: the
+    """The ladder(s) of one diagnosis. kw: meterproto.doctor.ladder.Doctor options; carrier: the
     board's carrier (start/stop) or None."""
 
     def __init__(self, kw, carrier=None):
-        from meterproto.doctor import Doctor
+        from meterproto.doctor.ladder import Doctor
 
         Doctor(**kw)  # bad options fail here, before anything is sent
         self.kw = kw
@@ -65,7 +65,7 @@ class DoctorRun:
 
     def next_machine(self):
         """Set the carrier for the next ladder and return its Doctor machine."""
-        from meterproto.doctor import Doctor
+        from meterproto.doctor.ladder import Doctor
 
         state = self.states[len(self.runs)]
         if state is not None:

@@ -23,12 +23,12 @@ def make_session(s):
     only disables that mode."""
     mode = s["mode"]
     if mode in ("iec", "iec-c"):
-        from meterproto.iec21_client import IecClient
+        from meterproto.iec.client import IecClient
 
         return IecClient(address=s["address"] or "", max_baud=s["max_baud"],
                          wakeup=s["wakeup"], password=s["password"])
     if mode in _AUTO_MODES:
-        from meterproto.auto_session import AutoSession
+        from meterproto.session.auto import AutoSession
 
         kw = {}
         if s["client"] is not None:
@@ -53,7 +53,7 @@ def make_session(s):
 class Stepper:
     """meterproto.driver.run cut into steps: step(budget_ms) never waits longer than that.
 
-    Hashes the received bytes as they come (the record digest, meterproto.records
+    Hashes the received bytes as they come (the record digest, meterproto.link.records
     exchange_digest) instead of keeping them: a long readout must not cost its size in RAM.
     """
 
@@ -127,8 +127,8 @@ class Stepper:
         return m.done
 
     def digest(self):
-        """= meterproto.records.exchange_digest(every byte received)."""
-        from meterproto.records import DIGEST_LEN
+        """= meterproto.link.records.exchange_digest(every byte received)."""
+        from meterproto.link.records import DIGEST_LEN
 
         return self._hash.digest()[:DIGEST_LEN]
 

@@ -4,7 +4,7 @@
 #
 # Layout under root (default /data):
 #   /data/acked                 ack watermark: b"ACKW" seq(4) crc16(2), replaced atomically
-#   /data/00001/00000064.rec    record seq 64 (meterproto.records); folder = seq // 64, so a
+#   /data/00001/00000064.rec    record seq 64 (meterproto.link.records); folder = seq // 64, so a
 #                               folder never holds more than 64 files
 #   *.tmp  an unfinished commit (removed at boot);  *.bad  a record that failed its CRC
 #          (quarantined: never returned, kept so its seq is never used again)
@@ -23,7 +23,7 @@
 #   ack(up_to_seq) -> number of records deleted
 #   status() -> {"count","first_seq","last_seq","acked","free_pct","full"}
 from meterproto.errors import DecodeError
-from meterproto.records import check_record, crc16, encode_record
+from meterproto.link.records import check_record, crc16, encode_record
 
 FILES_PER_DIR = 64
 _ACK_MAGIC = b"ACKW"

@@ -1,4 +1,4 @@
-# probe.usb: the device end of the USB command channel (meterproto.hostlink) on the REPL
+# probe.usb: the device end of the USB command channel (meterproto.link.channel) on the REPL
 # serial, for the running reader app (poll) and for the raw-REPL path (serve). Device side;
 # runs on CPython with any byte streams (tests). Protocol: docs/COMMAND-CHANNEL.md.
 #
@@ -11,7 +11,7 @@
 #     app hooks (all optional; a missing one answers "unsupported"):
 #       app.take_reading() -> {"outcome","seq","reading","message"} (reads, stores, returns)
 #       app.bridge(data=b"", baud=None, fmt=None, listen_ms=0) -> bytes from the meter
-#       app.run_doctor(request) -> the doctor's result dict (meterproto.doctor, issue 4)
+#       app.run_doctor(request) -> the doctor's result dict (meterproto.doctor.ladder, issue 4)
 #       app.busy -> True while a meter session runs (then no flash writes: "busy", retry)
 #       app.hw.clock.time_s() / app.set_clock(time_s)
 #       app.make_room() -> frees heap (drops modules it can load again) before a big answer
@@ -26,8 +26,8 @@
 # While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
 import sys
 
-from meterproto import hostlink as H
-from meterproto.hostlink_device import DeviceSide, EscapeScanner
+from meterproto.link import channel as H
+from meterproto.link.device import DeviceSide, EscapeScanner
 from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
 from meterproto.errors import LocalProtocolError
 from meterproto.line import FMT_NAMES

@@ -7,11 +7,12 @@ from meterproto.compat import const, unhexlify
 from meterproto.line import FMT_7E1, FMT_8N1
 from meterproto.machine import Machine
 from meterproto.errors import ProtocolError
-from meterproto import apdu_acse as acse
-from meterproto import apdu_get as get
+from meterproto.dlms import axdr
+from meterproto.dlms.acse import CONTEXT_LN, CONTEXT_LN_CIPHERED
 from meterproto.obis import from_bytes
-from meterproto import axdr
-from meterproto import hdlc_server
+from irprobe.sim import acse_server as acse
+from irprobe.sim import get_server as get
+from irprobe.sim import hdlc_server
 from irprobe.sim.dlms_model import CosemModel, ASSOCIATION_LN
 
 _IEC_WAIT = const(0)  # mode E: waiting for the sign-on request at 300 baud
@@ -51,7 +52,7 @@ class DlmsMeter(Machine):
         # counters outlive associations, as in a real meter.
         self.cipher = None
         if profile.get("ek"):
-            from meterproto.dlms_hls import ServerCipher
+            from irprobe.sim.hls_server import ServerCipher
             self.cipher = ServerCipher(unhexlify(profile["system_title"]),
                                        unhexlify(profile["ek"]), unhexlify(profile["ak"]),
                                        profile.get("invocation_counter", 1))
@@ -166,7 +167,7 @@ class DlmsMeter(Machine):
 
     # -- application layer ---------------------------------------------------------------
     def _answer(self, apdu):
-        from meterproto.dlms_hls import is_ciphered
+        from meterproto.dlms.hls import is_ciphered
         if is_ciphered(apdu):
             return self._ciphered(apdu)
         if self.ciphered and apdu[:1] not in (b"\x60", b"\x62"):
@@ -222,12 +223,12 @@ class DlmsMeter(Machine):
         q = acse.parse_aarq(apdu)
         auth = p.get("auth", "lowest")
         want = {"lowest": 0, "low": 1, "hls-gmac": 5}[auth]
-        if q.context not in (acse.CONTEXT_LN, acse.CONTEXT_LN_CIPHERED):
+        if q.context not in (CONTEXT_LN, CONTEXT_LN_CIPHERED):
             return acse.build_aare(1, 2, context=q.context or 1)
-        if p.get("ciphered") and q.context != acse.CONTEXT_LN_CIPHERED:
+        if p.get("ciphered") and q.context != CONTEXT_LN_CIPHERED:
             self.log.append("AARQ without ciphering refused")
             return acse.build_aare(1, 2)  # application context name not supported
-        if q.context == acse.CONTEXT_LN_CIPHERED:
+        if q.context == CONTEXT_LN_CIPHERED:
             if self.cipher is None:
                 return acse.build_aare(1, 2)
             try:
@@ -264,7 +265,7 @@ class DlmsMeter(Machine):
         return self.cipher.wrap(plain, "glo")
 
     def _hls_aarq(self, q):
-        from meterproto.dlms_hls import HlsServer
+        from irprobe.sim.hls_server import HlsServer
         p = self.p
         if not q.secret or not q.system_title:
             return acse.build_aare(1, 13)

@@ -1,7 +1,7 @@
 # irprobe.sim.dlms_model: the COSEM object model a simulated DLMS meter serves (host sim,
 # core subset). IEC 62056-6-2 interface classes 1 (data), 3 (register), 4 (extended register),
 # 7 (profile generic), 8 (clock), 15 (association LN); values built from a profile's data.
-from meterproto import axdr
+from irprobe.sim import axdr_encode as enc
 from meterproto.obis import to_bytes
 
 # Data-Access-Result codes (IEC 62056-5-3, B.8 of our facts).
@@ -78,23 +78,23 @@ def date_time_secs(raw):
 
 # -- values ---------------------------------------------------------------------------
 
-_ENC = {"u8": axdr.enc_uint8, "u16": axdr.enc_uint16, "u32": axdr.enc_uint32,
-        "u64": axdr.enc_uint64, "i8": axdr.enc_int8, "i16": axdr.enc_int16,
-        "i32": axdr.enc_int32, "i64": axdr.enc_int64, "enum": axdr.enc_enum,
-        "bool": axdr.enc_bool, "visible": axdr.enc_visible}
+_ENC = {"u8": enc.enc_uint8, "u16": enc.enc_uint16, "u32": enc.enc_uint32,
+        "u64": enc.enc_uint64, "i8": enc.enc_int8, "i16": enc.enc_int16,
+        "i32": enc.enc_int32, "i64": enc.enc_int64, "enum": enc.enc_enum,
+        "bool": enc.enc_bool, "visible": enc.enc_visible}
 
 
 def enc_value(typed):
     """("u32", 5) / ("octets", "hex or text") / ("visible", "text") -> A-XDR bytes."""
     kind, v = typed
     if kind == "octets":
-        return axdr.enc_octets(v.encode() if isinstance(v, str) else v)
+        return enc.enc_octets(v.encode() if isinstance(v, str) else v)
     return _ENC[kind](v)
 
 
 def _capture_def(class_id, obis, attr):
-    return axdr.enc_struct([axdr.enc_uint16(class_id), axdr.enc_octets(to_bytes(obis)),
-                            axdr.enc_int8(attr), axdr.enc_uint16(0)])
+    return enc.enc_struct([enc.enc_uint16(class_id), enc.enc_octets(to_bytes(obis)),
+                            enc.enc_int8(attr), enc.enc_uint16(0)])
 
 
 def profile_rows(lp):
@@ -143,14 +143,14 @@ class CosemModel:
             attrs = []
             for a in range(1, _max_attr(cid) + 1):
                 mode = 1 if a in _ATTRS[cid] else 0
-                sel = axdr.enc_null()
+                sel = enc.enc_null()
                 if cid == 7 and a == 2:
-                    sel = axdr.enc_array([axdr.enc_int8(1), axdr.enc_int8(2)])
-                attrs.append(axdr.enc_struct([axdr.enc_int8(a), axdr.enc_enum(mode), sel]))
-            rights = axdr.enc_struct([axdr.enc_array(attrs), axdr.enc_array([])])
-            items.append(axdr.enc_struct([axdr.enc_uint16(cid), axdr.enc_uint8(_VERSION[cid]),
-                                          axdr.enc_octets(to_bytes(obis)), rights]))
-        return axdr.enc_array(items)
+                    sel = enc.enc_array([enc.enc_int8(1), enc.enc_int8(2)])
+                attrs.append(enc.enc_struct([enc.enc_int8(a), enc.enc_enum(mode), sel]))
+            rights = enc.enc_struct([enc.enc_array(attrs), enc.enc_array([])])
+            items.append(enc.enc_struct([enc.enc_uint16(cid), enc.enc_uint8(_VERSION[cid]),
+                                          enc.enc_octets(to_bytes(obis)), rights]))
+        return enc.enc_array(items)
 
     # -- GET -----------------------------------------------------------------------------
     def get(self, class_id, obis, attr, selector=None, params=None):
@@ -163,7 +163,7 @@ class CosemModel:
         if attr not in _ATTRS[class_id]:
             return False, DAR_READ_WRITE_DENIED if attr <= _max_attr(class_id) else DAR_OBJECT_UNDEFINED
         if attr == 1:
-            return True, axdr.enc_octets(to_bytes(obis))
+            return True, enc.enc_octets(to_bytes(obis))
         if selector is not None and not (class_id == 7 and attr == 2):
             return False, DAR_OTHER
         if class_id == 15:
@@ -173,27 +173,27 @@ class CosemModel:
                 return False, DAR_OBJECT_UNAVAILABLE  # e.g. a sensor that is not fitted
             return True, enc_value(o["value"])
         if class_id in (3, 4) and attr == 3:
-            return True, axdr.enc_struct([axdr.enc_int8(o["scaler"]), axdr.enc_enum(o["unit"])])
+            return True, enc.enc_struct([enc.enc_int8(o["scaler"]), enc.enc_enum(o["unit"])])
         if class_id == 4:
             if attr == 4:
-                return True, axdr.enc_null()
-            return True, axdr.enc_octets(date_time_bytes(parse_time(o["capture_time"]), self.dev))
+                return True, enc.enc_null()
+            return True, enc.enc_octets(date_time_bytes(parse_time(o["capture_time"]), self.dev))
         if class_id == 8:
             if attr == 2:
-                return True, axdr.enc_octets(date_time_bytes(parse_time(o["time"]), self.dev))
+                return True, enc.enc_octets(date_time_bytes(parse_time(o["time"]), self.dev))
             if attr == 3:
-                return True, axdr.enc_int16(self.dev)
-            return True, axdr.enc_uint8(0)
+                return True, enc.enc_int16(self.dev)
+            return True, enc.enc_uint8(0)
         return self._profile(o, attr, selector, params)
 
     def _profile(self, o, attr, selector, params):
         cols = o["columns"]
         if attr == 3:
-            return True, axdr.enc_array([_capture_def(c[1], c[0], c[2]) for c in cols])
+            return True, enc.enc_array([_capture_def(c[1], c[0], c[2]) for c in cols])
         if attr == 4:
-            return True, axdr.enc_uint32(o["period"])
+            return True, enc.enc_uint32(o["period"])
         if attr in (7, 8):
-            return True, axdr.enc_uint32(o["entries"])
+            return True, enc.enc_uint32(o["entries"])
         rows = self.rows(o["obis"])
         if selector == 1:  # range_descriptor: from and to both inclusive (one common reading)
             try:
@@ -216,12 +216,12 @@ class CosemModel:
             return False, DAR_OTHER
         out = []
         for t, vals in rows:
-            cells = [axdr.enc_octets(date_time_bytes(t, self.dev))]
+            cells = [enc.enc_octets(date_time_bytes(t, self.dev))]
             kinds = o.get("kinds", ("u8", "u32"))
             for i in range(len(vals)):
                 cells.append(enc_value((kinds[i], vals[i])))
-            out.append(axdr.enc_struct(cells))
-        return True, axdr.enc_array(out)
+            out.append(enc.enc_struct(cells))
+        return True, enc.enc_array(out)
 
 
 def _max_attr(class_id):

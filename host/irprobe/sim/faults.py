@@ -1,7 +1,7 @@
 # irprobe.sim.faults: the first-contact faults as data, shared by the virtual-line tests and
 # `irprobe simulate --fault NAME` (host simulator, core subset: runs on MicroPython too).
 # Each fault is what a person meets in the field when a meter stays silent; the doctor
-# (meterproto.doctor) must name it. IEC 62056-21 6.3.1 sign-on, annex wake-up, mode D push.
+# (meterproto.doctor.ladder) must name it. IEC 62056-21 6.3.1 sign-on, annex wake-up, mode D push.
 from irprobe.sim.vline import Faults
 
 # name -> (description, line faults as irprobe.sim.vline.Faults keywords, profile changes,

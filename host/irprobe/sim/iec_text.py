@@ -1,8 +1,8 @@
 # irprobe.sim.iec_text: the text a simulated IEC 62056-21 meter sends (host simulator, core
 # subset): data sets and blocks (clause 6.5), framed messages with their BCC (6.3.3), and the
 # P.01 load profile answer of programming mode (R5, PROTOCOL-FACTS A.9).
-# Framing and 7-bit text are the core's (meterproto.iec21_msg); the rest is meter-side text.
-from meterproto.iec21_msg import SOH, STX, ETX, EOT, ACK, NAK, frame, text7  # noqa: F401
+# Framing and 7-bit text are the core's (meterproto.iec.msg); the rest is meter-side text.
+from meterproto.iec.msg import SOH, STX, ETX, EOT, ACK, NAK, frame, text7  # noqa: F401
 
 
 def render_set(ds):

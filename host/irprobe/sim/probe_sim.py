@@ -5,12 +5,10 @@
 # command (take, sync, config, bridge, devices' hello) talks to the very code the board runs.
 # Simulated time is kept in step with real time while idle, so bridged sessions keep the
 # meter's timing; a TAKE runs its session in simulated time (instant).
-import json
 import os
 import pty
 import select
 import shutil
-import sys
 import tempfile
 import threading
 import time
@@ -180,25 +178,3 @@ class ProbeSim:
 
     def __exit__(self, *exc):
         self.close()
-
-
-def main(args):
-    """`irprobe simulate --probe --profile METER --pty`: prints {"port": ...} first."""
-    from irprobe.cli import CommandError
-
-    name = getattr(args, "profile", None) or "iskra-mt174"
-    try:
-        sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
-    except KeyError as e:
-        raise CommandError(e.args[0])
-    if getattr(args, "tcp", None) is not None:
-        raise CommandError("the simulated probe serves a pty only (no --tcp)")
-    print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
-    sys.stdout.flush()
-    try:
-        sim.run(getattr(args, "timeout", None))
-    except KeyboardInterrupt:
-        pass
-    finally:
-        sim.close()
-    return 0

@@ -1,0 +1,1 @@
+# meterproto.link: the probe <-> host USB command channel and the stored record format.

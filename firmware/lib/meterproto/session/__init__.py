@@ -1,0 +1,1 @@
+# meterproto.session: reading sessions built from the protocol clients (IEC, mode E, HDLC).

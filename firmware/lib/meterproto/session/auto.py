@@ -1,0 +1,148 @@
+# meterproto.session.auto: one reading session that finds out how the meter talks (core).
+# IEC 62056-21 sign-on first (clause 6.3); a `\2` in the identification means mode E
+# (clause 6.4.5): ACK 2 Z 2, then HDLC/DLMS at Z baud 8N1 in the same session; otherwise
+# the mode C readout. No identification at all: direct HDLC at 9600 8N1 (IEC 62056-46),
+# as many IDIS meters speak on the optical port. Sub-machines run one after the other.
+from meterproto.compat import const
+from meterproto.errors import LocalProtocolError, NoAnswer
+from meterproto.line import FMT_8N1
+from meterproto.machine import Machine
+
+MODES = ("auto", "iec", "e", "hdlc")
+_IEC = const(0)
+_DLMS = const(1)
+
+
+class AutoSession(Machine):
+    """mode: "auto" (IEC sign-on, mode E if offered, else mode C, direct HDLC if silent),
+    "iec" (mode C/readout only), "e" (mode E, no HDLC fallback), "hdlc" (direct HDLC)."""
+
+    def __init__(self, mode="auto", address="", password=None, client_sap=16, server_upper=1,
+                 server_lower=None, auth=None, system_title=None, ek=None, ak=None,
+                 max_baud=19200, wakeup=None, hdlc_baud=9600, iec_retries=1, **dlms_options):
+        Machine.__init__(self)
+        if mode not in MODES:
+            raise LocalProtocolError("unknown mode %r (use auto, iec, e or hdlc)" % mode)
+        self.mode = mode
+        self.address = address
+        self.max_baud = max_baud
+        self.wakeup = wakeup
+        self.hdlc_baud = hdlc_baud
+        self.iec_retries = iec_retries
+        if auth is None:
+            auth = "hls-gmac" if ak else ("low" if password else "lowest")
+        self._dlms_opts = dict(dlms_options)
+        self._dlms_opts.update({"client_sap": client_sap, "server_upper": server_upper,
+                          "server_lower": server_lower, "auth": auth, "password": password,
+                          "system_title": system_title, "ek": ek, "ak": ak})
+        self.sub = None
+        self.stage = None
+        self.iec = None  # the IEC client, kept for its identification
+        self.notes = []  # plain words: what was tried, in order
+
+    @property
+    def dlms(self):
+        """The DLMS client of this session, once it has started (None before or without)."""
+        sub = self.sub
+        return sub if sub is not None and self.stage == _DLMS else None
+
+    @property
+    def checkpoint(self):
+        """Profile checkpoints to resume an interrupted DLMS profile read (see DlmsClient)."""
+        d = self.dlms
+        return dict(d.checkpoint) if d is not None else dict(self._dlms_opts.get("checkpoint") or {})
+
+    # -- Machine inputs: everything goes to the current sub-machine ------------------------
+    def start(self, now_ms):
+        if self.mode == "hdlc":
+            self.notes.append("direct HDLC at %d baud 8N1 (no IEC sign-on)" % self.hdlc_baud)
+            self._start_dlms(now_ms, self.hdlc_baud, True, "HDLC")
+        else:
+            from meterproto.iec.client import IecClient
+            self.iec = IecClient(address=self.address, max_baud=self.max_baud, wakeup=self.wakeup,
+                                 mode_e=self.mode != "iec", retries=self.iec_retries)
+            self.notes.append("IEC 62056-21 sign-on at 300 baud 7E1")
+            self._run(_IEC, self.iec, now_ms)
+
+    def receive(self, data, now_ms):
+        self.bytes_rx += len(data)
+        self.sub.receive(data, now_ms)
+        self._after(now_ms)
+
+    def timeout(self, now_ms):
+        self.sub.timeout(now_ms)
+        self._after(now_ms)
+
+    # -- plumbing --------------------------------------------------------------------------------
+    def _run(self, stage, machine, now_ms):
+        self.stage = stage
+        self.sub = machine
+        machine.start(now_ms)
+        self._after(now_ms)
+
+    def _after(self, now_ms):
+        sub = self.sub
+        while True:
+            act = sub.next_action()
+            if act is None:
+                break
+            self._actions.append(act)
+        self.baud = sub.baud
+        self.fmt = sub.fmt
+        self._tx_end = sub.tx_end_ms()
+        if not sub.done:
+            self._deadline = sub.deadline_ms()
+            return
+        if self.stage == _IEC:
+            self._iec_done(now_ms)
+        else:
+            self._dlms_done()
+
+    def _start_dlms(self, now_ms, baud, set_line, mode):
+        from meterproto.dlms.client import DlmsClient
+        self.bytes_tx += self.sub.bytes_tx if self.sub is not None else 0
+        client = DlmsClient(baud=baud, fmt=FMT_8N1, set_line=set_line, mode=mode, **self._dlms_opts)
+        start = now_ms
+        if self.sub is not None and self.sub.tx_end_ms() > start:
+            start = self.sub.tx_end_ms()  # the ACK must have left before HDLC timing starts
+        self._run(_DLMS, client, start)
+
+    def _iec_done(self, now_ms):
+        iec = self.iec
+        if iec.error is not None:
+            if self.mode == "auto" and iec.ident is None and isinstance(iec.error, NoAnswer):
+                self.notes.append("no IEC identification (%s); trying direct HDLC at %d baud 8N1"
+                                  % (iec.error, self.hdlc_baud))
+                self._start_dlms(now_ms, self.hdlc_baud, True, "HDLC")
+                return
+            self._fail(iec.error)
+            return
+        if iec.handover is not None:
+            baud, fmt = iec.handover
+            self.notes.append("meter offered mode E: HDLC at %d baud 8N1 after ACK 2 Z 2" % baud)
+            self._start_dlms(now_ms, baud, False, "E")
+            return
+        if self.mode == "e":
+            self.notes.append("mode E was asked for, but the meter does not offer it (no \\2 in "
+                              "its identification): read in mode C instead")
+        self._end(iec.result)
+
+    def _dlms_done(self):
+        sub = self.sub
+        if sub.error is not None:
+            self._fail(sub.error)
+            return
+        r = sub.result
+        if self.iec is not None and self.iec.ident is not None:
+            r.manufacturer = self.iec.ident.manufacturer
+            r.ident = self.iec.ident.ident()
+        self._end(r)
+
+    def _end(self, reading):
+        self.bytes_tx += self.sub.bytes_tx
+        reading.notes = self.notes + reading.notes
+        self._finish(reading)
+
+    def _fail(self, exc):
+        self.bytes_tx += self.sub.bytes_tx
+        Machine._fail(self, exc)
