@@ -4,7 +4,8 @@ import types
 
 import pytest
 
-from meterproto import hostlink as H
+from meterproto.link import channel as H
+from meterproto.link.host import HostSide
 from probe import heapmark, usb
 
 from fw_helpers import Pipe
@@ -82,7 +83,7 @@ def test_status_and_take_answers_carry_the_marks(fake_gc, monkeypatch):
 
     inp, out = Pipe(), Pipe()
     srv = usb.CommandServer(inp, out, None, None, App(), device_id="X")
-    hs = H.HostSide(1 << 16)
+    hs = HostSide(1 << 16)
     inp.write(hs.hello())
     srv.poll(0)
     st = hs.receive(out.read()).value

@@ -5,7 +5,8 @@ import types
 
 import pytest
 
-from meterproto import hostlink as H
+from meterproto.link import channel as H
+from meterproto.link.host import HostSide
 from probe import repl_serve, usb
 
 from fw_helpers import Pipe
@@ -49,7 +50,7 @@ def setup(monkeypatch):
 
 def test_after_bye_the_reader_app_runs_again(setup):
     app, inp, out, kbd = setup
-    hs = H.HostSide(1 << 16)
+    hs = HostSide(1 << 16)
     inp.write(hs.hello() + hs.bye() + b"\r\x02\x04")  # what a host on the raw REPL sends
     repl_serve.serve(idle_ms=2000)
     frames = H.FrameDecoder().feed(out.read())
@@ -65,7 +66,7 @@ def test_a_host_that_goes_away_leaves_the_app_running(setup):
 
 def test_raw_ctrl_c_gives_the_repl_back(setup):
     app, inp, out, kbd = setup
-    hs = H.HostSide(1 << 16)
+    hs = HostSide(1 << 16)
     inp.write(hs.hello())
     inp_read = inp.read
 
