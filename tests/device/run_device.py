@@ -179,7 +179,7 @@ def wait_for_app(cdc, seconds=300):
 HELLO = """
 import json, sys
 from irprobe.probelink import ProbeLink
-with ProbeLink.open(sys.argv[1], timeout=3.0, raw_repl=False) as link:
+with ProbeLink.open(sys.argv[1], timeout=10.0, raw_repl=False) as link:
     print(json.dumps(link.info))
 """
 
