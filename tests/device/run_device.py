@@ -25,7 +25,7 @@ EMU_DIR = os.environ.get("IRPROBE_EMU_DIR", os.path.join(ROOT, "..", "shared", "
 NODE_MODULES = os.path.join(HERE, "node_modules")
 WORK = os.path.join(ROOT, "build", "device")
 PY = sys.executable
-SCALE = os.environ.get("IRPROBE_EMU_SCALE", "0.25")  # the meters' clock vs real time
+SCALE = os.environ.get("IRPROBE_EMU_SCALE", "0.1")  # the meters' clock vs real time
 # The HLS-GMAC client's system title (any 8 bytes; the meter learns it from the AARQ).
 CLIENT_TITLE = "4952505230303031"
 MIN_FREE = 64 * 1024  # the heap the probe must keep free in every session (issue 12)
