@@ -1,9 +1,11 @@
-# bench/fuzz.py: every core parser under random and mutated inputs (host bench).
+# bench/fuzz.py: every core parser, the host's record/message import and `decode` output under
+# random and mutated inputs (host bench).
 #   python bench/fuzz.py [--inputs N] [--seed S] [--jobs J] [--targets a,b] [--time-limit SEC]
 #   python bench/fuzz.py --atheris TARGET [--inputs N]   (coverage-guided, if atheris is there)
 # Each input must end in a result or a meterproto.errors.ProtocolError, within the per-input
 # time limit. The targets and the mutator are tests/core/test_fuzz_mp.py's (shared with the
-# MicroPython run). Exit status 1 and the input in hex on the first failure.
+# MicroPython run) plus tests/host/fuzz_host.py's. Exit status 1 and the input in hex on the
+# first failure.
 import argparse
 import os
 import signal
@@ -13,9 +15,13 @@ from multiprocessing import Pool
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "core"))
+sys.path.insert(0, os.path.join(ROOT, "tests", "host"))
 
+import fuzz_host  # noqa: E402  (host import and decode output; CPython only)
 import test_fuzz_mp as F  # noqa: E402
 from meterproto.errors import ProtocolError  # noqa: E402
+
+TARGETS = tuple(F.TARGETS) + tuple(fuzz_host.HOST_TARGETS)
 
 
 class Hang(Exception):
@@ -27,10 +33,10 @@ def _alarm(signum, frame):
 
 
 def _target(name):
-    for t in F.TARGETS:
+    for t in TARGETS:
         if t[0] == name:
             return t
-    raise SystemExit("no fuzz target %r; known: %s" % (name, ", ".join(t[0] for t in F.TARGETS)))
+    raise SystemExit("no fuzz target %r; known: %s" % (name, ", ".join(t[0] for t in TARGETS)))
 
 
 def run_chunk(job):
@@ -63,7 +69,7 @@ def run_chunk(job):
 
 def fuzz_all(inputs, seed=1, jobs=2, targets=None, limit=2.0, chunk=50000, log=print):
     """-> {target: {"inputs", "seconds", "slowest_ms", "failure"}}."""
-    names = targets or [t[0] for t in F.TARGETS]
+    names = targets or [t[0] for t in TARGETS]
     work = []
     for name in names:
         left = inputs
@@ -129,7 +135,7 @@ def main(argv=None):
         return 0
     targets = [t for t in a.targets.split(",") if t] or None
     print("fuzzing %s parsers, %d inputs each (random + mutated vectors), seed %d, %d jobs"
-          % (len(targets or F.TARGETS), a.inputs, a.seed, a.jobs))
+          % (len(targets or TARGETS), a.inputs, a.seed, a.jobs))
     res = fuzz_all(a.inputs, a.seed, a.jobs, targets, a.time_limit)
     bad = 0
     print("%-12s %10s %9s %12s  %s" % ("parser", "inputs", "done at s", "slowest ms", "result"))

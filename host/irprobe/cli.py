@@ -66,7 +66,9 @@ def main(argv=None):
     try:
         return args._run(args) or 0
     except CommandError as e:
-        print("irprobe %s: %s" % (args.command, e), file=sys.stderr)
+        from irprobe.output import plain_text  # the message may quote device text
+
+        print("irprobe %s: %s" % (args.command, plain_text(str(e))), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -98,7 +98,7 @@ class Bridge:
 
     def _switch(self, line):
         """Leave transparent mode, set the probe's meter line, enter it again. The probe
-        drains what it was sending first (probe.app.bridge), so the switch lands after it."""
+        drains what it was sending first (probe.bridge.exchange), so the switch lands after it."""
         before, _info = self.link.end_bridge()
         self._to_tool(before)
         self.line = line

@@ -112,17 +112,16 @@ def _scrub(cfg):
 
 def print_config(cfg):
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
-    from irprobe.probelink import clean
+    from irprobe.output import safe_text
 
     con = Console()
     con.print(
         "probe %s, active profile: %s"
         % (
-            escape(clean(cfg.get("device_name") or "(no name)")),
-            escape(clean(cfg.get("active") or "(none)")),
+            safe_text(cfg.get("device_name") or "(no name)", 200),
+            safe_text(cfg.get("active") or "(none)", 200),
         )
     )
     t = Table(title="meter profiles")
@@ -133,7 +132,7 @@ def print_config(cfg):
             continue
         t.add_row(
             *[
-                escape(clean(x))
+                safe_text(x, 200)
                 for x in (
                     m.get("name"),
                     m.get("mode"),
@@ -151,7 +150,7 @@ def print_config(cfg):
     if opts:
         con.print(
             "options: "
-            + escape(clean(", ".join("%s=%s" % kv for kv in sorted(opts.items())), 400))
+            + safe_text(", ".join("%s=%s" % kv for kv in sorted(opts.items())), 400)
         )
 
 

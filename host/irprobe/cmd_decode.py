@@ -277,21 +277,23 @@ def run(args):
 def _print(result):
     from rich.console import Console
 
+    from irprobe.output import plain_text as p
+
     con = Console(file=sys.stdout, highlight=False)
     arrows = {">": "sent    >", "<": "received<"}
     for it in result["messages"]:
         if it.get("protocol") == "hdlc" and result.get("frames") is not None:
             continue  # printed from the explained frames below, with the echo told apart
-        con.print("%s %s" % (arrows.get(it["dir"], it["dir"]), it["text"]), markup=False)
+        con.print("%s %s" % (arrows.get(it["dir"], p(it["dir"])), p(it["text"])), markup=False)
     if result["values"]:
         from irprobe.output import reading_table
 
         con.print(reading_table({"values": result["values"]}, title="values"))
     for f in result.get("frames") or ():
         if f["protocol"] in ("hdlc", "echo"):
-            con.print("%s %s" % (arrows.get(f["dir"], f["dir"]), f["text"]), markup=False)
+            con.print("%s %s" % (arrows.get(f["dir"], p(f["dir"])), p(f["text"])), markup=False)
     for fd in result.get("findings") or ():
-        con.print("! %s: %s" % (fd["code"], fd["text"]), markup=False)
+        con.print("! %s: %s" % (p(fd["code"]), p(fd["text"])), markup=False)
     if result["bcc_errors"]:
         con.print("%d message(s) with a wrong BCC: the bytes were damaged on the way (hold "
                   "the head steady, shade it)" % result["bcc_errors"], markup=False)

@@ -75,10 +75,9 @@ def run(args, comports=None, hello=None):
         print("no RP2040 board found (MicroPython boards show up as USB 2E8A:0005)")
         return 0
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
-    from irprobe.probelink import clean
+    from irprobe.output import safe_text
 
     t = Table(title="RP2040 boards")
     for c in ("port", "board", "serial number", "irprobe firmware"):
@@ -91,10 +90,10 @@ def run(args, comports=None, hello=None):
             else ("not checked" if args.no_hello else "no answer")
         )
         t.add_row(
-            escape(clean(b["port"])),
-            b["kind"],
-            escape(clean(b["serial"] or "?")),
-            escape(clean(fw_text)),
+            safe_text(b["port"], 200),
+            safe_text(b["kind"]),
+            safe_text(b["serial"] or "?", 200),
+            safe_text(fw_text, 200),
         )
     Console().print(t)
     return 0

@@ -87,20 +87,24 @@ def _on_probe(args, opts):
 
 
 def _print(result):
+    """Findings may come from the probe (DOCTOR) and quote meter bytes: plain_text."""
     from rich.console import Console
+
+    from irprobe.output import plain_text as p
 
     c = Console(highlight=False)
     for label, r in _parts(result):
         if label:
-            c.print("[bold]%s[/bold]" % label)
+            c.print(p(label), style="bold", markup=False)
         for s in r.get("steps") or ():
-            c.print("  %-28s %-16s %s" % (s["step"], s["finding"], s.get("detail", "")),
+            c.print("  %-28s %-16s %s" % (p(s.get("step")), p(s.get("finding")),
+                                          p(s.get("detail"))),
                     markup=False)
         if label:
-            c.print("  %s: %s" % (r["verdict"], r["text"]), markup=False)
+            c.print("  %s: %s" % (p(r.get("verdict")), p(r.get("text"))), markup=False)
     style = "bold green" if result["verdict"] == "ok" else "bold red"
-    c.print("[%s]%s[/%s]: " % (style, result["verdict"], style), end="")
-    c.print(result["text"], markup=False)
+    c.print(p(result.get("verdict")) + ": ", style=style, markup=False, end="")
+    c.print(p(result.get("text")), markup=False)
 
 
 def _parts(result):

@@ -33,10 +33,12 @@ def write(rows, fmt, fh):
         json.dump(rows, fh, indent=1)
         fh.write("\n")
         return
+    from irprobe.output import csv_cell
+
     w = csv.DictWriter(fh, fieldnames=FIELDS, lineterminator="\n")
     w.writeheader()
     for r in rows:
-        w.writerow(r)
+        w.writerow({k: csv_cell(r.get(k)) for k in FIELDS})
 
 
 def run(args):

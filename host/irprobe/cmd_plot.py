@@ -42,14 +42,16 @@ def plot(points, kind, meter, obis, out):
     import matplotlib.dates as mdates
     import matplotlib.pyplot as plt
 
+    from irprobe.output import plain_text
+
     xs, ys, units = [], [], set()
     for t, v, u in points:
         try:
             y = Decimal(v)
         except (InvalidOperation, TypeError):
             continue  # "(ERROR)" or an empty value: nothing to draw
-        if not y.is_finite():
-            continue
+        if not y.is_finite() or abs(y) > Decimal("1e300"):
+            continue  # NaN, or beyond what a float (and so the plot) can hold
         x = _when(t)
         if x is None:
             continue
@@ -65,12 +67,16 @@ def plot(points, kind, meter, obis, out):
         ax.step(xs, ys, where="post", marker=".")
     else:
         ax.plot(xs, ys, marker="o")
+    # Meter text: plain_text, and parse_math off so a "$" in it is not read as mathtext.
     ax.set_title(
-        "meter %s  %s (%s)"
-        % (meter, obis, "load profile" if kind == "profile" else "register history")
+        plain_text(
+            "meter %s  %s (%s)"
+            % (meter, obis, "load profile" if kind == "profile" else "register history")
+        ),
+        parse_math=False,
     )
     ax.set_xlabel("time (UTC)")
-    ax.set_ylabel("%s [%s]" % (obis, unit))
+    ax.set_ylabel(plain_text("%s [%s]" % (obis, unit)), parse_math=False)
     ax.ticklabel_format(axis="y", style="plain", useOffset=False)  # meter readings, not 1e7
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
     ax.grid(True, alpha=0.3)

@@ -37,7 +37,10 @@ def add_arguments(p):
     g.add_argument("--client", type=int, default=16, metavar="SAP",
                    help="DLMS client address (16 public; 1 management, usual with HLS)")
     g.add_argument("--server", default="1", metavar="UPPER[/LOWER]",
-                   help="HDLC server address, e.g. 1 or 1/17 (default 1)")
+                   help="HDLC server address, e.g. 1 or 1/17 (default 1); auto: try the "
+                   "usual ones (and 4-byte ones from --address) and say which answered")
+    g.add_argument("--server-size", type=int, choices=(1, 2, 4),
+                   help="bytes of the server address (default: the fewest that hold it)")
     g.add_argument("--auth", choices=("lowest", "low", "hls-gmac"),
                    help="DLMS authentication (default: hls-gmac with --ak, low with "
                    "--password, else lowest)")
@@ -105,19 +108,37 @@ def _hex(args, name, n):
     return b
 
 
+def host_dlms_options():
+    """What the host proposes that the probe cannot: it has no heap limit, so it takes the
+    largest APDU (client-max-receive-pdu-size 0xFFFF, IEC 62056-5-3 9.4.2) and the largest
+    HDLC frames and window (2030 bytes, 7 frames: the meter grants at most its own, B.5).
+    Fewer blocks and polls: fewer round trips."""
+    return {"max_pdu": 0xFFFF, "max_info": 2030, "window": 7}
+
+
 def _dlms_options(args):
     """DLMS addresses and security options -> AutoSession/DlmsClient keywords."""
-    upper, _, lower = args.server.partition("/")
-    try:
-        server = (int(upper), int(lower) if lower else None)
-    except ValueError:
-        raise CommandError("--server is UPPER or UPPER/LOWER, e.g. 1 or 1/17")
+    if args.server == "auto":
+        server = ("auto", None)
+    else:
+        upper, _, lower = args.server.partition("/")
+        try:
+            server = (int(upper), int(lower) if lower else None)
+        except ValueError:
+            raise CommandError("--server is UPPER or UPPER/LOWER (e.g. 1 or 1/17), or auto")
+        if not 0 <= server[0] <= 0x3FFF or not 0 <= (server[1] or 0) <= 0x3FFF:
+            raise CommandError("--server addresses are 0..16383")
     ek, ak = _hex(args, "ek", 16), _hex(args, "ak", 16)
     if (ek is None) != (ak is None):
         raise CommandError("ciphering needs both keys: --ek and --ak")
     opts = {"client_sap": args.client, "server_upper": server[0], "server_lower": server[1],
             "auth": args.auth, "ek": ek, "ak": ak,
             "system_title": _hex(args, "system-title", 8)}
+    opts.update(host_dlms_options())
+    if args.server_size is not None:
+        if server[0] == "auto":
+            raise CommandError("--server-size goes with a given --server, not auto")
+        opts["server_addr_size"] = args.server_size
     if ek is not None:
         opts["security"] = _SECURITY[args.security]
         opts["invocation_counter"] = args.invocation_counter

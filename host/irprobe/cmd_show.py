@@ -9,10 +9,10 @@ def add_arguments(p):
 
 def run(args):
     from rich.console import Console
-    from rich.markup import escape
     from rich.table import Table
 
     from irprobe.db import iso, open_store
+    from irprobe.output import safe_text
 
     store = open_store(args.db)
     try:
@@ -24,14 +24,15 @@ def run(args):
         con.print("no readings stored yet: run `irprobe sync` first")
         return 0
     for meter_id, taken_at, values in latest:
-        # Meter ids and values come from the device: escape them so they cannot inject markup.
+        # Meter ids and values come from the device: safe_text, so they cannot inject markup.
         t = Table(
-            title="meter %s, read %s" % (escape(meter_id), iso(taken_at) or "at an unknown time")
+            title="meter %s, read %s"
+            % (safe_text(meter_id), iso(taken_at) or "at an unknown time")
         )
         t.add_column("OBIS")
         t.add_column("value", justify="right")
         t.add_column("unit")
         for v in values:
-            t.add_row(escape(v["obis"] or ""), escape(v["value"] or ""), escape(v["unit"] or ""))
+            t.add_row(safe_text(v["obis"]), safe_text(v["value"]), safe_text(v["unit"]))
         con.print(t)
     return 0

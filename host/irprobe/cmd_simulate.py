@@ -152,28 +152,45 @@ def _list(profiles, as_json):
     return 0
 
 
+class _Stopped(BaseException):
+    """SIGTERM, SIGHUP, SIGINT: not a KeyboardInterrupt, which ProbeSim.run() takes for a
+    raw Ctrl-C byte from the host (probe.usb)."""
+
+
+def _stop(signum, frame):
+    raise _Stopped()  # unwinds to _probe's finally, which removes the probe's folder
+
+
 def _probe(args):
-    """`irprobe simulate --probe --profile METER --pty`: prints {"port": ...} first."""
+    """`irprobe simulate --probe --profile METER --pty`: prints {"port": ...} first.
+    The probe's folder holds its records and config.json (the meter's password and keys):
+    private (0700) and removed however the command ends (SIGTERM, SIGHUP, Ctrl-C)."""
     import json
+    import signal
 
     try:
         from irprobe.sim.probe_sim import ProbeSim
     except ImportError:
         raise CommandError("simulated probe not available in this build")
 
-    name = getattr(args, "profile", None) or "iskra-mt174"
-    try:
-        sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
-    except KeyError as e:
-        raise CommandError(e.args[0])
     if getattr(args, "tcp", None) is not None:
         raise CommandError("the simulated probe serves a pty only (no --tcp)")
-    print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
-    sys.stdout.flush()
+    name = getattr(args, "profile", None) or "iskra-mt174"
+    sim = None
+    old = {s: signal.signal(s, _stop) for s in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)}
     try:
+        try:
+            sim = ProbeSim(name, prefill=getattr(args, "prefill", 0) or 0)
+        except KeyError as e:
+            raise CommandError(e.args[0])
+        print(json.dumps({"port": sim.port, "device_id": sim.server.device_id}))
+        sys.stdout.flush()
         sim.run(getattr(args, "timeout", None))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, _Stopped):
         pass
     finally:
-        sim.close()
+        if sim is not None:
+            sim.close()
+        for s, h in old.items():
+            signal.signal(s, h)
     return 0

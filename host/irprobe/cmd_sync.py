@@ -21,20 +21,39 @@ def _seq_ok(v):
     return isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 0xFFFFFFFF
 
 
-def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
+# Session bounds: the probe says how many records it holds; a few more may be taken while we
+# sync (interval logging), no more. Bytes and time follow from the record ceiling.
+MARGIN_RECORDS = 64
+BYTES_PER_RECORD = 32768 + 23  # meterproto.link.records: MAX_PAYLOAD + OVERHEAD
+BASE_SECONDS = 60.0
+SECONDS_PER_RECORD = 0.05  # 20 records/s: far below any working link (bench: >1000/s)
+
+
+def session_limits(count):
+    """(records, bytes, seconds) one sync may take from a probe that says it holds count."""
+    records = count + max(MARGIN_RECORDS, count // 8)
+    return records, records * BYTES_PER_RECORD, BASE_SECONDS + records * SECONDS_PER_RECORD
+
+
+def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, clock=None):
     """Pull everything from link (a ProbeLink) into store (irprobe.db.Store).
 
-    progress(done, total) is called after each batch. Returns a dict of figures.
-    Raises LinkError / BadRecord with a plain-words message.
+    Acks only the run of consecutive sequence numbers from the probe's own watermark that is
+    committed to the store; records after a gap are stored but left on the probe. The whole
+    session is bounded by records, bytes and time (session_limits). progress(done, total) is
+    called after each batch. Returns a dict of figures.
+    Raises LinkError / StoreError with a plain-words message.
     """
     from meterproto.link import channel as H
     from meterproto.errors import DecodeError
     from meterproto.link.records import decode_record
 
-    from irprobe.db import MAX_ID, BadRecord, SeqConflict
+    from irprobe.db import MAX_ID, BadRecord, SeqConflict, StoreError
     from irprobe.probelink import LinkError, clean
 
-    info = link.info or link.hello()
+    clock = clock or time.monotonic
+    started = clock()
+    info = link.info or link.hello()  # bounded by ProbeLink.call (irprobe.inbound)
     device = info.get("device_id")
     if (
         not isinstance(device, str)
@@ -50,32 +69,43 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
             "the probe's status makes no sense (acked %s, count %s)"
             % (clean(acked, 20), clean(count, 20))
         )
+    max_records, max_total, max_seconds = session_limits(count)
     clock_before = info.get("clock")
     if set_clock:
         link.set_clock(int(now if now is not None else time.time()))
     cursor = acked + 1
+    run_end = acked  # the last seq of the consecutive run from the watermark we hold
+    gap = None  # (first missing seq, next seq the probe sent) once the run broke
     key = store.current_key(device)
     stats = {
         "device_id": device,
         "pulled": 0,
         "added": 0,
         "duplicates": 0,
+        "conflicts": 0,
         "batches": 0,
         "bytes": 0,
         "acked": acked,
+        "unacked": 0,
+        "gap": None,
         "probe_clock_was": clock_before,
     }
     mb = max_bytes or H.PULL_MAX
     if progress:
         progress(0, count)
     while True:
+        if clock() - started > max_seconds:
+            raise LinkError(
+                "sync took longer than %d s for the %d records the probe holds; stopped "
+                "(records up to %d are stored and acknowledged)" % (max_seconds, count, run_end)
+            )
         raws = link.pull(cursor, mb)
         if not raws:
             break
         batch = []
         for raw in raws:
             try:
-                rec = decode_record(raw)
+                rec = decode_record(raw)  # checked as a reading by the store (irprobe.inbound)
             except DecodeError as e:
                 raise LinkError(
                     "the probe sent a record that cannot be read (%s); nothing of it "
@@ -88,32 +118,51 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None):
                 )
             batch.append((rec.seq, rec.time_s, rec.reading, rec.digest))
             stats["bytes"] += len(raw)
+        if stats["pulled"] + len(batch) > max_records or stats["bytes"] > max_total:
+            raise LinkError(
+                "the probe sends more than the %d records it said it holds; stopped after %d "
+                "(records up to %d are stored and acknowledged)"
+                % (count, stats["pulled"], run_end)
+            )
         try:
             try:
-                added, dup = store.add_records(key, batch)  # one transaction, committed
+                added, dup, conflicts = store.add_records(key, batch)  # committed
             except SeqConflict:
                 # Same number, different record: the probe's storage was erased and its
                 # numbering restarted. Keep the old records; file the new ones apart.
                 key = store.new_epoch(device)
                 stats["new_epoch"] = key
-                added, dup = store.add_records(key, batch)
+                added, dup, conflicts = store.add_records(key, batch)
         except BadRecord as e:
             raise LinkError(
                 "record from the probe refused: %s; nothing of this batch was "
                 "stored or acknowledged" % e
             )
-        last = batch[-1][0]
-        answer = link.ack(last)  # only now may the probe delete
-        stats["probe_heap"] = answer.get("heap") if isinstance(answer, dict) else None
-        store.note_sync(key, last, clean(info.get("firmware"), 32))
+        except StoreError as e:
+            raise LinkError("%s; nothing of this batch was acknowledged" % e)
+        # Only now, committed, may the probe delete: and only the consecutive run, so a
+        # record the probe skipped (quarantined, or a faulty probe) is never acked unseen.
+        for seq, _, _, _ in batch:
+            if gap is None and seq == run_end + 1:
+                run_end = seq
+            elif gap is None:
+                gap = (run_end + 1, seq)
+            if gap is not None:
+                stats["unacked"] += 1
+        if run_end > stats["acked"]:
+            answer = link.ack(run_end)
+            stats["probe_heap"] = answer.get("heap") if isinstance(answer, dict) else None
+            store.note_sync(key, run_end, clean(info.get("firmware"), 32))
+            stats["acked"] = run_end
         stats["pulled"] += len(batch)
         stats["added"] += added
         stats["duplicates"] += dup
+        stats["conflicts"] += conflicts
         stats["batches"] += 1
-        stats["acked"] = last
-        cursor = last + 1
+        cursor = batch[-1][0] + 1
         if progress:
             progress(stats["pulled"], max(count, stats["pulled"]))
+    stats["gap"] = gap
     stats["stored_as"] = key
     return stats
 
@@ -129,7 +178,8 @@ def run(args):
     )
 
     from irprobe.cli import CommandError
-    from irprobe.db import BadRecord, open_store
+    from irprobe.db import StoreError, open_store
+    from irprobe.output import plain_text
     from irprobe.probelink import LinkError, open_link
 
     store = open_store(args.db)
@@ -151,7 +201,7 @@ def run(args):
 
                 stats = sync(link, store, progress, set_clock=not args.no_clock)
             link.bye()
-        except (LinkError, BadRecord) as e:
+        except (LinkError, StoreError) as e:
             raise CommandError("%s (already stored readings are safe; run sync again)" % e)
         finally:
             link.close()
@@ -162,7 +212,7 @@ def run(args):
         "probe %s: %d records pulled, %d new, %d already stored; acknowledged up to %d; "
         "database holds %d readings of %d meters"
         % (
-            stats["device_id"],
+            plain_text(stats["device_id"]),
             stats["pulled"],
             stats["added"],
             stats["duplicates"],
@@ -177,9 +227,22 @@ def run(args):
     if heap is not None and "free_min" in heap:
         print("probe heap: %d bytes free at the lowest point of this sync" % heap["free_min"],
               file=sys.stderr)
+    if stats["gap"]:
+        first, then = stats["gap"]
+        print(
+            "warning: the probe skipped record %d and went on at %d (damaged on its flash, or "
+            "a faulty probe); %d records after the gap are stored but left on the probe, "
+            "not acknowledged" % (first, then, stats["unacked"])
+        )
+    if stats["conflicts"]:
+        print(
+            "warning: %d records came again with the same number and time but other content; "
+            "the first copy stays the reading, the other is kept as a conflict in the database"
+            % stats["conflicts"]
+        )
     if stats.get("new_epoch"):
         print(
             "note: the probe numbers its records from the start again (was its storage "
-            "erased?); its new records are kept apart as %s" % stats["new_epoch"]
+            "erased?); its new records are kept apart as %s" % plain_text(stats["new_epoch"])
         )
     return 0

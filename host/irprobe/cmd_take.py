@@ -12,30 +12,21 @@ def add_arguments(p):
 
 
 def checked_reading(d):
-    """The device's reading dict rebuilt through Reading, so only known fields get out."""
+    """The device's reading after the one check (irprobe.inbound.check_reading), rebuilt
+    through Reading so only known fields get out, as `irprobe read` prints them.
+    Raises CommandError saying what was wrong."""
     from meterproto.reading import Reading
 
-    if not isinstance(d, dict) or not isinstance(d.get("values", []), list):
-        return None
+    from irprobe.cli import CommandError
+    from irprobe.inbound import Untrusted, check_reading
+
+    if d is None:
+        raise CommandError("the probe answered without a reading")
     try:
-        return Reading.from_dict(d).to_dict()
-    except (AttributeError, TypeError, ValueError):
-        return None
-
-
-def _printable(obj):
-    """Device text made safe for a rich table: no control characters, no markup."""
-    from rich.markup import escape
-
-    from irprobe.probelink import clean
-
-    if isinstance(obj, str):
-        return escape(clean(obj, 400))
-    if isinstance(obj, list):
-        return [_printable(x) for x in obj]
-    if isinstance(obj, dict):
-        return {k: _printable(v) for k, v in obj.items()}
-    return obj
+        check_reading(d, "the probe's reading", for_display=True)
+    except Untrusted as e:
+        raise CommandError("the probe's answer cannot be shown: %s" % e)
+    return Reading.from_dict(d).to_dict()
 
 
 def heap_figures(res):
@@ -68,9 +59,7 @@ def run(args):
             raise CommandError("the probe could not read its meter (%s): %s" % (e.code, e.message))
         except LinkError as e:
             raise CommandError(str(e))
-    reading = checked_reading(res.get("reading"))
-    if reading is None:
-        raise CommandError("the probe answered without a usable reading")
+    reading = checked_reading(res.get("reading") if isinstance(res, dict) else None)
     seq = res.get("seq")
     heap = heap_figures(res)
     if args.json:
@@ -78,7 +67,7 @@ def run(args):
             reading["probe"] = {"heap": heap}
         output.print_json(reading)  # JSON escapes control characters itself
     else:
-        output.print_reading(_printable(reading))
+        output.print_reading(reading)  # escapes meter text itself
     if heap is not None and "free_min" in heap:
         print("probe heap: %d bytes free at the lowest point of this read" % heap["free_min"],
               file=sys.stderr)

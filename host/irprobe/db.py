@@ -2,17 +2,21 @@
 # Idempotent by (device id, sequence number): a record the probe sends twice (a cut cable, a
 # second sync) lands once. Everything from the device is untrusted text: every query is
 # parameterised, lengths are capped, values stay decimal text exactly as the meter sent them.
+# Every write is one BEGIN IMMEDIATE transaction (schema creation and upgrades too), so several
+# processes may open and write the same file; SQLite failures become plain-words StoreErrors,
+# and add_records returns only after COMMIT, so nobody acks what was not stored.
+import contextlib
+import functools
 import json
 import os
 import sqlite3
 import time
 
-SCHEMA_VERSION = 1
+from irprobe.inbound import MAX_ID, MAX_TEXT, Untrusted, check_reading, text
 
-# Caps on device-supplied text: a hostile or broken probe cannot bloat the database.
-MAX_ID = 64
-MAX_TEXT = 256
-MAX_VALUES = 4096
+SCHEMA_VERSION = 2
+
+BUSY_S = 15.0  # how long a write waits for another process's transaction before giving up
 
 _MIGRATIONS = {
     1: [
@@ -59,16 +63,77 @@ _MIGRATIONS = {
         'CREATE INDEX values_obis ON "values"(obis)',
         "CREATE INDEX sessions_meter ON sessions(meter, taken_at)",
     ],
+    # A record that came again under a number we hold, with the same time and digest but other
+    # content (changed between pull and ack): kept here, never silently dropped.
+    2: [
+        """CREATE TABLE conflicts (
+            id INTEGER PRIMARY KEY,
+            device_id TEXT NOT NULL,
+            seq INTEGER NOT NULL,
+            taken_at INTEGER,
+            digest TEXT,
+            reading TEXT NOT NULL,
+            seen_at INTEGER NOT NULL,
+            UNIQUE (device_id, seq, reading))""",
+    ],
 }
 
 
-class BadRecord(ValueError):
+class StoreError(Exception):
+    """The database cannot do what was asked (plain-words message); nothing was changed."""
+
+
+class BadRecord(StoreError, ValueError):
     """A record from the device that cannot be stored as it is (plain-words message)."""
 
 
 class SeqConflict(BadRecord):
     """The probe sent a different record under a number we already hold: its storage was
     erased and numbering started again (see Store.new_epoch)."""
+
+
+# SQLite primary result codes (sqlite3.h) that have a plain-words meaning for a user.
+_BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT = 5, 6, 8, 10, 11
+_FULL, _CANTOPEN, _NOTADB = 13, 14, 26
+
+
+def plain_error(e, path):
+    """A sqlite3.Error as a StoreError that says what happened and what to do."""
+    code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
+    msg = str(e)
+    if code in (_BUSY, _LOCKED) or "locked" in msg:
+        text = ("the readings database %s is busy (another program is writing to it): "
+                "try again when it has finished" % path)
+    elif code == _FULL or "full" in msg:
+        text = ("the disk holding the readings database %s is full: free some space and "
+                "try again" % path)
+    elif code == _READONLY or "readonly" in msg:
+        text = "the readings database %s cannot be written (read-only)" % path
+    elif code in (_CORRUPT, _NOTADB) or "not a database" in msg or "malformed" in msg:
+        text = "%s is not a readings database (%s)" % (path, msg)
+    elif code == _CANTOPEN or "unable to open" in msg:
+        text = (
+            "cannot open the readings database %s: check the folder exists and is writable"
+            % path
+        )
+    elif code == _IOERR or "I/O" in msg:
+        text = "the disk failed while using the readings database %s (%s)" % (path, msg)
+    else:
+        text = "the readings database %s failed: %s" % (path, msg)
+    return StoreError(text)
+
+
+def _plain(method):
+    """Store methods raise StoreError, never a raw sqlite3 error."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kw):
+        try:
+            return method(self, *args, **kw)
+        except sqlite3.Error as e:
+            raise plain_error(e, self.path)
+
+    return wrapper
 
 
 def default_path():
@@ -80,19 +145,10 @@ def default_path():
 
 
 def _text(v, what, cap=MAX_TEXT, required=False):
-    if v is None:
-        if required:
-            raise BadRecord("%s is missing" % what)
-        return None
-    if isinstance(v, bool) or not isinstance(v, (str, int)):
-        raise BadRecord("%s is not text" % what)
-    v = str(v)
-    if len(v) > cap:
-        raise BadRecord("%s is %d characters long (at most %d allowed)" % (what, len(v), cap))
-    for ch in v:
-        if ord(ch) < 32 or ord(ch) == 127:
-            raise BadRecord("%s contains control characters" % what)
-    return v
+    try:
+        return text(v, what, cap, required)
+    except Untrusted as e:
+        raise BadRecord(str(e))
 
 
 class Store:
@@ -102,13 +158,23 @@ class Store:
         self.path = path or default_path()
         if self.path != ":memory:":
             d = os.path.dirname(os.path.abspath(self.path))
-            os.makedirs(d, exist_ok=True)
+            try:
+                os.makedirs(d, exist_ok=True)
+            except OSError as e:
+                raise StoreError("cannot create the folder %s: %s" % (d, e.strerror or e))
+        self.conn = None
         try:
-            self.conn = sqlite3.connect(self.path)
+            # isolation_level None: no implicit transactions; every write is an explicit
+            # BEGIN IMMEDIATE ... COMMIT (self._tx), so what is atomic is written down here.
+            self.conn = sqlite3.connect(self.path, timeout=BUSY_S, isolation_level=None)
             self.conn.execute("PRAGMA foreign_keys = ON")
             self._migrate()
-        except sqlite3.DatabaseError as e:
-            raise BadRecord("%s is not a readings database (%s)" % (self.path, e))
+        except sqlite3.Error as e:
+            self.close()
+            raise plain_error(e, self.path)
+        except BaseException:
+            self.close()
+            raise
 
     def __enter__(self):
         return self
@@ -117,48 +183,94 @@ class Store:
         self.close()
 
     def close(self):
-        self.conn.close()
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    @contextlib.contextmanager
+    def _tx(self):
+        """One write transaction: the write lock is taken at BEGIN (a concurrent writer waits
+        up to BUSY_S there, never half-way), and the block either commits whole or not at all."""
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            yield c
+            c.execute("COMMIT")
+        except BaseException:
+            try:
+                c.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # SQLite already rolled back (disk full, I/O error)
+            raise
 
     # -- schema ---------------------------------------------------------------------
-    def _migrate(self):
+    def _version(self):
         c = self.conn
-        c.execute(
-            "CREATE TABLE IF NOT EXISTS migrations (version INTEGER PRIMARY KEY, applied INTEGER)"
-        )
-        row = c.execute("SELECT MAX(version) FROM migrations").fetchone()
-        have = row[0] or 0
+        if not c.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
+        ).fetchone():
+            return 0
+        return c.execute("SELECT MAX(version) FROM migrations").fetchone()[0] or 0
+
+    def _check_version(self, have):
         if have > SCHEMA_VERSION:
-            raise BadRecord(
+            raise StoreError(
                 "database schema %d is newer than this irprobe (%d): upgrade irprobe"
                 % (have, SCHEMA_VERSION)
             )
-        for v in range(have + 1, SCHEMA_VERSION + 1):
-            with c:
+
+    def _migrate(self):
+        """Create or upgrade the schema in ONE transaction: several processes opening a new
+        file at once see either no schema or all of it; a failure (full disk) leaves the file
+        as it was, so the next open simply tries again."""
+        have = self._version()  # fast path: no write lock when the schema is current
+        self._check_version(have)
+        if have == SCHEMA_VERSION:
+            return
+        if self.path != ":memory:":
+            try:  # readers no longer block a writer (sync while `show` runs); best effort
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:
+                pass
+        with self._tx() as c:
+            c.execute(
+                "CREATE TABLE IF NOT EXISTS migrations"
+                " (version INTEGER PRIMARY KEY, applied INTEGER)"
+            )
+            have = self._version()  # again, under the lock: another process may have done it
+            self._check_version(have)
+            for v in range(have + 1, SCHEMA_VERSION + 1):
                 for stmt in _MIGRATIONS[v]:
                     c.execute(stmt)
                 c.execute("INSERT INTO migrations VALUES (?, ?)", (v, int(time.time())))
 
+    @_plain
     def schema_version(self):
         return self.conn.execute("SELECT MAX(version) FROM migrations").fetchone()[0]
 
     # -- writing --------------------------------------------------------------------
+    @_plain
     def add_records(self, device_id, records):
         """Store records [(seq, taken_at_unix_s, reading_dict[, digest])] in one transaction.
 
-        Returns (added, already_had). A record whose (device_id, seq) is known is skipped.
-        Raises BadRecord (nothing stored) if any record is malformed.
+        Returns (added, already_had, conflicts) once committed. A record whose (device_id,
+        seq) is known is skipped when it is the same; one with the same time and digest but
+        other content is kept in the conflicts table (counted in conflicts). Raises BadRecord
+        (nothing stored) if any record is malformed, StoreError if the database fails.
         """
         device_id = _text(device_id, "device id", MAX_ID, True)
-        added = dup = 0
-        c = self.conn
-        with c:
-            c.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
+        added = dup = conflicts = 0
+        with self._tx():
+            self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
             for rec in records:
-                if self._add_one(device_id, *rec):
+                got = self._add_one(device_id, *rec)
+                if got == "added":
                     added += 1
+                elif got == "conflict":
+                    conflicts += 1
                 else:
                     dup += 1
-        return added, dup
+        return added, dup, conflicts
 
     def _add_one(self, device_id, seq, taken_at, reading, digest=None):
         c = self.conn
@@ -172,137 +284,69 @@ class Store:
             raise BadRecord("record %d has an impossible time %r" % (seq, taken_at))
         if not isinstance(reading, dict):
             raise BadRecord("record %d holds no reading" % seq)
+        try:
+            r = check_reading(reading, "record %d" % seq)  # the one check (irprobe.inbound)
+        except Untrusted as e:
+            raise BadRecord(str(e))
         digest_hex = bytes(digest).hex() if digest else None
+        text_ = json.dumps(reading, sort_keys=True)  # stored as the probe sent it
         old = c.execute(
-            "SELECT taken_at, digest FROM sessions WHERE device_id = ? AND seq = ?",
+            "SELECT taken_at, digest, reading FROM sessions WHERE device_id = ? AND seq = ?",
             (device_id, seq),
         ).fetchone()
         if old:
-            if old != (taken_at, digest_hex):
+            if old[:2] != (taken_at, digest_hex):
                 raise SeqConflict(
                     "record %d differs from the record %d stored earlier from this probe"
                     % (seq, seq)
                 )
-            return False  # the same record again (a resumed or repeated sync)
-        meter = reading.get("meter") or {}
-        if not isinstance(meter, dict):
-            raise BadRecord("record %d: meter is not an object" % seq)
-        meter_id = _text(meter.get("id"), "meter id", MAX_ID) or "unknown"
-        manufacturer = _text(meter.get("manufacturer"), "manufacturer", MAX_ID)
-        ident = _text(meter.get("ident"), "meter ident")
-        values = reading.get("values") or []
-        if not isinstance(values, list) or len(values) > MAX_VALUES:
-            raise BadRecord("record %d: values are not a list of at most %d" % (seq, MAX_VALUES))
-        baud = reading.get("baud")
-        if baud is not None and (isinstance(baud, bool) or not isinstance(baud, int)):
-            raise BadRecord("record %d: baud is not a number" % seq)
+            if old[2] == text_:
+                return "same"  # the same record again (a resumed or repeated sync)
+            c.execute(
+                "INSERT OR IGNORE INTO conflicts (device_id, seq, taken_at, digest, reading,"
+                " seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (device_id, seq, taken_at, digest_hex, text_, int(time.time())),
+            )
+            return "conflict"
+        m = r["meter"]
+        meter_id = m["id"] or "unknown"
         c.execute(
             "INSERT OR IGNORE INTO meters (meter_id, manufacturer, ident) VALUES (?, ?, ?)",
-            (meter_id, manufacturer, ident),
+            (meter_id, m["manufacturer"], m["ident"]),
         )
-        if manufacturer or ident:
+        if m["manufacturer"] or m["ident"]:
             c.execute(
                 "UPDATE meters SET manufacturer = COALESCE(?, manufacturer), "
                 "ident = COALESCE(?, ident) WHERE meter_id = ?",
-                (manufacturer, ident, meter_id),
+                (m["manufacturer"], m["ident"], meter_id),
             )
         mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
         cur = c.execute(
             "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
             " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                device_id,
-                seq,
-                mpk,
-                taken_at,
-                _text(reading.get("protocol"), "protocol", 32),
-                _text(reading.get("mode"), "mode", 8),
-                baud,
-                digest_hex,
-                json.dumps(reading, sort_keys=True),
-            ),
+            (device_id, seq, mpk, taken_at, r["protocol"], r["mode"], r["baud"], digest_hex,
+             text_),
         )
         sid = cur.lastrowid
-        for pos, v in enumerate(values):
-            if not isinstance(v, dict):
-                raise BadRecord("record %d: value %d is not an object" % (seq, pos))
-            c.execute(
-                'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)',
-                (
-                    sid,
-                    pos,
-                    _text(v.get("obis"), "OBIS code", 64),
-                    _text(v.get("value"), "value"),
-                    _text(v.get("unit"), "unit", 32),
-                    _text(v.get("address"), "address", 64),
-                    _text(v.get("time"), "time", 64),
-                ),
+        c.executemany(
+            'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)',
+            [
+                (sid, pos, v["obis"], v["value"], v["unit"], v["address"], v["time"])
+                for pos, v in enumerate(r["values"])
+            ],
+        )
+        for p in r["profiles"]:  # one shape (irprobe.inbound): the clock is the row time
+            c.executemany(
+                "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (sid, p["obis"], n, row["time"], col["obis"], val, col["unit"])
+                    for n, row in enumerate(p["rows"])
+                    for col, val in zip(p["columns"], row["values"])
+                ],
             )
-        self._add_profiles(sid, seq, reading.get("profiles"))
-        return True
+        return "added"
 
-    def _add_profiles(self, sid, seq, profiles):
-        """Load profiles in both reader shapes (meterproto.iec.data / meterproto.dlms.client):
-        IEC: {"obis", "columns": [{"obis","unit"}], "rows": [{"time", "values": [...]}]}
-        DLMS: {"obis", "capture_objects": [{"class_id","obis",..}], "rows": [[cell, ...]]}
-        (the DLMS row time is its clock column, class 8)."""
-        if not profiles:
-            return
-        if not isinstance(profiles, list):
-            raise BadRecord("record %d: profiles are not a list" % seq)
-        for p in profiles:
-            if not isinstance(p, dict):
-                raise BadRecord("record %d: a profile is not an object" % seq)
-            pname = _text(p.get("obis") or p.get("address"), "profile OBIS code", 64, True)
-            cols = p.get("columns")
-            if cols is None:
-                cols = p.get("capture_objects")
-            rows = p.get("rows") or []
-            if (
-                not isinstance(cols, list)
-                or not isinstance(rows, list)
-                or len(rows) > 100000
-                or not all(isinstance(c, dict) for c in cols)
-            ):
-                raise BadRecord("record %d: profile %s is malformed" % (seq, pname))
-            clock = None
-            for j, c in enumerate(cols):
-                if c.get("class_id") == 8:
-                    clock = j
-                    break
-            for r, row in enumerate(rows):
-                if isinstance(row, dict):
-                    t, vals = row.get("time"), row.get("values")
-                else:
-                    vals = row
-                    t = (
-                        row[clock]
-                        if isinstance(row, list) and clock is not None and clock < len(row)
-                        else None
-                    )
-                if not isinstance(vals, list) or len(vals) != len(cols):
-                    raise BadRecord(
-                        "record %d: profile %s row %d does not match its columns" % (seq, pname, r)
-                    )
-                t = _text(t, "profile time", 64)
-                for j, (col, val) in enumerate(zip(cols, vals)):
-                    if j == clock:
-                        continue
-                    self.conn.execute(
-                        "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            sid,
-                            pname,
-                            r,
-                            t,
-                            _text(
-                                col.get("obis") or col.get("address"), "column OBIS code", 64, True
-                            ),
-                            _text(val, "profile value"),
-                            _text(col.get("unit"), "unit", 32),
-                        ),
-                    )
-
+    @_plain
     def current_key(self, device_id):
         """The key this probe's records are stored under now: its id, or "id~N" after its
         storage was erased N-1 times (numbering restarted; old records are kept apart)."""
@@ -317,6 +361,7 @@ class Store:
                 best, key = int(tail), k
         return key
 
+    @_plain
     def new_epoch(self, device_id):
         """Start a fresh key for a probe whose numbering restarted; returns it."""
         key = self.current_key(device_id)
@@ -324,12 +369,13 @@ class Store:
         new = "%s~%d" % (device_id, n)
         if len(new) > MAX_ID:
             raise BadRecord("device id too long to keep apart a restarted numbering")
-        with self.conn:
+        with self._tx():
             self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (new,))
         return new
 
+    @_plain
     def note_sync(self, device_id, acked_seq, firmware=None):
-        with self.conn:
+        with self._tx():
             self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
             self.conn.execute(
                 "UPDATE devices SET acked_seq = MAX(acked_seq, ?), last_sync = ?,"
@@ -338,12 +384,26 @@ class Store:
             )
 
     # -- reading --------------------------------------------------------------------
+    @_plain
     def counts(self):
         out = {}
         for t in ("meters", "sessions", "values", "profile_rows"):
             out[t] = self.conn.execute('SELECT COUNT(*) FROM "%s"' % t).fetchone()[0]
         return out
 
+    @_plain
+    def conflicts(self, device_id=None):
+        """Records that came again under a number already held, with other content:
+        [(device_id, seq, taken_at, reading dict)], oldest first."""
+        q = "SELECT device_id, seq, taken_at, reading FROM conflicts"
+        args = ()
+        if device_id is not None:
+            q += " WHERE device_id = ?"
+            args = (device_id,)
+        rows = self.conn.execute(q + " ORDER BY id", args)
+        return [(d, s, t, json.loads(r)) for d, s, t, r in rows]
+
+    @_plain
     def known_seqs(self, device_id):
         return [
             r[0]
@@ -352,9 +412,11 @@ class Store:
             )
         ]
 
+    @_plain
     def meters(self):
         return [r[0] for r in self.conn.execute("SELECT meter_id FROM meters ORDER BY meter_id")]
 
+    @_plain
     def rows(self, meter=None, since=None):
         """Every stored value as a dict, oldest first (registers, then profile rows)."""
         q = (
@@ -390,6 +452,7 @@ class Store:
             out.append(d)
         return out
 
+    @_plain
     def latest(self):
         """Per meter: its newest session's values. [(meter_id, taken_at, [value dicts])]."""
         out = []
@@ -413,6 +476,7 @@ class Store:
             out.append((meter_id, s[1], vals))
         return out
 
+    @_plain
     def profile_series(self):
         """[(meter_id, column obis, rows)] of every stored load-profile column."""
         return [
@@ -424,6 +488,7 @@ class Store:
             )
         ]
 
+    @_plain
     def history(self, meter, obis):
         """[(time_text_or_unix, value_text, unit)] for one register or profile column."""
         out = []
@@ -488,5 +553,5 @@ def open_store(path):
 
     try:
         return Store(path)
-    except (BadRecord, sqlite3.Error, OSError) as e:
+    except StoreError as e:
         raise CommandError(str(e))

@@ -2,8 +2,8 @@
 # Frames, commands and retries are meterproto.link.channel.HostSide (docs/COMMAND-CHANNEL.md); this
 # module adds the port: open, enter the channel (A: the running app answers HELLO; B: the raw
 # REPL starts probe.usb.serve()), blocking calls with timeouts, and plain-words failures.
-# Everything the probe says is untrusted: frames are CRC-checked, lengths capped, and text
-# from the device is cleaned before anyone prints it.
+# Everything the probe says is untrusted: frames are CRC-checked, lengths capped, every JSON
+# answer bounded by irprobe.inbound.check_tree here, and device text cleaned before printing.
 import os
 import time
 
@@ -12,20 +12,31 @@ from meterproto.errors import DecodeError
 from meterproto.link.host import HostSide
 from meterproto.link.records import MAX_PAYLOAD, OVERHEAD
 
+from irprobe.inbound import Untrusted, check_tree
+
 LinkError = H.LinkError
 DeviceError = H.DeviceError
 
+
+class UnusableAnswer(LinkError):
+    """Whole, CRC-checked answers whose content cannot be used: irprobe answers, but badly."""
+
 # The largest frame we accept from a probe: a PULL answer, which holds at least one whole record.
 MAX_ANSWER = max(H.PULL_MAX, MAX_PAYLOAD + OVERHEAD)
+# A call attempt gives up after this many times its timeout, or this many bytes, without an
+# answer to it (noise, or answers to other requests), even if bytes keep coming.
+ATTEMPT_FACTOR = 4
+NOISE_BYTES = 8 * MAX_ANSWER
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
 SERVE = b"import probe.usb\r\nprobe.usb.serve()\r\n"
 RAW_HELLO_S = 15.0  # first answer after the raw REPL started the server
 
 
 def clean(text, limit=200):
-    """Device text made safe to print: no control characters, bounded length."""
-    s = "".join(ch if ch.isprintable() else "?" for ch in str(text))
-    return s if len(s) <= limit else s[:limit] + "..."
+    """Device text made safe to print in a message: irprobe.output.plain_text, bounded."""
+    from irprobe.output import plain_text
+
+    return plain_text(text, limit)
 
 
 class ProbeLink:
@@ -45,6 +56,7 @@ class ProbeLink:
         self.bytes_out = 0
         self.bytes_in = 0
         self.frames = 0
+        self._heard = 0  # bytes received during the current call
 
     # -- opening ----------------------------------------------------------------------
     @classmethod
@@ -64,6 +76,8 @@ class ProbeLink:
             link._drain()
             try:
                 link.info = link.hello()
+            except (DeviceError, UnusableAnswer):
+                raise  # irprobe answered: the raw REPL would not help
             except LinkError:
                 if not raw_repl:
                     raise
@@ -122,10 +136,21 @@ class ProbeLink:
         self.bytes_out += len(data)
 
     def _reader(self, timeout):
-        end = [time.monotonic() + timeout]
+        """read() for HostSide.call: b"" after `timeout` of silence, and also once an attempt
+        has lasted ATTEMPT_FACTOR x timeout or brought NOISE_BYTES without an answer, so noise
+        or answers to other requests cannot keep a call alive for ever."""
+        end = [0.0, 0.0, 0]  # silence deadline, attempt deadline, bytes in this attempt
+
+        def restart():
+            now = time.monotonic()
+            end[0] = now + timeout
+            end[1] = now + max(ATTEMPT_FACTOR * timeout, timeout + 2.0)
+            end[2] = 0
+
+        restart()
 
         def read():
-            while time.monotonic() < end[0]:
+            while time.monotonic() < min(end[0], end[1]) and end[2] < NOISE_BYTES:
                 try:
                     got = self.ser.read(max(1, min(4096, self.ser.in_waiting or 1)))
                 except Exception as e:
@@ -134,9 +159,11 @@ class ProbeLink:
                     )
                 if got:
                     self.bytes_in += len(got)
-                    end[0] = time.monotonic() + timeout  # the deadline is per silence
+                    self._heard += len(got)
+                    end[0] = time.monotonic() + timeout  # the silence deadline restarts
+                    end[2] += len(got)
                     return got
-            end[0] = time.monotonic() + timeout  # the retry gets its own wait
+            restart()  # the retry gets its own wait
             return b""
 
         return read
@@ -146,19 +173,35 @@ class ProbeLink:
         t = self.timeout if timeout is None else timeout
         tries = 0
         pending = self.host.pending  # kept: HostSide forgets it once an answer frame arrives
+        self._heard = 0
         while True:
             try:
                 resp = self.host.call(frame, self._write, self._reader(t), retries)
                 self.frames += 1
+                if isinstance(resp.value, dict):  # PULL records are checked by the store
+                    try:
+                        check_tree(resp.value, "the probe's answer")
+                    except Untrusted as e:
+                        raise UnusableAnswer(str(e))  # its cache would answer the same again
                 return resp.value
             except DeviceError as e:
                 raise DeviceError(clean(e.code, 40), clean(e.message))
+            except LinkError as e:
+                if self._heard and "no answer from the probe" in str(e):
+                    raise LinkError(
+                        "the device on %s keeps sending data that is not an answer (noise, "
+                        "or answers to other requests; %d bytes): check the cable and that "
+                        "no other program uses the port" % (self.name, self._heard)
+                    )
+                raise
             except DecodeError as e:
                 # A frame whose CRC held but whose content is broken (a damaged record inside
                 # a PULL answer, bad JSON): ask again, the probe answers from its cache.
                 tries += 1
                 if tries > retries:
-                    raise LinkError("the probe keeps sending unusable answers (%s)" % clean(e))
+                    raise UnusableAnswer(
+                        "the probe keeps sending unusable answers (%s)" % clean(e)
+                    )
                 self.host.pending = pending
                 frame = self.host.retry()
 

@@ -145,3 +145,20 @@ def test_settle_waits_for_a_meter_still_sending_and_resets_the_line():
     assert trace[0][1] == "=" and trace[0][2][0] == 300
     first_tx = [t for t in trace if t[1] == ">"][0]
     assert first_tx[0] > 5000  # signed on only once the readout had ended
+
+
+def test_doctor_finds_a_four_byte_address_made_from_the_serial():
+    from meterproto.hdlc.frame import decode_frame, K_DISC
+    from meterproto.hdlc.discover import candidates
+    from irprobe.sim import dlms_profiles as dp
+
+    p = dict(dp.PROFILES["dlms-direct"], server_lower=1000 + 1)  # serial 70000001
+    trace = []
+    r = run(Doctor(address="70000001"), VirtualLine(dp.make_meter(p)), trace=trace)
+    assert r["verdict"] == "ok" and "--server 1/1001" in r["text"], r["text"]
+    hd = r["steps"][-1]
+    assert "1/1001" in hd["detail"], hd
+    snrms = [t[2] for t in trace if t[1] == ">" and t[2][:1] == b"\x7e"
+             and decode_frame(t[2]).kind != K_DISC]
+    # every usual address was tried in turn before the serial-derived one answered
+    assert len(snrms) >= len(candidates("70000001"))

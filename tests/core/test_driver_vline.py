@@ -107,3 +107,91 @@ def test_meter_send_after_set_line_goes_out_at_the_new_baud():
     answer, _ = run(_Hello(b""), line)
     assert answer == b"OK\r\n"
     assert line.log[-1][4] == 9600
+
+
+class _ScriptPort:
+    """A port that delivers (at_ms, bytes) chunks; reading past the last one just waits."""
+
+    def __init__(self, chunks):
+        self.chunks = list(chunks)
+        self.now = 0
+        self.written = b""
+
+    def now_ms(self):
+        return self.now
+
+    def write(self, data):
+        self.written += data
+
+    def drain(self):
+        pass
+
+    def set_line(self, baud, fmt):
+        pass
+
+    def read(self, deadline_ms):
+        if self.chunks and self.chunks[0][0] <= deadline_ms:
+            at, data = self.chunks.pop(0)
+            if at > self.now:
+                self.now = at
+            return data
+        if deadline_ms > self.now:
+            self.now = deadline_ms
+        return b""
+
+
+class _Short(Machine):
+    """Sends b"ACK1", then takes whatever comes within 1000 ms as the answer."""
+
+    def __init__(self):
+        Machine.__init__(self)
+        self.got = []
+
+    def start(self, now_ms):
+        self._send(b"ACK1", now_ms)
+        self._deadline = 1000
+
+    def receive(self, data, now_ms):
+        self.got.append((bytes(data), now_ms))
+        self._finish(b"".join(d for d, _ in self.got))
+
+    def timeout(self, now_ms):
+        self._fail(NoAnswer("nothing"))
+
+
+def test_bytes_held_as_echo_go_to_the_machine_at_the_deadline():
+    # The meter's answer "AC" starts like our own "ACK1": the echo filter holds it, and
+    # nothing follows. At the deadline it is meter data, for run() and for step() alike.
+    from meterproto.driver import Driver
+    from meterproto.echo import EchoFilter
+
+    m = _Short()
+    assert run(m, _ScriptPort([(100, b"AC")]), echo=EchoFilter()) == b"AC"
+    assert m.got == [(b"AC", 1000)]
+    m = _Short()
+    d = Driver(m, _ScriptPort([(100, b"AC")]), echo=EchoFilter())
+    steps = 0
+    while not d.step(20):  # the probe's way: slices of at most 20 ms
+        steps += 1
+    assert m.result == b"AC" and m.got == [(b"AC", 1000)] and steps >= 40
+    assert d.rx_bytes == 2 and d.meter_bytes == 2 and d.sent == 4
+    # Without a filter nothing is held: the bytes arrive at once.
+    m = _Short()
+    assert run(m, _ScriptPort([(100, b"AC")])) == b"AC" and m.got == [(b"AC", 100)]
+    # A whole echo is dropped and counted, and then the machine times out.
+    m = _Short()
+    echo = EchoFilter()
+    d = Driver(m, _ScriptPort([(10, b"ACK1")]), echo=echo)
+    while not d.step(50):
+        pass
+    assert isinstance(m.error, NoAnswer) and echo.echo_bytes == 4 and d.meter_bytes == 0
+
+
+def test_a_machine_without_a_deadline_fails_instead_of_hanging():
+    from meterproto.driver import Driver
+    from meterproto.errors import LocalProtocolError
+
+    m = _Short()
+    d = Driver(m, _ScriptPort([]))
+    m._deadline = None
+    assert d.step(20) and isinstance(m.error, LocalProtocolError) and "hang" in str(m.error)

@@ -71,3 +71,29 @@ def test_bad_arguments_are_refused_in_plain_words():
     raises(DecodeError, R.encode_record, 1, 0, "not a reading")
     e = raises(DecodeError, R.encode_record, 1, 0, {"big": "9" * (R.MAX_PAYLOAD + 1)})
     assert "too large" in str(e)
+
+
+def _record_around(payload):
+    """A record with a right CRC around any payload bytes (the JSON is what is tested)."""
+    out = bytearray(R.MAGIC + bytes((R.VERSION,)) + len(payload).to_bytes(2, "big")
+                    + (1).to_bytes(4, "big") + (0).to_bytes(4, "big") + bytes(8))
+    out += payload
+    c = R.crc16(out, 0xFFFF, 0, len(out))
+    return bytes(out + bytes((c >> 8, c & 0xFF)))
+
+
+def test_json_nested_3000_deep_is_a_decode_error_never_a_crash():
+    """CPython's parser recurses (RecursionError near 1000 levels); MicroPython's does not.
+    Either way a probe's or host's reader sees a reading or a DecodeError, nothing else."""
+    import sys
+
+    from meterproto.link import channel
+
+    deep = b'{"a":' + b"[" * 3000 + b"]" * 3000 + b"}"
+    for decode in (channel.decode_json, lambda p: R.decode_record(_record_around(p))):
+        try:
+            decode(deep)
+        except DecodeError as e:
+            assert "nested too deeply" in str(e)
+        else:
+            assert sys.implementation.name == "micropython"

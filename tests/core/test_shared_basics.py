@@ -34,3 +34,25 @@ def test_reading_dict_round_trip_keeps_decimal_text():
     back = Reading.from_dict(d)
     assert back.to_dict() == d
     assert back.get("1.8.0").value == "001234.567"
+
+
+def test_relay_passes_a_sub_machines_actions_on_in_order():
+    from meterproto.echo import EchoFilter
+    from meterproto.line import FMT_8N1
+    from meterproto.machine import A_SEND, A_SET_LINE, Machine, actions
+
+    sub = Machine()
+    sub._send(b"/?!\r\n", 0)
+    sub._set_line(9600, FMT_8N1)
+    sub._send(b"\x7e", 0)
+    sub._deadline = 1500
+    outer = Machine()
+    echo = EchoFilter()
+    assert outer._relay(sub, echo) is False  # sub still runs
+    assert list(actions(outer)) == [(A_SEND, b"/?!\r\n"), (A_SET_LINE, 9600, FMT_8N1),
+                                    (A_SEND, b"\x7e")]
+    assert sub.next_action() is None and outer.deadline_ms() == 1500
+    assert (outer.baud, outer.fmt) == (9600, FMT_8N1) and outer.tx_end_ms() == sub.tx_end_ms()
+    assert echo.filter(b"\x7e") == b"" and echo.echo_bytes == 1  # told what went out after
+    sub._finish("ok")
+    assert outer._relay(sub) is True and not outer.done  # the outer machine decides what next

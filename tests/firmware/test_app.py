@@ -6,6 +6,7 @@ from meterproto.errors import Refused
 from meterproto.machine import Machine
 from meterproto.link.records import exchange_digest
 from probe import app as appmod
+from probe.settings import DEFAULTS
 from probe.hal_fake import FakeHardware
 
 GREEN = (0, 32, 0)
@@ -187,7 +188,7 @@ def test_usb_is_polled_between_session_steps():
     busy = [t for t, b in srv.polls if b]
     assert busy and busy[-1] - busy[0] > 10000
     gaps = [busy[i + 1] - busy[i] for i in range(len(busy) - 1)]
-    assert max(gaps) <= appmod.DEFAULTS["slice_ms"] + 5, max(gaps)
+    assert max(gaps) <= DEFAULTS["slice_ms"] + 5, max(gaps)
 
 
 def test_take_reading_hook_reads_and_stores():
@@ -210,7 +211,7 @@ def test_real_store_keeps_a_record_that_decodes(tmp_path):
     from probe.store import Store
 
     store = Store(Fsys(str(tmp_path)))
-    store.recover()  # as probe.app.main() does at boot
+    store.recover()  # as probe.boot does at boot
     a, hw = _app(make_meter("lgz-zmd"), store=store)
     a.run(until_ms=8000)
     assert a.last["outcome"] == "success" and a.last["seq"] == 1

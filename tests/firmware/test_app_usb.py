@@ -161,7 +161,8 @@ def test_no_flash_writes_while_a_session_runs(tmp_path):
 
 
 def test_settings_from_config_profile_and_options(tmp_path):
-    from probe.app import make_session, settings
+    from probe.read_job import make_session
+    from probe.settings import settings
 
     config = Config(Fsys(str(tmp_path))).load()
     config.apply({"meters": [{"name": "a", "mode": "iec-c", "max_baud": 2400,

@@ -37,7 +37,8 @@ _BODY = """
 import gc
 import probe.app as P
 machine.BUTTON_PRESSES[:] = [(500, 650)]
-P.ROOT = %(board)r
+import probe.fsys
+probe.fsys.ROOT = %(board)r
 
 def live(what):
     gc.collect()

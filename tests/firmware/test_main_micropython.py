@@ -39,8 +39,8 @@ kbdspy.install()
 machine.BUTTON_PRESSES[:] = %(presses)r
 machine.PIN_FAULT_AT[0] = %(pin_fault)r
 machine.TX_ROOM[0] = %(tx_room)r
-import probe.app
-probe.app.ROOT = %(board)r
+import probe.fsys
+probe.fsys.ROOT = %(board)r
 import main
 print("KBD", kbdspy.CALLS)
 print("INIT-KW", [sorted(c[1]) for c in machine.LOG if c[0] == "init"][:1])
@@ -219,11 +219,11 @@ class _Server:
 
 
 def test_usb_server_is_built_only_once_the_host_speaks_and_dropped_after(monkeypatch):
-    from probe import app
-    from probe.app import UsbWatch
+    from probe import usb_watch
+    from probe.usb_watch import UsbWatch
 
     dropped = []  # the real drop forgets modules: not in this test process
-    monkeypatch.setattr(app, "_drop_modules", dropped.extend)
+    monkeypatch.setattr(usb_watch, "drop_modules", dropped.extend)
 
     built = []
     waiting = [False]
@@ -243,7 +243,7 @@ def test_usb_server_is_built_only_once_the_host_speaks_and_dropped_after(monkeyp
 
 
 def test_a_port_without_select_runs_the_reader_without_usb():
-    from probe.app import UsbWatch
+    from probe.usb_watch import UsbWatch
 
     def no_select():
         raise ImportError("no module named 'select'")

@@ -39,13 +39,13 @@ def setup(monkeypatch):
     mod = types.ModuleType("micropython")
     mod.kbd_intr = kbd.append
     monkeypatch.setitem(sys.modules, "micropython", mod)
-    appmod = types.ModuleType("probe.app")
-    appmod.running = App()
-    monkeypatch.setitem(sys.modules, "probe.app", appmod)
+    mainmod = types.ModuleType("probe.main")
+    mainmod.running = App()
+    monkeypatch.setitem(sys.modules, "probe.main", mainmod)
     monkeypatch.setattr(usb, "current", None)
     inp, out = Pipe(), Pipe()
     monkeypatch.setattr(usb, "stdio_streams", lambda: (inp, out))
-    return appmod.running, inp, out, kbd
+    return mainmod.running, inp, out, kbd
 
 
 def test_after_bye_the_reader_app_runs_again(setup):

@@ -63,3 +63,16 @@ def test_bound_matches_the_virtual_line_on_a_real_session():
     assert abs(b["meter_react"] - 40 * MS) < MS
     # the session can end no sooner than the bound; ours is within the 1 ms clock floor of it
     assert abs(line.now - b["standard"]) < 2 * MS, (line.now, b)
+
+
+def test_dlms_peers_bench_counts_every_client_on_a_meter():
+    import dlms_peers
+    lines = []
+    out = dlms_peers.measure(meters=["dlms-direct"], clients=("irprobe", "gurux"),
+                             log=lines.append)
+    per = out["dlms-direct"]
+    for client in ("irprobe", "gurux"):
+        assert per[client]["rows"] == 24 and per[client]["round_trips"] > 5, per
+        assert per[client]["bytes_rx"] > per[client]["bytes_tx"] > 0, per
+    assert any(line.startswith("dlms-direct    ours %d vs best peer %d" % (
+        per["irprobe"]["round_trips"], per["gurux"]["round_trips"])) for line in lines), lines

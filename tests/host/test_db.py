@@ -2,7 +2,7 @@
 import sqlite3
 
 import pytest
-from irprobe.db import SCHEMA_VERSION, BadRecord, Store, default_path
+from irprobe.db import SCHEMA_VERSION, BadRecord, Store, StoreError, default_path
 
 
 def reading(meter="12345678", kwh="001234.567", extra=None):
@@ -31,14 +31,14 @@ def test_schema_and_migrations(tmp_path):
     c.execute("INSERT INTO migrations VALUES (99, 0)")
     c.commit()
     c.close()
-    with pytest.raises(BadRecord, match="newer"):
+    with pytest.raises(StoreError, match="newer"):
         Store(p)
 
 
 def test_not_a_database(tmp_path):
     p = tmp_path / "junk.sqlite"
     p.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(BadRecord, match="not a readings database"):
+    with pytest.raises(StoreError, match="not a readings database"):
         Store(str(p))
 
 
@@ -52,10 +52,10 @@ def test_default_path_honours_xdg(monkeypatch, tmp_path):
 def test_idempotent_by_device_and_seq():
     s = Store(":memory:")
     recs = [(1, 1764090000, reading()), (2, 1764090900, reading(kwh="001235.000"))]
-    assert s.add_records("dev-a", recs) == (2, 0)
-    assert s.add_records("dev-a", recs) == (0, 2)
+    assert s.add_records("dev-a", recs) == (2, 0, 0)
+    assert s.add_records("dev-a", recs) == (0, 2, 0)
     # Same seq from another device is a different record.
-    assert s.add_records("dev-b", recs[:1]) == (1, 0)
+    assert s.add_records("dev-b", recs[:1]) == (1, 0, 0)
     c = s.counts()
     assert c == {"meters": 1, "sessions": 3, "values": 6, "profile_rows": 0}
     assert s.known_seqs("dev-a") == [1, 2]

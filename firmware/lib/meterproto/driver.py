@@ -1,5 +1,7 @@
 # meterproto.driver: carries out a machine's actions on a port (core; owns no I/O itself).
-# The one loop between a sans-I/O Machine (meterproto.machine) and a real or simulated line.
+# The one loop between a sans-I/O Machine (meterproto.machine) and a real or simulated line:
+# the host runs it to the end (run), the probe one slice at a time between its other jobs
+# (Driver.step), and both apply the same deadline rule for held echo (deadline_passed).
 #
 # The port is injected and does the real work, so one loop serves the RP2040 UART, a
 # host serial head, a pty and the simulated-time virtual line alike. A port offers:
@@ -20,53 +22,107 @@ T_RX = "<"
 T_LINE = "="
 
 
-def run(machine, port, echo=None, trace=None):
-    """Run `machine` to the end on `port`; return machine.result or raise machine.error.
+def deadline_passed(machine, echo, now_ms):
+    """A deadline has passed. Bytes an echo filter still holds as possible echo were meter
+    data after all (our echo comes back within a character time), so the machine gets
+    them first; it times out only if it is still past its deadline afterwards."""
+    if echo is not None and echo.held():
+        machine.receive(echo.release(), now_ms)
+        d = machine.deadline_ms()
+        if machine.done or d is None or now_ms < d:
+            return
+    machine.timeout(now_ms)
 
-    trace, if a list, receives (ms, kind, payload) tuples: the raw exchange.
+
+class Driver:
+    """One machine on one port: step() waits once (for data or the deadline, at most
+    budget_ms) and carries out what the machine asks; run() steps to the end.
+
+    trace, if a list, receives (ms, kind, payload) tuples: the raw exchange. Counters:
+    sent, rx_bytes (everything received, echo included), meter_bytes (what was not echo).
     """
-    t0 = port.now_ms()
-    machine.start(0)
-    while True:
-        act = machine.next_action()
+
+    def __init__(self, machine, port, echo=None, trace=None):
+        self.machine = machine
+        self.port = port
+        self.echo = echo
+        self.trace = trace
+        self.sent = 0
+        self.rx_bytes = 0
+        self.meter_bytes = 0
+        self.t0 = port.now_ms()
+        machine.start(0)
+        self._act()
+
+    def received(self, data):
+        """Every chunk as it arrived, echo included (the probe hashes them: a subclass)."""
+
+    def _log(self, kind, payload):
+        if self.trace is not None:
+            self.trace.append((self.port.now_ms() - self.t0, kind, payload))
+
+    def _act(self):
+        m = self.machine
+        port = self.port
+        echo = self.echo
+        act = m.next_action()
         while act is not None:
-            kind = act[0]
-            if kind == A_SEND:
-                data = act[1]
-                port.write(data)
+            if act[0] == A_SEND:
+                port.write(act[1])
+                self.sent += len(act[1])
                 if echo is not None:
-                    echo.sent(data)
-                if trace is not None:
-                    trace.append((port.now_ms() - t0, T_TX, data))
-            elif kind == A_SET_LINE:
-                port.drain()
+                    echo.sent(act[1])
+                self._log(T_TX, act[1])
+            elif act[0] == A_SET_LINE:
+                port.drain()  # IEC 62056-21 6.4.2: switch only once the ACK has left
                 port.set_line(act[1], act[2])
                 if echo is not None:
                     echo.line_changed()
-                if trace is not None:
-                    trace.append((port.now_ms() - t0, T_LINE, (act[1], act[2])))
-            act = machine.next_action()
-        if machine.done:
-            break
-        deadline = machine.deadline_ms()
+                self._log(T_LINE, (act[1], act[2]))
+            act = m.next_action()
+
+    def step(self, budget_ms=None):
+        """Advance the session by one wait of at most budget_ms (None: up to the machine's
+        deadline); True once it has ended."""
+        m = self.machine
+        if m.done:
+            return True
+        deadline = m.deadline_ms()
         if deadline is None:
-            raise LocalProtocolError("machine waits with no deadline: it would hang")
-        data = port.read(deadline + t0)
-        now = port.now_ms() - t0
+            m._fail(LocalProtocolError("the session waits with no deadline: it would hang"))
+            return True
+        port = self.port
+        until = deadline
+        if budget_ms is not None:
+            cut = port.now_ms() - self.t0 + budget_ms
+            if cut < until:
+                until = cut
+        data = port.read(until + self.t0)
+        now = port.now_ms() - self.t0
         if data:
-            if trace is not None:
-                trace.append((now, T_RX, data))
-            if echo is not None:
-                data = echo.filter(data)
+            self.rx_bytes += len(data)
+            self.received(data)
+            self._log(T_RX, data)
+            if self.echo is not None:
+                data = self.echo.filter(data)
             if data:
-                machine.receive(data, now)
-                continue
+                self.meter_bytes += len(data)
+                m.receive(data, now)
+                self._act()
+                return m.done
         if now >= deadline:
-            if echo is not None and echo.held():
-                # Bytes held as possible echo at a deadline were meter data after all.
-                machine.receive(echo.release(), now)
-                continue
-            machine.timeout(now)
+            if self.echo is not None:
+                self.meter_bytes += len(self.echo.held())  # released as meter data
+            deadline_passed(m, self.echo, now)
+            self._act()
+        return m.done
+
+
+def run(machine, port, echo=None, trace=None):
+    """Run `machine` to the end on `port`; return machine.result or raise machine.error."""
+    d = Driver(machine, port, echo, trace)
+    while not d.step():
+        pass
     if machine.error is not None:
         raise machine.error
     return machine.result

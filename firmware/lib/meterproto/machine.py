@@ -14,12 +14,23 @@
 # A "wait" is simply a deadline with nothing to receive. now_ms is a plain, monotonic
 # millisecond count from the start of the session (the driver takes care of tick wrap).
 # When done is True, result holds the outcome, or error holds the exception that ended it.
+# A session made of machines run one after the other (IEC sign-on then DLMS, the doctor's
+# steps, mode D's listener) passes a sub-machine's actions on with _relay(); a simulator
+# carrying a meter machine's actions out on its line takes them with actions(machine).
 from meterproto.compat import const
 from meterproto.line import FMT_7E1, wire_ms
 
 A_SEND = const(1)
 A_SET_LINE = const(2)
 ACTION_NAMES = ("", "send", "set-line")
+
+
+def actions(machine):
+    """Every action the machine has queued, in order, taking them off its queue."""
+    act = machine.next_action()
+    while act is not None:
+        yield act
+        act = machine.next_action()
 
 
 class Machine:
@@ -72,6 +83,28 @@ class Machine:
         self._actions.append((A_SET_LINE, baud, fmt))
         self.baud = baud
         self.fmt = fmt
+
+    def _relay(self, sub, echo=None):
+        """Pass a sub-machine's queued actions on as ours and follow its line settings, end
+        of transmission and deadline; echo (an EchoFilter in front of sub) is told what is
+        sent. True once sub is done (its result or error is then the caller's to use)."""
+        act = sub.next_action()
+        while act is not None:
+            self._actions.append(act)
+            if echo is not None:
+                if act[0] == A_SEND:
+                    echo.sent(act[1])
+                else:
+                    echo.line_changed()
+            act = sub.next_action()
+        self.baud = sub.baud
+        self.fmt = sub.fmt
+        if sub.tx_end_ms() > self._tx_end:
+            self._tx_end = sub.tx_end_ms()
+        if sub.done:
+            return True
+        self._deadline = sub.deadline_ms()
+        return False
 
     def tx_end_ms(self):
         """When what this machine has sent so far will have left the line."""

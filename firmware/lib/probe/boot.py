@@ -1,10 +1,13 @@
 # probe.boot: builds the reader app at power-up from /board.json, /config.json and the record
 # store (device side). Every missing or damaged part falls back to a default with a note in
-# /irprobe.log, so the probe always starts. Imported once by probe.app.main, then dropped.
+# /irprobe.log, so the probe always starts. Imported once by probe.main, then dropped.
 import gc
 
-from probe import app as appmod
-from probe.app import ERROR, STORAGE_FULL, App, UsbWatch, _describe, _drop_modules, log
+from probe import fsys
+from probe.app import App, drop_modules
+from probe.flashlog import describe, log
+from probe.led import ERROR, STORAGE_FULL
+from probe.usb_watch import UsbWatch, server_builder
 
 
 def boot():
@@ -15,7 +18,7 @@ def boot():
     store, store_error = _make_store()
     app = App(hw, config, store)
     app.store_error = store_error
-    app.server = UsbWatch(appmod.server_builder(app, store, config))
+    app.server = UsbWatch(server_builder(app, store, config))
     # Tables built on first use would be built at the first commit, in a fragmented heap:
     # build them now, while the heap is still in one piece.
     from meterproto.link.records import crc16
@@ -28,14 +31,14 @@ def boot():
 def _hardware():
     from probe import board as boardmod
 
-    path = appmod.ROOT + "/board.json"
+    path = fsys.ROOT + "/board.json"
     try:
         spec = boardmod.load(path)
         if spec is boardmod.DEFAULT:
             print("irprobe: no /board.json: using the built-in Raspberry Pi Pico layout")
     except Exception as e:  # BoardError (plain words), or an unreadable file
         log("/board.json cannot be used (%s); using the built-in Raspberry Pi Pico layout"
-            % _describe(e))
+            % describe(e))
         spec = boardmod.DEFAULT
     try:
         import machine
@@ -47,9 +50,9 @@ def _hardware():
         if spec is boardmod.DEFAULT:
             raise
         log("the pins in /board.json do not work on this board (%s); using the built-in "
-            "Raspberry Pi Pico layout" % _describe(e), e)
+            "Raspberry Pi Pico layout" % describe(e), e)
         hw = _build_hardware(boardmod.DEFAULT, machine)
-    _drop_modules(("probe.board",))  # only needed at boot
+    drop_modules(("probe.board",))  # only needed at boot
     return hw
 
 
@@ -67,12 +70,12 @@ def _load_config():
     from probe.config import Config
     from probe.fsys import Fsys
 
-    config = Config(Fsys(appmod.ROOT))
+    config = Config(Fsys(fsys.ROOT))
     try:
         config.load()
     except Exception as e:
-        log("the settings cannot be read (%s); using the defaults" % _describe(e), e)
-        config = Config(Fsys(appmod.ROOT))  # defaults in RAM; the host can still set them
+        log("the settings cannot be read (%s); using the defaults" % describe(e), e)
+        config = Config(Fsys(fsys.ROOT))  # defaults in RAM; the host can still set them
     if getattr(config, "note", None):
         log(config.note)
     return config
@@ -84,11 +87,13 @@ def _make_store():
         from probe.fsys import Fsys
         from probe.store import Store
 
-        store = Store(Fsys(appmod.ROOT))
+        store = Store(Fsys(fsys.ROOT))
         fixed = store.recover()  # drop a commit cut short by a power loss (probe.store)
     except Exception as e:
-        full = appmod._is_store_full(e) or (isinstance(e, OSError) and e.args and e.args[0] == 28)
-        why = "the flash is full" if full else "the storage does not work (%s)" % _describe(e)
+        # StoreFull by name (probe.store may be missing), or ENOSPC (28) from the file system
+        full = type(e).__name__ == "StoreFull" or (
+            isinstance(e, OSError) and e.args and e.args[0] == 28)
+        why = "the flash is full" if full else "the storage does not work (%s)" % describe(e)
         log("%s: readings will not be stored" % why, None if full else e)
         return None, (STORAGE_FULL if full else ERROR, why)
     if fixed["removed_tmp"] or fixed["quarantined"] or fixed["deleted_acked"]:

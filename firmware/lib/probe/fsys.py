@@ -12,6 +12,9 @@
 import os
 
 _S_IFDIR = 0x4000
+# Prefix of every device path (board file, settings, records, log): "" on the board; tests
+# point it at a temporary folder before the app boots.
+ROOT = ""
 
 
 class Fsys:

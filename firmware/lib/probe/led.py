@@ -3,6 +3,13 @@
 # describes them for users; keep the two in step.
 from meterproto.compat import ticks_add, ticks_diff  # ticks wrap: never compare raw values
 
+# How a read (or the doctor) ended; each outcome is also the name of its LED pattern.
+SUCCESS = "success"
+NO_ANSWER = "no-answer"
+ECHO_ONLY = "echo-only"
+ERROR = "error"
+STORAGE_FULL = "storage-full"
+
 # name -> (colour for a NeoPixel, (on_ms, off_ms, on_ms, off_ms, ...))
 # Colours are dim (about 1/8 brightness): enough indoors, and easy on a small battery.
 PATTERNS = {

@@ -17,7 +17,7 @@ def serve(idle_ms=30000):
     from probe import usb
 
     srv = usb.current
-    app = getattr(sys.modules.get("probe.app"), "running", None)
+    app = getattr(sys.modules.get("probe.main"), "running", None)
     if app is None and srv is None:
         app = _boot_app()  # main.py did not run (a soft reset in raw mode): start the reader
     if app is not None:
@@ -45,11 +45,12 @@ def serve(idle_ms=30000):
 
 def _boot_app():
     try:
-        from probe import app as appmod
+        from probe import main as mainmod
+        from probe.app import drop_modules
         from probe.boot import boot
 
-        app = appmod.running = boot()
-        appmod._drop_modules(("probe.boot",))
+        app = mainmod.running = boot()
+        drop_modules(("probe.boot",))
         return app
     except Exception as e:  # no board file, a broken flash: serve the store alone
         print("irprobe: the reader app cannot start (%s)" % e)
@@ -66,7 +67,7 @@ def _settle(app):
 
 
 def _resume(app):
-    """The reader's main loop again, as probe.app.main runs it."""
+    """The reader's main loop again, as probe.main.main runs it."""
     from probe import usb
 
     _settle(app)

@@ -1,11 +1,10 @@
 # probe.session: one meter read as the reader app runs it (device side): the Machine for the
-# chosen mode (imported lazily, so an IEC read never loads the DLMS stack), and
-# meterproto.driver.run cut into short steps so the app can serve USB and the LED meanwhile.
+# chosen mode (imported lazily, so an IEC read never loads the DLMS stack), and the driver
+# loop stepped in short slices so the app can serve USB and the LED meanwhile.
 # Loaded for a read only; probe.app drops it with the protocol modules when memory is short.
-from meterproto.driver import T_LINE, T_RX, T_TX
+from meterproto.driver import Driver
 from meterproto.errors import LocalProtocolError, NoAnswer
-from meterproto.machine import A_SEND, A_SET_LINE
-from probe.app import ECHO_ONLY, ERROR, NO_ANSWER, SUCCESS
+from probe.led import ECHO_ONLY, ERROR, NO_ANSWER, SUCCESS
 
 _AUTO_MODES = {"auto": "auto", "dlms": "auto", "iec-e": "e", "e": "e", "hdlc": "hdlc"}
 
@@ -50,81 +49,20 @@ def make_session(s):
     raise LocalProtocolError("unknown meter mode %r (use iec, auto, iec-e or hdlc)" % (mode,))
 
 
-class Stepper:
-    """meterproto.driver.run cut into steps: step(budget_ms) never waits longer than that.
-
-    Hashes the received bytes as they come (the record digest, meterproto.link.records
-    exchange_digest) instead of keeping them: a long readout must not cost its size in RAM.
-    """
+class Stepper(Driver):
+    """The driver loop (meterproto.driver.Driver) for the app: step(slice_ms) between its
+    other jobs. Hashes the received bytes as they come (the record digest,
+    meterproto.link.records exchange_digest) instead of keeping them: a long readout must
+    not cost its size in RAM."""
 
     def __init__(self, machine, port, echo=None, trace=None):
         import hashlib
 
-        self.machine = machine
-        self.port = port
-        self.echo = echo
-        self.trace = trace
         self._hash = hashlib.sha256()  # everything received, echo included, as it came
-        self.rx_bytes = 0
-        self.meter_bytes = 0  # received bytes that were not our echo
-        self.sent = 0
-        self.t0 = port.now_ms()
-        machine.start(0)
-        self._actions()
+        Driver.__init__(self, machine, port, echo, trace)
 
-    def _actions(self):
-        m = self.machine
-        port = self.port
-        act = m.next_action()
-        while act is not None:
-            if act[0] == A_SEND:
-                port.write(act[1])
-                self.sent += len(act[1])
-                if self.echo is not None:
-                    self.echo.sent(act[1])
-                self._log(T_TX, act[1])
-            elif act[0] == A_SET_LINE:
-                port.drain()  # IEC 62056-21 6.4.2: switch only once the ACK has left
-                port.set_line(act[1], act[2])
-                if self.echo is not None:
-                    self.echo.line_changed()
-                self._log(T_LINE, (act[1], act[2]))
-            act = m.next_action()
-
-    def _log(self, kind, payload):
-        if self.trace is not None:
-            self.trace.append((self.port.now_ms() - self.t0, kind, payload))
-
-    def step(self, budget_ms):
-        """Advance the session by at most budget_ms; True once it has ended."""
-        m = self.machine
-        if m.done:
-            return True
-        deadline = m.deadline_ms()
-        if deadline is None:
-            m._fail(LocalProtocolError("session waits with no deadline: it would hang"))
-            return True
-        now = self.port.now_ms() - self.t0
-        until = now + budget_ms
-        if deadline < until:
-            until = deadline
-        data = self.port.read(until + self.t0)
-        now = self.port.now_ms() - self.t0
-        if data:
-            self._hash.update(data)
-            self.rx_bytes += len(data)
-            self._log(T_RX, data)
-            if self.echo is not None:
-                data = self.echo.filter(data)
-            if data:
-                self.meter_bytes += len(data)
-                m.receive(data, now)
-                self._actions()
-                return m.done
-        if now >= deadline:
-            m.timeout(now)
-            self._actions()
-        return m.done
+    def received(self, data):
+        self._hash.update(data)
 
     def digest(self):
         """= meterproto.link.records.exchange_digest(every byte received)."""

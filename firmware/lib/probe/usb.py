@@ -21,7 +21,7 @@
 #   stdio_streams() -> (stream_in, stream_out) on sys.stdin/sys.stdout (select.poll).
 #   serve() (module level): for `exec("import probe.usb\nprobe.usb.serve()")`; uses the
 #     last CommandServer created (`current`), else one for the stopped reader app
-#     (probe.app.running; started here when main.py did not run); when the host leaves,
+#     (probe.main.running; started here when main.py did not run); when the host leaves,
 #     the reader app runs on inside it (only a raw Ctrl-C gives the REPL back).
 # While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
 import sys

@@ -26,13 +26,20 @@ _BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)
 _REACTION_MS = const(200)  # IEC 62056-21 6.3.14: tr between 200 ms and 1500 ms
 _BLOCK_TRANSFER_GET = const(0x1000)  # conformance bit 11
 _MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14
+# HDLC setup (class 23) inactivity_time_out default: 120 s (IEC 62056-46 6.4.4.4.3.4); the
+# meter drops the link after that long without a frame for it
+INACTIVITY_MS = const(120000)
 
 
 class DlmsMeter(Machine):
     """A meter-side Machine serving one profile of irprobe.sim.dlms_profiles."""
 
-    def __init__(self, profile, reply_ms=5):
+    def __init__(self, profile, reply_ms=5, one_session=False):
+        """one_session: the meter's IEC side owns the line (irprobe.sim.iec_meter): this
+        machine is done once its HDLC link has closed (DISC or inactivity timeout)."""
         self.p = profile
+        self.one_session = one_session
+        self._closing = False  # the link closed: back to IEC mode once the UA has left
         if profile.get("opening") == "e":
             Machine.__init__(self, 300, FMT_7E1)
             self.state = _IEC_WAIT
@@ -127,7 +134,8 @@ class DlmsMeter(Machine):
         self.link = hdlc_server.HdlcServerLink(
             server_upper=p["server_upper"], server_lower=p["server_lower"],
             max_info_tx=p["max_info_tx"], max_info_rx=p["max_info_rx"],
-            window_tx=p["window_tx"], window_rx=p["window_rx"])
+            window_tx=p["window_tx"], window_rx=p["window_rx"],
+            inactivity_timeout_ms=p.get("inactivity_ms", INACTIVITY_MS))
 
     def _pump(self, now_ms):
         link = self.link
@@ -147,6 +155,7 @@ class DlmsMeter(Machine):
             elif kind == hdlc_server.EV_CLOSED:
                 self.log.append("HDLC disconnected")
                 self._reset_association()
+                self._closing = self.one_session or self.p.get("opening") == "e"
         while True:
             out = link.pop_output()
             if out is None:
@@ -160,10 +169,26 @@ class DlmsMeter(Machine):
         held = self._held
         while held and held[0][0] <= now_ms:
             self._send(held.pop(0)[1], now_ms)
+        if self._closing and not held:
+            self._back_to_iec(now_ms)
+            return
         d = self.link.deadline_ms()
         if held and (d is None or held[0][0] < d):
             d = held[0][0]
         self._deadline = d
+
+    def _back_to_iec(self, now_ms):
+        """Mode E is over with the HDLC link (IEC 62056-21 6.4.5.4 / 62056-46): the meter
+        listens for a sign-on at 300 baud 7E1 again."""
+        self._closing = False
+        self.log.append("back to IEC mode")
+        if self.one_session:
+            self._finish(None)
+            return
+        self._set_line(300, FMT_7E1)
+        self.state = _IEC_WAIT
+        self.buf = b""
+        self._deadline = None
 
     # -- application layer ---------------------------------------------------------------
     def _answer(self, apdu):

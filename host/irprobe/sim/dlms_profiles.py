@@ -115,6 +115,26 @@ PROFILES["dlms-ciphered"] = _profile(
     system_title="53494D3030303038", invocation_counter=0x2A, **_GREEN_BOOK_KEYS)
 
 
+def mode_e_side(base, serial, device_id, logical_name):
+    """The DLMS side of a mode E meter whose IEC side is simulated elsewhere: the same object
+    model as `base`, carrying the meter's own identity (IEC C.1.0 = 0-0:96.1.0*255, IEC 0.0.0
+    = 1-0:0.0.0*255, and its logical device name 0-0:42.0.0*255), so that an IEC and a DLMS
+    reading of the meter name the same meter."""
+    p = dict(PROFILES[base])
+    objs = []
+    for o in p["objects"]:
+        o = dict(o)
+        if o["obis"] == "0-0:96.1.0*255":
+            o["value"] = ("visible", serial)
+        elif o["obis"] == "0-0:42.0.0*255":
+            o["value"] = ("octets", logical_name)
+        objs.append(o)
+    objs.insert(0, {"obis": "1-0:0.0.0*255", "class": 1, "value": ("visible", device_id)})
+    p["objects"] = objs
+    p["expected"] = dict(p["expected"], meter_id=device_id)
+    return p
+
+
 def expected_rows(profile):
     """The load profile rows a client must get, as text: ["YYYY-MM-DD HH:MM:SS", status, Wh]."""
     from irprobe.sim.dlms_model import profile_rows, civil_from_days

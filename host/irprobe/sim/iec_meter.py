@@ -32,7 +32,9 @@ WAKE_TRAIN_MIN_MS = const(2000)
 WAKE_PAUSE_MIN_MS = const(1400)
 WAKE_WINDOW_MS = const(4000)
 TT_MS = const(60000)
-HANDOVER_IDLE_MS = const(5000)  # silence after which a mode E session is taken as over
+# mode E: the HDLC side ends the session itself (DISC, or its inactivity timeout); this is
+# only a backstop for an inner machine that never ends
+HANDOVER_IDLE_MS = const(180000)
 
 BAUD_C = (300, 600, 1200, 2400, 4800, 9600, 19200)  # Z = '0'..'6' (modes C and E)
 BAUD_B = (600, 1200, 2400, 4800, 9600, 19200)       # Z = 'A'..'F' (mode B)
@@ -326,12 +328,7 @@ class IecMeter(Machine):
     def _inner_check(self, now_ms):
         inner = self._inner
         if inner.done:
-            # flush what the inner machine still wants sent before letting go of it
-            while True:
-                act = inner.next_action()
-                if act is None:
-                    break
-                self._actions.append(act)
+            self._relay(inner)  # what it still wants sent goes out before we let go of it
             self._inner = None
             self._go_idle(now_ms, True)
 

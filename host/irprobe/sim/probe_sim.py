@@ -73,6 +73,8 @@ class ProbeSim:
 
         self.profile = get_profile(profile)  # KeyError with the known names
         self._own_root = root is None
+        # Its records and config.json (the meter's password and keys) live here: private
+        # (mkdtemp makes it 0700) and removed by close(), also on SIGTERM/SIGHUP (main).
         self.root = root or tempfile.mkdtemp(prefix="irprobe-sim-")
         os.makedirs(self.root, exist_ok=True)
         fs = Fsys(self.root)

@@ -248,11 +248,20 @@ def make_meter(profile_or_name):
     if p.get("mode_e") and p.get("mode_e_dlms"):
         m = _dlms_module()
         if m is not None and p["mode_e_dlms"] in m.PROFILES:
-            dp = m.PROFILES[p["mode_e_dlms"]]
+            dp = m.mode_e_side(p["mode_e_dlms"], _value_of(p, "C.1.0"), _value_of(p, "0.0.0"),
+                               p["manufacturer"].upper() + _value_of(p, "C.1.0"))
 
             def factory():
-                return m.make_meter(dp)
+                return m.make_meter(dp, one_session=True)
     return IecMeter(p, factory)
+
+
+def _value_of(profile, address):
+    for line in profile.get("data") or ():
+        for ds in line:
+            if ds["address"] == address:
+                return ds["value"]
+    return None
 
 
 def client_options(profile):

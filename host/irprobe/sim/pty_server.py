@@ -18,7 +18,7 @@ import select
 import time
 
 from meterproto.line import FMT_7E1, FMT_8N1, FMT_8E1, bits_per_char, even_parity_bit
-from meterproto.machine import A_SEND, A_SET_LINE
+from meterproto.machine import A_SEND, A_SET_LINE, actions
 from irprobe.sim.rng import Rng
 from irprobe.sim.vline import receive_as
 
@@ -200,11 +200,7 @@ class PtyServer:
         return line
 
     def _meter_actions(self):
-        m = self.meter
-        while True:
-            act = m.next_action()
-            if act is None:
-                return
+        for act in actions(self.meter):
             if self.faults.get("unpowered"):
                 continue
             if act[0] == A_SEND:

@@ -11,7 +11,7 @@
 #   baud mismatch       -> framing garbage, a different number of bytes
 # Faults (meter unpowered, echo, bit errors, drops, duplicates, bursts) are data in Faults.
 from meterproto.line import FMT_7E1, FMT_8N1, bits_per_char, even_parity_bit
-from meterproto.machine import A_SEND, A_SET_LINE
+from meterproto.machine import A_SEND, A_SET_LINE, actions
 from meterproto.errors import LocalProtocolError
 from irprobe.sim.rng import Rng
 
@@ -255,11 +255,7 @@ class VirtualLine:
             self._push(t0 + (i * ns_per_char) // self.client.baud, "e", bytes((b,)))
 
     def _meter_actions(self):
-        m = self.meter
-        while True:
-            act = m.next_action()
-            if act is None:
-                break
+        for act in actions(self.meter):
             if self.faults.unpowered:
                 continue
             if act[0] == A_SEND:

@@ -13,7 +13,7 @@ from meterproto.dlms import acse, axdr, cosem, get
 from meterproto.hdlc import link as hdlc_link
 from meterproto.dlms.axdr_stream import ArrayStream
 from meterproto.obis import to_bytes
-from meterproto.reading import Reading, Value
+from meterproto.reading import ID_OBIS, Reading, Value
 
 _CONNECT = const(0)
 _ASSOCIATE = const(1)
@@ -28,7 +28,6 @@ NAMES = ("connect", "associate", "hls", "object-list", "attributes", "profile", 
 
 ASSOCIATION_LN = "0-0:40.0.0*255"
 CLOCK = "0-0:1.0.0*255"
-_ID_OBJECTS = ("0-0:96.1.0*255", "0-0:42.0.0*255")
 _MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14 (IEC 62056-5-3 8.4)
 _SELECTIVE_ACCESS = const(0x0004)  # conformance bit 21
 # What we read per class: value attributes plus what is needed to interpret them.
@@ -64,13 +63,21 @@ class DlmsClient(Machine):
                  set_line=True, mode="HDLC", profiles=True, profile_from=None, profile_to=None,
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
-                 max_pdu=_MAX_PDU):
+                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
         self.mechanism = _MECHANISMS[auth]
         if self.mechanism == 1 and not password:
             raise LocalProtocolError("low-level security (auth low) needs a password")
+        if referencing not in ("auto", "ln", "sn"):
+            raise LocalProtocolError("referencing is auto, ln or sn, not %r" % (referencing,))
+        # IEC 62056-5-3 8.3: logical names first; a meter that only knows short names says
+        # so in its AARE (application context 2), and then we associate again with SN
+        self.referencing = referencing
+        self.sn = None
+        if referencing == "sn":
+            self._use_sn()
         if release not in ("disc", "rlrq"):
             raise LocalProtocolError("release is 'disc' or 'rlrq', not %r" % (release,))
         self.client_sap = client_sap
@@ -102,7 +109,7 @@ class DlmsClient(Machine):
         self.max_pdu = max_pdu
         self.link = link or hdlc_link.HdlcClientLink(
             client_sap=client_sap, server_upper=server_upper, server_lower=server_lower,
-            max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
+            addr_size=server_addr_size, max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
         self.state = _CONNECT
         self.reading = Reading("dlms", mode=mode, baud=baud)
         self.partial = self.reading  # what was read so far, also after a failure
@@ -125,6 +132,7 @@ class DlmsClient(Machine):
         self._listed = False  # the profile is in reading.profiles already
         self._iid = 1
         self._iid_now = 1
+        self._relabelled = 0  # data blocks the meter labelled with-list (C4 03)
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -208,6 +216,10 @@ class DlmsClient(Machine):
                 pass
         self._fail(exc)
 
+    def _use_sn(self):
+        from meterproto.dlms.sn_session import ShortNames
+        self.sn = ShortNames()
+
     def _server_text(self):
         if self.server_lower is None:
             return "%d" % self.server_upper
@@ -226,6 +238,10 @@ class DlmsClient(Machine):
         elif c is not None:
             aarq = acse.build_aarq(self.mechanism, self.password, ciphered=True,
                                    system_title=c.system_title, user_info=ui)
+        elif self.sn is not None:
+            from meterproto.dlms.sn_session import CONFORMANCE
+            aarq = acse.build_aarq(self.mechanism, self.password, max_pdu=pdu, sn=True,
+                                   conformance=CONFORMANCE)
         else:
             aarq = acse.build_aarq(self.mechanism, self.password, max_pdu=pdu)
         self.link.send_apdu(aarq, now_ms)
@@ -248,11 +264,30 @@ class DlmsClient(Machine):
                           "encryption key, or an invocation counter the meter has already seen "
                           "(start above it)" % e)
 
+    def _short_names_instead(self, apdu, now_ms):
+        """An AARE that refuses logical names and names the SN context: associate again
+        with short names (IEC 62056-5-3 8.3; application context 2). True when done so."""
+        if self.sn is not None or self.referencing != "auto" or self.cipher is not None \
+                or self.mechanism > 1:
+            return False
+        aare = acse.parse_aare(apdu)
+        if aare.context != acse.CONTEXT_SN:
+            return False
+        self._use_sn()
+        if aare.accepted:
+            return False  # it took our AARQ but works with short names: read that way
+        self.reading.notes.append("the meter refused logical names and offers short names "
+                                  "(application context 2): associating again with SN")
+        self._associate(now_ms)
+        return True
+
     def _apdu(self, apdu, now_ms):
         st = self.state
         if self.cipher is not None and st not in (_ASSOCIATE, _RELEASE):
             apdu = self.cipher.response(apdu)
         if st == _ASSOCIATE:
+            if self._short_names_instead(apdu, now_ms):
+                return
             aare = self._aare(apdu)
             self.conformance = aare.conformance or 0
             self.server_pdu = aare.max_pdu or 0xFFFF
@@ -284,6 +319,10 @@ class DlmsClient(Machine):
         self._raw = None
         self._stream = None
         iid = self._next_iid()
+        self._iid_now = iid
+        if self.sn is not None:
+            self._request(self.sn.request(items), now_ms)
+            return
         if len(items) == 1:
             it = items[0]
             apdu = get.build_get_normal(iid, it[0], to_bytes(it[1]), it[2],
@@ -294,8 +333,34 @@ class DlmsClient(Machine):
         self._iid_now = iid
         self._request(apdu, now_ms)
 
+    def _quirk_notes(self):
+        """What the meter sent that we read although it is not as the standard has it."""
+        notes = self.reading.notes
+        n = getattr(getattr(self.link, "stats", None), "repeated_llc", 0)
+        if n:
+            notes.append("the meter sent the LLC header twice in %d answer(s): read anyway" % n)
+        if self._relabelled:
+            notes.append("the meter labelled %d data block(s) GET-with-list (C4 03): read as "
+                         "blocks" % self._relabelled)
+
     def _get_response(self, apdu, now_ms):
-        r = self._decode(apdu)
+        try:
+            r = self._decode(apdu)
+        except DecodeError as e:
+            if len(self._batch) > 1 and self._raw is not None and self.state == _ATTRS:
+                # A GET-with-list answer the meter could not carry on in blocks (gurux-dlms
+                # 1.0.203 sends an empty frame for the second block): read those attributes
+                # one per request instead, from here on.
+                self.reading.notes.append("the meter broke off a GET-with-list answer in "
+                                          "blocks (%s): reading one attribute per request" % e)
+                self._queue = list(self._batch) + self._queue
+                self.max_list = 1
+                self._raw = None
+                self._next(now_ms)
+                return
+            raise
+        if r.relabelled:
+            self._relabelled += 1
         single = len(self._batch) == 1
         if r.kind == "block":
             # IEC 62056-5-3 9.4.6.3: the value comes in raw-data blocks. An array value (object
@@ -311,7 +376,11 @@ class DlmsClient(Machine):
                     self._raw = bytearray()
                 self._raw += r.raw
             if not r.last:
-                self._request(get.build_get_next(self._iid_now, r.block_no), now_ms)
+                if self.sn is not None:
+                    from meterproto.dlms.sn_session import next_block
+                    self._request(next_block(r.block_no), now_ms)
+                else:
+                    self._request(get.build_get_next(self._iid_now, r.block_no), now_ms)
                 return
             raw = self._raw
             self._raw = None
@@ -319,7 +388,11 @@ class DlmsClient(Machine):
                 # None when already decoded element by element
                 results = [bytes(raw) if raw is not None else None]
             else:
-                r = get.parse_get_response(b"\xc4\x03" + bytes((apdu[2],)) + raw)
+                if self.sn is not None:
+                    from meterproto.dlms.sn_session import response
+                    r = response(b"\x0c" + raw, len(self._batch))
+                else:
+                    r = get.parse_get_response(b"\xc4\x03" + bytes((apdu[2],)) + raw)
                 results = r.items
         elif r.kind == "list":
             results = r.items
@@ -370,7 +443,7 @@ class DlmsClient(Machine):
 
     def _add_object(self, v, buf, start, end):
         """One object_list entry (IEC 62056-6-2 4.4.3 class 15 attribute 2): plan its reads."""
-        o = cosem.parse_object_list([v])[0]
+        o = self._parse_entry(v)
         self._entries.append(buf[start:end])
         cid, obis = o["class_id"], o["obis"]
         for a in _READ.get(cid, ()):
@@ -381,7 +454,20 @@ class DlmsClient(Machine):
         if cid == 7 and _readable(o, 2):
             self._profiles.append(obis)
 
+    def _parse_entry(self, v):
+        """One association object_list entry (LN: class 15, SN: class 12 with base names)."""
+        if self.sn is None:
+            return cosem.parse_object_list([v])[0]
+        from meterproto.dlms.sn import parse_object_list_sn
+        o = parse_object_list_sn([v])[0]
+        self.sn.learn(o)
+        o["attributes"] = []  # the SN object list gives no access rights: try, see the DAR
+        return o
+
     def _decode(self, apdu):
+        if self.sn is not None:
+            from meterproto.dlms.sn_session import response
+            return response(apdu, len(self._batch))
         return get.parse_get_response(apdu)
 
     def _scaler_unit(self, obis):
@@ -409,7 +495,7 @@ class DlmsClient(Machine):
         if entries and self.reading.objects is None:
             objs = []
             for i in range(len(entries)):
-                objs += cosem.parse_object_list([axdr.decode(entries[i])[0]])
+                objs.append(self._parse_entry(axdr.decode(entries[i])[0]))
                 entries[i] = None  # let the bytes go as their dict takes the room
             self.reading.objects = objs
 
@@ -455,6 +541,7 @@ class DlmsClient(Machine):
 
     def _end(self):
         self._publish_objects()
+        self._quirk_notes()
         self.reading.notes.append("%d round trips, %d bytes sent, %d received" % (
             self.round_trips, self.bytes_tx, self.bytes_rx))
         self._finish(self.reading)
@@ -485,7 +572,7 @@ class DlmsClient(Machine):
                 if isinstance(ct, bytes):
                     val.time = cosem.value_text(axdr.decode_whole(ct, True))
             r.add(val)
-        for obis in _ID_OBJECTS:
+        for obis in ID_OBIS:
             v = r.get(obis)
             if v is not None and r.meter_id is None:
                 r.meter_id = v.value
@@ -506,7 +593,8 @@ class DlmsClient(Machine):
         # is the clock (class 8), whose text is the row's time stamp
         self._cols = [(self._column_scaler(c), c["class_id"] == 8) for c in cols]
         lo, hi = self._range(obis)
-        if lo is not None and self.conformance & _SELECTIVE_ACCESS:
+        # selective access (LN, bit 21) or parameterized access (SN, bit 18)
+        if lo is not None and self.conformance & (0x20 if self.sn is not None else _SELECTIVE_ACCESS):
             params = cosem.range_descriptor(_dt_raw(lo), _dt_raw(hi))
             self._get([(7, obis, 2, 1, params)], now_ms)
         else:

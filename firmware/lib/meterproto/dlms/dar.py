@@ -92,3 +92,24 @@ def parse_exception(apdu):
     elif len(b) != 3:
         raise DecodeError("bad exception response length %d" % len(b))
     return ExceptionResponse(b[1], b[2], ic)
+
+
+# xDLMS APDU tags (IEC 62056-5-3 clause 8), to name what a meter sent where it should not
+_TAGS = ((0x0C, "a READ response (short names)"), (0x0E, "a confirmed service error"),
+         (0x61, "an association response (AARE)"), (0x63, "a release response (RLRE)"),
+         (0xC4, "a GET response"), (0xC5, "a SET response"), (0xC7, "an ACTION response"),
+         (0xCC, "a ciphered GET response (glo)"), (0xD8, "an exception response"),
+         (0xDB, "a general-glo-ciphering APDU"), (0xE6, "an LLC header (E6 E7 00)"))
+
+
+def apdu_text(b):
+    """What an APDU is, for an error message: its kind, a GET result's meaning, its bytes."""
+    b = bytes(b)
+    name = "an unknown APDU"
+    for tag, text in _TAGS:
+        if b[:1] == bytes((tag,)):
+            name = text
+    if b[:2] == b"\xc4\x01" and len(b) == 5 and b[3] == 1:
+        name += " of %s" % dar_text(b[4])
+    head = " ".join("%02X" % x for x in b[:10])
+    return "%s (%s%s)" % (name, head, " ..." if len(b) > 10 else "")

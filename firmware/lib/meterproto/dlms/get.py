@@ -67,6 +67,7 @@ class GetResponse:
         self.raw_pos = None  # where this block's raw bytes start in apdu (block)
         self.items = []  # bytes (Data) or int (DAR) per item (list)
         self.apdu = raw_apdu
+        self.relabelled = False  # a data block labelled with-list (see parse_get_response)
 
     @property
     def invoke_id(self):
@@ -88,13 +89,27 @@ class GetResponse:
 def parse_get_response(apdu):
     b = bytes(apdu)
     if len(b) < 4 or b[0] != GET_RESPONSE:
+        from meterproto.dlms.dar import apdu_text, parse_exception
         if b[:1] == b"\xd8":  # exception-response (clause 9.3.7)
-            from meterproto.dlms.dar import parse_exception
             raise parse_exception(b).error()
-        raise DecodeError("not a GET response")
+        raise DecodeError("expected a GET response, the meter sent " + apdu_text(b))
     kind = {1: "normal", 2: "block", 3: "list"}.get(b[1])
     if kind is None:
-        raise DecodeError("unknown GET response type %d" % b[1])
+        from meterproto.dlms.dar import apdu_text
+        raise DecodeError("unknown GET response type %d: %s" % (b[1], apdu_text(b)))
+    if kind == "list" and b[3] == 0 and len(b) > 4:
+        # A with-list of no results cannot be followed by anything. gurux-dlms 1.0.203 sends
+        # GET-with-list answers in blocks as C4 03 iid last-block block-number length raw
+        # (with-list type, no raw-data choice): read it as the data block it is, when the
+        # length says exactly the rest.
+        raw = _relabelled_block(b)
+        if raw is not None:
+            r = GetResponse("block", b[2], b)
+            r.relabelled = True
+            r.last = b[3] != 0
+            r.block_no = int.from_bytes(b[4:8], "big")
+            r.raw_pos = raw
+            return r
     r = GetResponse(kind, b[2], b)
     if kind == "normal":
         if b[3] == 0:
@@ -110,7 +125,7 @@ def parse_get_response(apdu):
         if b[8] == 0:
             n, p = axdr.decode_length(b, 9)
             if p + n != len(b):
-                raise DecodeError("block says %d raw bytes, %d present" % (n, len(b) - p))
+                raise _extra(b, p + n, "data block %d" % r.block_no)
             r.raw_pos = p
         else:
             r.error = _dar(b, 9, "GET response block")
@@ -131,8 +146,32 @@ def parse_get_response(apdu):
                 r.items.append(b[p + 1])
                 p += 2
         if p != len(b):
-            raise DecodeError("%d unexpected byte(s) after the GET response" % (len(b) - p))
+            raise _extra(b, p, "GET response")
     return r
+
+
+def _relabelled_block(b):
+    """Where the raw data starts if b[3:] is last-block, block-number (4), [raw-data choice 0],
+    length and exactly the rest; else None."""
+    if len(b) < 9 or b[3] > 1:
+        return None
+    for start in (9, 8) if b[8] == 0 else (8,):
+        try:
+            n, p = axdr.decode_length(b, start)
+        except DecodeError:
+            continue
+        if p + n == len(b):
+            return p
+    return None
+
+
+def _extra(b, end, what):
+    """The meter's answer goes on after a complete one: say what the rest is."""
+    if end > len(b):
+        return DecodeError("the meter's %s is cut short (%d bytes missing)" % (what, end - len(b)))
+    from meterproto.dlms.dar import apdu_text
+    return DecodeError("the meter's %s is followed by %d more byte(s): %s"
+                       % (what, len(b) - end, apdu_text(b[end:])))
 
 
 def _dar(b, p, what):

@@ -4,8 +4,8 @@
 from meterproto.compat import hexlify
 from meterproto.echo import EchoFilter
 from meterproto.errors import DecodeError
-from meterproto.hdlc.frame import FrameReader, address_text, client_address, encode_frame, \
-    server_address
+from meterproto.hdlc.frame import FrameReader, address_text, address_value, client_address, \
+    encode_frame, server_address
 from meterproto.iec.msg import parse_identification
 from meterproto.line import even_parity_bit, fmt_name
 
@@ -52,9 +52,9 @@ class Step:
                 "finding": self.finding, "detail": self.detail}
 
 
-def snrm_frame(client_sap=16, server_upper=1, server_lower=None):
-    return encode_frame(server_address(server_upper, server_lower), client_address(client_sap),
-                        0x93)
+def snrm_frame(client_sap=16, server_upper=1, server_lower=None, size=None):
+    return encode_frame(server_address(server_upper, server_lower, size),
+                        client_address(client_sap), 0x93)
 
 
 def classify(step):
@@ -241,8 +241,11 @@ def verdict(steps, address=None, loopback=False):
     if hd is not None:
         where = ""
         if hd.server is not None and len(hd.server) > 1:
-            where = (" Its HDLC server address is %s (upper/lower), not plain 1: add "
-                     "--server %s." % (address_text(hd.server), address_text(hd.server)))
+            flags = "--server %s" % address_text(hd.server)
+            if len(hd.server) == 4 and max(address_value(hd.server)) < 128:
+                flags += " --server-size 4"  # it wants the 4-byte form of a small address
+            where = (" Its HDLC server address is %s (upper/lower, %d bytes), not plain 1: "
+                     "add %s." % (address_text(hd.server), len(hd.server), flags))
         return ("ok", "the probe and the meter talk: the meter speaks DLMS/COSEM (HDLC "
                 "frames at 9600 baud 8N1) directly, "
                 "without the IEC sign-on (%s); read it with --mode hdlc.%s" % (hd.detail, where))

@@ -22,7 +22,8 @@ from meterproto.hdlc.frame import client_address, encode_frame
 from meterproto.iec.msg import sign_on
 from meterproto.iec.wakeup import nul_train, wakeup_plan
 from meterproto.line import FMT_7E1, FMT_8N1
-from meterproto.machine import A_SEND, Machine
+from meterproto.driver import deadline_passed
+from meterproto.machine import Machine
 
 _S_IDLE = const(0)
 _S_WAKE = const(1)  # NUL train sent, pause running
@@ -34,9 +35,9 @@ _QUIET_MS = 1500  # the meter's 1500 ms rule: after this silence it is idle agai
 _GAP_MS = 1600
 _GAP_MAX_MS = 40000  # a 1000-character mode A readout at 300 baud takes 33 s
 _HDLC_LISTEN_MS = 700  # per SNRM: a meter answers within tens of ms at 9600
-# Server addresses to try, as (upper, lower): 1-byte 1 first, then the common physical
-# addresses on optical ports (PROTOCOL-FACTS B.3; a meter ignores frames not for it).
-_HDLC_ADDRESSES = ((1, None), (1, 17), (1, 16), (1, 1))
+# Server addresses to try: meterproto.hdlc.discover.candidates (1-byte 1 first, then the
+# common physical addresses on optical ports in 2 and 4 bytes, 0x3FFF, and 4-byte ones
+# from the --address serial; PROTOCOL-FACTS B.3: a meter ignores frames not for it).
 
 
 class Doctor(Machine):
@@ -128,14 +129,15 @@ class Doctor(Machine):
 
     def _hdlc_step(self, name, baud):
         step = Step(name, baud, FMT_8N1, listen_ms=_HDLC_LISTEN_MS, kind="hdlc")
-        step.addresses = [(self.server_upper, lo) for _up, lo in _HDLC_ADDRESSES]
+        from meterproto.hdlc.discover import candidates
+        step.addresses = candidates(self.address, self.server_upper)
         step.payload = snrm_frame(self.client_sap, self.server_upper, None)
         return step
 
     def _next_address(self, step, now_ms):
         step.addr_i += 1
-        up, lo = step.addresses[step.addr_i]
-        step.payload = snrm_frame(self.client_sap, up, lo)
+        up, lo, size = step.addresses[step.addr_i]
+        step.payload = snrm_frame(self.client_sap, up, lo, size)
         self._transmit(step, now_ms)
 
     def _disc(self, step, now_ms):
@@ -223,17 +225,7 @@ class Doctor(Machine):
 
     def _pump(self, now_ms):
         sub = self._sub
-        act = sub.next_action()
-        while act is not None:
-            self._actions.append(act)
-            if act[0] == A_SEND:
-                self._sub_echo.sent(act[1])
-            else:
-                self.baud, self.fmt = act[1], act[2]
-                self._sub_echo.line_changed()
-            act = sub.next_action()
-        if sub.tx_end_ms() > self._tx_end:
-            self._tx_end = sub.tx_end_ms()
+        self._relay(sub, self._sub_echo)
         if sub.done:
             step = self._step
             damaged = 0
@@ -264,8 +256,6 @@ class Doctor(Machine):
                 self.reading = sub.result
             self._sub = None
             self._next(now_ms)
-        else:
-            self._deadline = sub.deadline_ms()
 
     # -- inputs ----------------------------------------------------------------------------
     def receive(self, data, now_ms):
@@ -305,13 +295,7 @@ class Doctor(Machine):
     def timeout(self, now_ms):
         st = self._state
         if st == _S_SUB:
-            if self._sub_echo.held():
-                # Held as possible echo at a deadline: it was meter data after all.
-                self._sub.receive(self._sub_echo.release(), now_ms)
-                self._pump(now_ms)
-                if self._sub is None or self.done or now_ms < self._sub.deadline_ms():
-                    return
-            self._sub.timeout(now_ms)
+            deadline_passed(self._sub, self._sub_echo, now_ms)  # the driver's rule
             return self._pump(now_ms)
         if st == _S_WAKE:
             return self._transmit(self._step, now_ms)

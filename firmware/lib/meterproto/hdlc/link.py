@@ -48,6 +48,7 @@ class LinkStats:
         self.retransmits = 0
         self.bad_frames = 0
         self.ignored = 0  # well-formed frames for another address (or our own echo)
+        self.repeated_llc = 0  # answers that opened with the LLC header twice
 
     def __getitem__(self, key):
         return getattr(self, key)
@@ -285,6 +286,11 @@ class HdlcClientLink(LinkQueues):
         info = f.info
         if not self._rx_started and info[:3] == hf.LLC_RESPONSE:
             info = info[3:]  # B.6: only the first segment carries the LLC header
+            if info[:3] == hf.LLC_RESPONSE:
+                # the header twice (gurux-dlms 1.0.203's server does on its error path); no
+                # xDLMS APDU starts with E6, so the second one is a header too
+                info = info[3:]
+                self.stats.repeated_llc += 1
         if len(self._rx) + len(info) > self.max_apdu:
             self._fail(DecodeError("the meter's reply is longer than %d bytes" % self.max_apdu))
             return

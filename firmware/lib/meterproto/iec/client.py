@@ -197,17 +197,13 @@ class IecClient(Machine):
     def _mirror(self):
         # Mode D: show the listener's actions, deadline and outcome as our own.
         li = self._listener
-        while True:
-            a = li.next_action()
-            if a is None:
-                break
-            self._actions.append(a)
-        self.baud, self.fmt, self.bytes_rx = li.baud, li.fmt, li.bytes_rx
+        done = self._relay(li)
+        self.bytes_rx = li.bytes_rx
         self.ident = li.ident
         self.notes = li.notes
-        self._deadline = li.deadline_ms()
-        if li.done:
+        if done:
             self.done, self.result, self.error = True, li.result, li.error
+            self._deadline = None
 
     # -- plumbing --------------------------------------------------------------------------
     def _kind(self, m):

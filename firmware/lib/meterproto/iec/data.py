@@ -5,7 +5,7 @@ from meterproto.crc16 import crc16_arc  # also used as iec21_data.crc16_arc
 from meterproto.errors import DecodeError
 from meterproto.iec.msg import text7
 from meterproto.obis import format_obis
-from meterproto.reading import Reading, Value
+from meterproto.reading import ID_OBIS, Reading, Value
 
 # Guards against absurd input only; real meters exceed the standard's limits (16-character
 # address, 32-character value, 78-character line), so those are NOT enforced.
@@ -262,7 +262,6 @@ def error_reply(sets):
 
 
 _ID_ADDRESSES = ("0.0.0", "C.1.0", "96.1.0", "0.0", "C.1")
-_ID_OBIS = ("1-0:0.0.0*255", "0-0:96.1.0*255", "0-0:0.0.0*255", "0-0:96.1.1*255")
 
 
 def meter_id(values):
@@ -271,7 +270,7 @@ def meter_id(values):
         for v in values:
             if v.address == want and v.value:
                 return v.value
-    for want in _ID_OBIS:
+    for want in ID_OBIS:  # the same order as a DLMS reading's (meterproto.reading)
         for v in values:
             if v.obis == want and v.value:
                 return v.value

@@ -218,6 +218,8 @@ def decode_json(payload):
         obj = json.loads(bytes(payload).decode())
     except (ValueError, UnicodeError):
         raise DecodeError("message is not valid JSON")
+    except RuntimeError:  # CPython's RecursionError: nesting deeper than its parser goes
+        raise DecodeError("message is nested too deeply to read")
     if not isinstance(obj, dict):
         raise DecodeError("message is not a JSON object")
     return obj

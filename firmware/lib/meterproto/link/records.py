@@ -116,6 +116,8 @@ def decode_record(data):
         reading = json.loads(data[HEADER_LEN:-2].decode())
     except (ValueError, UnicodeError):  # MicroPython raises ValueError for bad JSON too
         raise DecodeError("record payload is not valid JSON")
+    except RuntimeError:  # CPython's RecursionError: nesting deeper than its parser goes
+        raise DecodeError("record payload is nested too deeply to read")
     if not isinstance(reading, dict):
         raise DecodeError("record payload is not a reading")
     return Record(seq, time_s, data[13:21], reading, data, data[2])

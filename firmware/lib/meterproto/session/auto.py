@@ -11,11 +11,14 @@ from meterproto.machine import Machine
 MODES = ("auto", "iec", "e", "hdlc")
 _IEC = const(0)
 _DLMS = const(1)
+_FIND = const(2)  # server_upper "auto": meterproto.hdlc.discover finds the address first
 
 
 class AutoSession(Machine):
     """mode: "auto" (IEC sign-on, mode E if offered, else mode C, direct HDLC if silent),
-    "iec" (mode C/readout only), "e" (mode E, no HDLC fallback), "hdlc" (direct HDLC)."""
+    "iec" (mode C/readout only), "e" (mode E, no HDLC fallback), "hdlc" (direct HDLC).
+    server_upper="auto": the HDLC server address is found first (the usual ones, and 4-byte
+    ones from address, the meter's serial); the reading's notes say which one answered."""
 
     def __init__(self, mode="auto", address="", password=None, client_sap=16, server_upper=1,
                  server_lower=None, auth=None, system_title=None, ek=None, ak=None,
@@ -35,6 +38,10 @@ class AutoSession(Machine):
         self._dlms_opts.update({"client_sap": client_sap, "server_upper": server_upper,
                           "server_lower": server_lower, "auth": auth, "password": password,
                           "system_title": system_title, "ek": ek, "ak": ak})
+        self.find = server_upper == "auto"
+        if self.find:
+            self._dlms_opts["server_upper"] = 1
+        self.found = None  # what meterproto.hdlc.discover found
         self.sub = None
         self.stage = None
         self.iec = None  # the IEC client, kept for its identification
@@ -81,24 +88,27 @@ class AutoSession(Machine):
         self._after(now_ms)
 
     def _after(self, now_ms):
-        sub = self.sub
-        while True:
-            act = sub.next_action()
-            if act is None:
-                break
-            self._actions.append(act)
-        self.baud = sub.baud
-        self.fmt = sub.fmt
-        self._tx_end = sub.tx_end_ms()
-        if not sub.done:
-            self._deadline = sub.deadline_ms()
+        if not self._relay(self.sub):
             return
         if self.stage == _IEC:
             self._iec_done(now_ms)
+        elif self.stage == _FIND:
+            self._find_done(now_ms)
         else:
             self._dlms_done()
 
     def _start_dlms(self, now_ms, baud, set_line, mode):
+        if self.find and self.found is None:
+            from meterproto.hdlc.discover import Discover
+            self._then = (baud, mode)
+            self.bytes_tx += self.sub.bytes_tx if self.sub is not None else 0
+            finder = Discover(client_sap=self._dlms_opts["client_sap"], serial=self.address,
+                              baud=baud, set_line=set_line, disconnect=False)
+            start = now_ms
+            if self.sub is not None and self.sub.tx_end_ms() > start:
+                start = self.sub.tx_end_ms()
+            self._run(_FIND, finder, start)
+            return
         from meterproto.dlms.client import DlmsClient
         self.bytes_tx += self.sub.bytes_tx if self.sub is not None else 0
         client = DlmsClient(baud=baud, fmt=FMT_8N1, set_line=set_line, mode=mode, **self._dlms_opts)
@@ -106,6 +116,22 @@ class AutoSession(Machine):
         if self.sub is not None and self.sub.tx_end_ms() > start:
             start = self.sub.tx_end_ms()  # the ACK must have left before HDLC timing starts
         self._run(_DLMS, client, start)
+
+    def _find_done(self, now_ms):
+        sub = self.sub
+        if sub.error is not None:
+            self._fail(sub.error)
+            return
+        f = sub.result
+        self.found = f
+        self._dlms_opts["server_upper"] = f["server_upper"]
+        self._dlms_opts["server_lower"] = f["server_lower"]
+        self._dlms_opts["server_addr_size"] = f["size"]
+        self.notes.append("server address %s (%d-byte) answered, after %d tried: next time "
+                          "use --server %s%s" % (f["server"], f["size"], f["tried"], f["server"],
+                                                 _size_flag(f)))
+        baud, mode = self._then
+        self._start_dlms(now_ms, baud, False, mode)
 
     def _iec_done(self, now_ms):
         iec = self.iec
@@ -146,3 +172,10 @@ class AutoSession(Machine):
     def _fail(self, exc):
         self.bytes_tx += self.sub.bytes_tx
         Machine._fail(self, exc)
+
+
+def _size_flag(found):
+    """--server-size when the address size is not the one --server implies (B.3)."""
+    lower = found["server_lower"]
+    implied = 1 if lower is None else (2 if found["server_upper"] < 128 and lower < 128 else 4)
+    return "" if found["size"] == implied else " --server-size %d" % found["size"]
