@@ -184,6 +184,20 @@ with ProbeLink.open(sys.argv[1], timeout=10.0, raw_repl=False) as link:
 """
 
 
+# The doctor on the probe (DOCTOR), then the heap low-water mark of that host session.
+DOCTOR = """
+import json, sys
+from irprobe.probelink import ProbeLink
+from meterproto.link import channel as H
+with ProbeLink.open(sys.argv[1], timeout=10.0) as link:
+    req = {"address": "", "loopback": False, "try_hdlc": False, "readout_check": False,
+           "wakeup": None}
+    res = link.call(link.host.request(H.CMD_DOCTOR, req), timeout=400.0, retries=0)
+    st = link.status()
+    print(json.dumps({"verdict": res.get("verdict"), "heap": st.get("heap")}))
+"""
+
+
 def main():
     if shutil.which("node") is None:
         skip("`node` is not installed (the RP2040 emulator runs on Node.js)")
@@ -226,9 +240,19 @@ def main():
             say("take %-11s ok in %3.0f s: %d values right, %d profile rows; heap low %s"
                 % (sim, time.monotonic() - t, n,
                    sum(len(p["rows"]) for p in d.get("profiles") or ()), h.get("free_min")))
-        # Power cut during a commit: a take runs; at its first flash write the power goes.
+        # The doctor on the probe, at the IEC meter.
         irprobe("config", "--port", cdc, "--active", "iec")
         relay.connect(ports["iec"])
+        r = subprocess.run([PY, "-c", DOCTOR, cdc], capture_output=True, text=True,
+                           timeout=600, cwd=ROOT)
+        if r.returncode != 0:
+            fail("the doctor on the probe: %s" % r.stderr[-1500:])
+        d = json.loads(r.stdout)
+        if d["verdict"] != "ok":
+            fail("the doctor on the probe says %r at a meter that answers" % d["verdict"])
+        heap.append(("doctor", (d.get("heap") or {}).get("low")))
+        say("doctor on the probe: verdict ok")
+        # Power cut during a commit: a take runs; at its first flash write the power goes.
         before = emu.flash_writes() or 0
         take = subprocess.Popen([PY, "-m", "irprobe", "take", "--port", cdc, "--timeout", "300"],
                                 cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,

@@ -6,6 +6,7 @@
 # Functions on the App (probe.app), loaded with the first read: not on the heap before.
 import gc
 
+from probe.heapmark import sample as heap_sample
 from probe.led import ERROR, STORAGE_FULL, SUCCESS
 from probe.settings import settings
 
@@ -87,7 +88,10 @@ def finish(app):
     message = str(m.error) if m.error is not None else "ok"
     digest = st.digest()
     st = m = app.echo = None  # the session's objects go before the commit needs memory
-    gc.collect()
+    # ... and so does the protocol code (tens of KB of bytecode in RAM on MicroPython 1.24):
+    # the commit and the USB answer need room in one piece; the next read imports it again.
+    app._free_memory(True)
+    heap_sample()  # the reading, before the commit
     if outcome == SUCCESS and app.store is None and app.store_error is not None:
         outcome, why = app.store_error
         message = "reading not stored: %s" % why
@@ -115,6 +119,7 @@ def _commit(app, reading, digest):
     except Exception as e:  # StoreFull, or an OSError from the file system
         return (STORAGE_FULL if is_store_full(e) else ERROR), None, \
             "reading not stored: %s" % e
+    heap_sample()
     return SUCCESS, seq, "ok"
 
 
