@@ -1,7 +1,7 @@
 # irprobe.probelink: the host end of the probe's USB command channel over pyserial (host only).
 # Frames, commands and retries are meterproto.link.channel.HostSide (docs/COMMAND-CHANNEL.md); this
 # module adds the port: open, enter the channel (A: the running app answers HELLO; B: the raw
-# REPL starts probe.usb.serve()), blocking calls with timeouts, and plain-words failures.
+# REPL starts probe.repl_serve.serve()), blocking calls with timeouts, and plain-words failures.
 # Everything the probe says is untrusted: frames are CRC-checked, lengths capped, every JSON
 # answer bounded by irprobe.inbound.check_tree here, and device text cleaned before printing.
 import os
@@ -28,7 +28,7 @@ MAX_ANSWER = max(H.PULL_MAX, MAX_PAYLOAD + OVERHEAD)
 ATTEMPT_FACTOR = 4
 NOISE_BYTES = 8 * MAX_ANSWER
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
-SERVE = b"import probe.usb\r\nprobe.usb.serve()\r\n"
+SERVE = b"import probe.repl_serve\r\nprobe.repl_serve.serve()\r\n"
 RAW_HELLO_S = 15.0  # first answer after the raw REPL started the server
 
 

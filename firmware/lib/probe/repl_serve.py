@@ -1,5 +1,5 @@
 # probe.repl_serve: the USB command server for a host that came in through the raw REPL
-# (probe.usb.serve(), docs/COMMAND-CHANNEL.md), and the way back to the reader app after it.
+# (docs/COMMAND-CHANNEL.md: the host runs `import probe.repl_serve; probe.repl_serve.serve()`), and the way back to the reader app after it.
 # Device side. The reader app must come back on its own: a soft reset in raw-REPL mode does not
 # run main.py, and bytes the host sends to leave the raw REPL arrive while the server still
 # reads, which swallows them.
@@ -7,7 +7,7 @@ import sys
 
 
 def serve(idle_ms=30000):
-    """The command server for a host on the raw REPL (probe.usb.serve()).
+    """The command server for a host on the raw REPL.
 
     The host falls back to it when no reader app answers (it interrupted main.py, or main.py
     never ran). When the host leaves (BYE, or idle_ms without a frame) the reader app carries

@@ -19,10 +19,8 @@
 #   serve(idle_ms=None) -> None. Blocking loop for the raw-REPL path; returns after BYE,
 #     a raw Ctrl-C (then raises KeyboardInterrupt) or idle_ms without a frame.
 #   stdio_streams() -> (stream_in, stream_out) on sys.stdin/sys.stdout (select.poll).
-#   serve() (module level): for `exec("import probe.usb\nprobe.usb.serve()")`; uses the
-#     last CommandServer created (`current`), else one for the stopped reader app
-#     (probe.main.running; started here when main.py did not run); when the host leaves,
-#     the reader app runs on inside it (only a raw Ctrl-C gives the REPL back).
+#   The raw-REPL entry is probe.repl_serve.serve(): it uses the last CommandServer created
+#     (`current`), else one for the stopped reader app (probe.main.running).
 # While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
 import sys
 
@@ -399,10 +397,3 @@ class _StdoutWriter:
 def stdio_streams():
     return _StdinReader(), _StdoutWriter()
 
-
-def serve(idle_ms=30000):
-    """Entry point for the raw REPL: exec("import probe.usb\\nprobe.usb.serve()");
-    probe.repl_serve says what it does."""
-    from probe.repl_serve import serve as run
-
-    run(idle_ms)
