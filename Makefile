@@ -12,10 +12,11 @@ all: test
 venv: $(STAMP)
 
 # Every dependency is pinned in requirements/lock.txt (requirements/dev.txt names the direct ones).
-$(STAMP): requirements/lock.txt pyproject.toml
+$(STAMP): requirements/lock.txt requirements/micropython.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements/lock.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
+	$(PY) -m irprobe.mpylib  # pinned micropython-lib releases (requirements/micropython.txt)
 	touch $(STAMP)
 
 demo: venv

@@ -213,8 +213,11 @@ def power_and_sync_cuts():
     out = {"power_cuts": 0, "lost": 0, "corrupt": 0, "duplicated": 0, "reused_seq": 0,
            "sync_cuts": 0, "failures": []}
     import test_store_powercut as pc
+    import test_store_littlefs as pl
     for fn in (pc.test_power_cut_at_every_op_of_a_session_commit,
-               pc.test_power_cut_at_every_op_of_an_ack):
+               pc.test_power_cut_at_every_op_of_an_ack,
+               lambda: pl.test_power_cut_at_every_flash_program_and_erase(0),
+               lambda: pl.test_power_cut_at_every_flash_program_and_erase(100)):
         buf = io.StringIO()
         try:
             with contextlib.redirect_stdout(buf):
@@ -222,7 +225,8 @@ def power_and_sync_cuts():
         except AssertionError as e:
             out["failures"].append("%s: %s" % (fn.__name__, e))
         for ops, cuts, checked, lost, corrupt, reused in _parse(
-                r"(\d+) ops, (\d+) cut points, (\d+) records checked, lost (\d+), corrupt (\d+),"
+                r"(\d+) (?:ops|flash writes), (\d+) cut points, (\d+) records checked, lost (\d+), "
+                r"corrupt (\d+),"
                 r" reused seq (\d+)", buf.getvalue()):
             out["power_cuts"] += cuts
             out["lost"] += lost
@@ -313,6 +317,9 @@ def main():
     s = host_sync()
     results["sync"] = {"records": s["records"], "records_per_s": s["records_per_s"],
                        "bytes_per_record": s["wire_bytes_per_record"], "detail": s}
+    section("Storage on littlefs at the Pico geometry (352 x 4 KiB): readings until full")
+    import storage_bench
+    results["storage"] = storage_bench.run()
     section("Line faults (virtual line; every profile, seeded)")
     rows, head = faults()
     section("Power cuts and sync cuts")
@@ -331,7 +338,16 @@ def main():
     rp = {k: v for k, v in (results["rp2040_heap_free_min_bytes"] or {}).items()
           if isinstance(v, int)}
     f = results["faults"]
+    sto = results["storage"]
     lines = [
+        ("IEC readings stored >= %d" % sto["goal_iec"],
+         sto["iec_25_values"]["readings"] >= sto["goal_iec"] and sto["iec_25_values"]["exact"],
+         "%d (25 values, %.0f B each)" % (sto["iec_25_values"]["readings"],
+                                         sto["iec_25_values"]["stored_bytes_per_reading"])),
+        ("DLMS readings stored >= %d" % sto["goal_dlms"],
+         sto["dlms_96_rows"]["readings"] >= sto["goal_dlms"] and sto["dlms_96_rows"]["exact"],
+         "%d (96 rows, %.0f B each)" % (sto["dlms_96_rows"]["readings"],
+                                       sto["dlms_96_rows"]["stored_bytes_per_reading"])),
         ("IEC time <= %.2f x bound" % GOAL_TIME, worst <= GOAL_TIME, "worst %.4f" % worst),
         ("DLMS time <= %.2f x bound" % GOAL_TIME, d["ratio"] <= GOAL_TIME, "%.4f" % d["ratio"]),
         ("DLMS round trips <= %.1f x best peer" % GOAL_RT,

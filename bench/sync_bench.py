@@ -1,8 +1,8 @@
-"""Sync throughput: 10,000 records stored on the simulated probe, pulled over a pty.
+"""Sync throughput: 10,000 typical readings stored on the simulated probe, pulled over a pty.
 
 Prints records/s, bytes per record and the command channel's overhead against the payload,
 and returns them as a dict. The probe side is the firmware's own store and command server on
-CPython, so this measures the protocol and the host, not an RP2040 (PLATFORM.md 3: the USB
+CPython, so this measures the protocol and the host, not an RP2040 (docs/ARCHITECTURE.md, "Host link": the USB
 CDC itself is far faster than these figures on a real board; the Pico's CPU will be slower).
 Run: .venv/bin/python bench/sync_bench.py [N]
 """
@@ -13,9 +13,22 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for p in (os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware", "lib")):
+for p in (os.path.join(ROOT, "host"), os.path.join(ROOT, "firmware", "lib"),
+          os.path.join(ROOT, "bench"), os.path.join(ROOT, "tests", "firmware")):
     if p not in sys.path:
         sys.path.insert(0, p)
+
+
+def fill(store, n):
+    """n typical readings (25 IEC values every 15 minutes: bench/storage_bench.py)."""
+    import itertools
+    import random
+
+    import storage_bench as sb
+
+    rng = random.Random(5)
+    for reading, t in itertools.islice(sb.iec_series(sb._read("elster-as1440"), rng), n):
+        store.commit(reading, t, bytes(rng.getrandbits(8) for _ in range(8)))
 
 
 def run(n=10000, max_bytes=None):
@@ -27,7 +40,7 @@ def run(n=10000, max_bytes=None):
     with tempfile.TemporaryDirectory(prefix="irprobe-bench-") as tmp:
         sim = ProbeSim("lgz-zmd", root=os.path.join(tmp, "probe"))
         t0 = time.perf_counter()
-        sim.prefill(n)
+        fill(sim.store, n)
         fill_s = time.perf_counter() - t0
         sim.start()
         try:

@@ -8,7 +8,7 @@
 # To update the code, hold the probe's button while plugging in: the drive then stays
 # writable by the computer for that start, and the probe cannot store readings.
 #
-# Caution: FAT is not power-loss safe the way littlefs is (PLATFORM.md 4). probe.store
+# Caution: FAT is not power-loss safe the way littlefs is (docs/ARCHITECTURE.md, "Probe internals"). probe.store
 # still never returns a damaged record (CRC check), but a power cut while writing can
 # lose that record. MicroPython is the recommended runtime.
 import json

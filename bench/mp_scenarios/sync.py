@@ -3,7 +3,8 @@
 #   micropython sync.py sync DIR [MAX] -> HELLO, then PULL (MAX bytes, default PULL_MAX) and
 #                                        ACK per batch until the store is empty, as irprobe sync
 # The host end keeps nothing: it checks each response's type byte and counts the records in a
-# PULL response by their stuffed header ("IR", version 1 -> 7D 21), so the heap is the device's.
+# PULL response by their header (whitened: "IR" 2 "R" XOR 0x60 = ")2b2"), so the heap is the
+# device's.
 # Prints "import <bytes>" and "OK <records> <bytes pulled>".
 import gc
 import sys
@@ -64,11 +65,12 @@ class Sink:
     def write(self, data):
         # SOF, then the type byte (0x81.. and 0xFF are never stuffed)
         self.type = data[1]
-        self.records = data.count(_REC)
+        self.records = data.count(_REC) + data.count(_JSON)
         self.nbytes = len(data)
 
 
-_REC = b"IR\x7d\x21"  # MAGIC "IR" + version 1 (stuffed): the start of every record
+_REC = b")2b2"  # "IR", version 2, kind R, whitened (meterproto.link.channel.PULL_WHITE)
+_JSON = b")2b*"  # the same for a reading kept as JSON (kind J)
 
 
 max_bytes = int(sys.argv[3]) if len(sys.argv) > 3 else H.PULL_MAX

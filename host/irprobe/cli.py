@@ -20,9 +20,10 @@ COMMANDS = {
     "config": ("cmd_config", "show or change the probe's meter profiles and options"),
     "take": ("cmd_take", "make the probe read its meter now"),
     "sync": ("cmd_sync", "pull the probe's stored readings into the local database"),
+    "publish": ("cmd_publish", "send stored readings to MQTT / Home Assistant"),
     "show": ("cmd_show", "print the latest readings per meter from the database"),
     "export": ("cmd_export", "export readings as CSV or JSON"),
-    "plot": ("cmd_plot", "plot a register or load profile to a PNG"),
+    "plot": ("cmd_plot", "plot registers and load profiles (PNG or SVG)"),
     "bridge": ("cmd_bridge", "expose the probe's meter link as a local pty"),
 }
 

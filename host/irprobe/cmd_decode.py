@@ -1,270 +1,155 @@
-"""irprobe decode: decode and explain captured meter bytes.
-
-Input: a capture file whose lines start with `>` (we sent) or `<` (we received) followed by
-hex (`< 02 31 2E ...`) or text (`< /ISk5MT174-0001<CR><LF>`, with <STX>, <ETX>, <CR>, <LF>,
-<ACK>, <NAK>, <SOH>, <EOT>, <NUL> or \\xHH for control bytes); or a file of raw bytes; or
---hex HEX (taken as received). Each direction is cut into messages and every message goes
-to the first describer that claims it; describers are registered per protocol (DESCRIBERS),
-so HDLC frames or echo explanations can be added without touching the IEC one.
+"""irprobe decode: name every message in captured meter bytes, check every checksum and
+point out the classic mistakes. irprobe.capture reads the file, irprobe.explain is the one
+decoder; this module only picks the input and prints.
 """
 import sys
 
 from irprobe.cli import CommandError
 
-_NAMES = {"NUL": 0, "SOH": 1, "STX": 2, "ETX": 3, "EOT": 4, "ACK": 6, "NAK": 0x15,
-          "CR": 13, "LF": 10}
+FORMAT_HELP = """\
+capture formats (any mix, one line each; # starts a comment):
+  > /?!                        we sent, as text: CR LF is added, write lines as you see them
+  < /LGZ5\\2ZMD3104407.B32      the meter sent
+  < <STX>1.8.0(1.5*kWh)<ETX>   control bytes as <STX> <ETX> <ACK> <NAK> <SOH> <EOT> <CR> <LF>
+                               or \\x03; a line with ETX or EOT gets no CR LF (a BCC follows)
+  TX: 7E A0 07 03 21 93 0F 01  hex, also 7EA007..., 7E:A0:..., 0x7E,0xA0,...
+  RX: 7E A0 07 21 03 73 01 40  directions: > < >> << -> <- TX RX sent received
+  12:00:01.234 RX: 7E A0 ...   a time stamp first ([...], 2026-11-25 12:00:01, 1.234)
+  00000000  7e a0 07 21 ...    hexdump -C and xxd lines: received bytes
+  a line with no direction is received; a file that is not text is the received bytes
+exit status: 0 decoded, 1 a checksum is wrong, 2 not a capture (with the byte offset)"""
 
 
 def add_arguments(p):
-    p.add_argument("file", nargs="?", help="capture file ('-' for stdin)")
+    import argparse
+
+    p.formatter_class = argparse.RawDescriptionHelpFormatter
+    p.epilog = FORMAT_HELP
+    p.add_argument("file", nargs="?", help="capture file ('-' for standard input)")
     p.add_argument("--hex", help="bytes as hex instead of a file (taken as received)")
     p.add_argument("--sent", metavar="HEX", help="with --hex: the bytes sent just before "
                    "them (so echo and unanswered requests are recognised)")
     p.add_argument("--json", action="store_true", help="machine-readable result")
 
 
-# -- input ---------------------------------------------------------------------------------
-def _is_hex(text):
-    t = text.replace(" ", "").replace(":", "").replace("\t", "")
-    if not t or len(t) % 2:
-        return False
-    for ch in t:
-        if ch not in "0123456789abcdefABCDEF":
-            return False
-    return True
-
-
-def _unhex(text):
-    from meterproto.compat import unhexlify
-
-    try:
-        return unhexlify(text)
-    except ValueError as e:
-        raise CommandError("not hex: %s" % e)
-
-
-def _text_bytes(text):
-    """Text with <NAME> and \\xHH escapes to bytes (a plain backslash stays: `\\2` is data)."""
-    out = bytearray()
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        if ch == "<":
-            j = text.find(">", i)
-            if j > i and text[i + 1:j].upper() in _NAMES:
-                out.append(_NAMES[text[i + 1:j].upper()])
-                i = j + 1
-                continue
-        if ch == "\\" and text[i + 1:i + 2] == "x" and _is_hex(text[i + 2:i + 4]):
-            out.append(int(text[i + 2:i + 4], 16))
-            i += 4
-            continue
-        out.extend(ch.encode("latin-1", "replace"))
-        i += 1
-    return bytes(out)
+# Received raw bytes are a capture only if recognised messages and frames cover this share.
+_COVERED = 0.6
 
 
 def parse_capture(data):
-    """Capture bytes -> list of (direction, bytes); direction is '>' or '<'."""
+    """Capture bytes -> [(direction, bytes)]; CommandError when it is not a capture."""
+    from irprobe.capture import NotACapture, parse
+
     try:
-        text = data.decode("ascii")
-    except UnicodeDecodeError:
-        return [("<", data)]
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    if lines and all(ln.lstrip()[0] in "<>" for ln in lines):
-        chunks = []
-        for ln in lines:
-            s = ln.lstrip()
-            d, body = s[0], s[1:].strip()
-            chunks.append((d, _unhex(body) if _is_hex(body) else _text_bytes(body)))
-        return chunks
-    if lines and all(_is_hex(ln) for ln in lines):
-        return [("<", _unhex(" ".join(lines)))]
-    return [("<", data)]
-
-
-# -- IEC 62056-21 describer ------------------------------------------------------------------
-def _iec_claims(direction, data):
-    for b in data[:4]:
-        if b & 0x7F in (0x01, 0x02, 0x06, 0x15, 0x2F) or b == 0:
-            return True
-    return b"(" in data
-
-
-def _iec_describe(direction, data):
-    from meterproto.iec import data as dat
-    from meterproto.iec import msg
-
-    # an ACK we sent is an option select (ACK V Z Y CR LF) or a lone ACK for the next block
-    i = data.find(b"\x06")
-    framer = msg.Framer(option_after_ack=(direction == ">" and i >= 0
-                                          and data[i + 4:i + 6] == b"\r\n"))
-    items = []
-    for m in framer.feed(data):
-        items.append(_iec_item(m, direction, msg, dat))
-    if framer.busy():
-        items.append({"kind": "truncated", "protocol": "iec62056-21",
-                      "text": "an unfinished message (%d bytes): the capture stops before "
-                      "its end" % len(framer._buf), "values": []})
-    if framer.high_bytes:
-        items.append({"kind": "note", "protocol": "iec62056-21",
-                      "text": "%d bytes had bit 7 set: 7E1 data read by an 8N1 port (the "
-                      "parity bit shows up as bit 7); decoded as 7-bit" % framer.high_bytes,
-                      "values": []})
-    if framer.nul_bytes:
-        items.append({"kind": "wake-up", "protocol": "iec62056-21",
-                      "text": "%d NUL bytes (a battery-meter wake-up train or idle line)"
-                      % framer.nul_bytes, "values": []})
-    return items
-
-
-def _iec_item(m, direction, msg, dat):
-    k = msg.KIND_NAMES[m.kind]
-    item = {"kind": k, "protocol": "iec62056-21", "values": []}
-    if m.kind == msg.M_REQUEST:
-        addr = m.body[2:-1].decode("ascii", "replace")
-        item["text"] = "sign-on request " + ("for device %s" % addr if addr
-                                             else "(any meter in front of the head)")
-    elif m.kind == msg.M_IDENT:
-        try:
-            ident = msg.parse_identification(m.body)
-        except Exception as e:
-            item["text"] = "identification that does not parse: %s" % e
-            return item
-        rate = ("up to %d baud" % ident.max_baud) if ident.max_baud else "reserved baud char"
-        item["text"] = "identification %s: manufacturer %s, mode %s, %s%s%s" % (
-            ident.ident(), ident.manufacturer, ident.mode, rate,
-            ", offers mode E (HDLC)" if ident.mode_e else "",
-            ", 20 ms reaction allowed" if ident.fast_reaction else "")
-    elif m.kind == msg.M_OPTION:
-        b = m.body.decode("ascii", "replace")
-        what = {"0": "data readout", "1": "programming mode", "2": "HDLC (mode E)"}
-        if len(b) >= 3:
-            mode_c, rate = msg.baud_for_char(b[1])
-            item["text"] = "option select ACK %s: %s at %s baud" % (
-                b, what.get(b[2], "mode %r" % b[2]), rate)
-        else:
-            item["text"] = "option select too short: %r" % b
-    elif m.kind in (msg.M_DATA, msg.M_COMMAND):
-        item["bcc"] = "ok" if m.bcc_ok else "wrong"
-        if not m.bcc_ok:
-            from meterproto.bcc import bcc
-
-            item["bcc"] = "wrong: computed 0x%02X, message says 0x%02X" % (
-                bcc(m.raw, 1, len(m.raw) - 1), m.raw[-1] & 0x7F)
-        part = " (partial block, EOT)" if m.partial() else ""
-        if m.kind == msg.M_COMMAND:
-            cd, body = msg.split_command(m.body)
-            item["text"] = "command %s%s%s, BCC %s" % (
-                cd, " " + body if body else "", part, item["bcc"])
-        else:
-            values = []
-            try:
-                sets = dat.parse_block(m.body)
-                values = [v.to_dict() for v in dat.to_values(sets)]
-                err = dat.error_reply(sets)
-            except Exception as e:
-                err = "undecodable (%s)" % e
-            item["values"] = values
-            item["text"] = "data block%s: %d values, BCC %s%s" % (
-                part, len(values), item["bcc"], (", meter says (%s)" % err) if err else "")
-    elif m.kind == msg.M_ACK:
-        item["text"] = "ACK (accepted / next block)"
-    elif m.kind == msg.M_NAK:
-        item["text"] = "NAK (repeat, or refused)"
-    elif m.kind == msg.M_LINE:
-        t = m.body.decode("ascii", "replace")
-        item["text"] = "text line %r" % t
-        if "(" in t:
-            try:
-                item["values"] = [v.to_dict() for v in dat.to_values(dat.parse_block(t))]
-            except Exception:
-                pass
-    else:
-        item["text"] = "garbage: %r" % m.raw[:32]
-    return item
-
-
-# Protocol describers, tried in order: (name, claims(direction, bytes), describe -> items).
-DESCRIBERS = [("iec62056-21", _iec_claims, _iec_describe)]
-
-
-def register(name, claims, describe, first=True):
-    """Add a describer (e.g. HDLC); first=True tries it before the IEC one."""
-    entry = (name, claims, describe)
-    if first:
-        DESCRIBERS.insert(0, entry)
-    else:
-        DESCRIBERS.append(entry)
-
-
-def _register_hdlc():
-    # HDLC frames (IEC 62056-46) are named by irprobe.explain, tried before the IEC describer.
-    from irprobe.explain import hdlc_claims, hdlc_describe
-
-    if not any(d[0] == "hdlc" for d in DESCRIBERS):
-        register("hdlc", hdlc_claims, hdlc_describe)
-
-
-_register_hdlc()
+        return parse(data)
+    except NotACapture as e:
+        raise CommandError(str(e))
 
 
 def decode(chunks):
-    """(direction, bytes) chunks -> result dict: messages, values, bcc_errors."""
-    from irprobe.explain import merge_chunks
+    """(direction, bytes) chunks -> {"frames", "findings", "values", "bcc_errors",
+    "protocols"}: explain's frames, plus the values the data blocks carry."""
+    from irprobe.explain import explain
 
-    out = {"messages": [], "values": [], "bcc_errors": 0, "protocols": []}
-    for d, data in merge_chunks(chunks):
-        for name, claims, describe in DESCRIBERS:
-            if claims(d, data):
-                items = describe(d, data)
-                if name not in out["protocols"]:
-                    out["protocols"].append(name)
-                break
+    result = explain(chunks)
+    values = []
+    protocols = []
+    bad = 0
+    for f in result["frames"]:
+        values.extend(f.get("values") or ())
+        if f["protocol"] in ("iec62056-21", "hdlc") and f["protocol"] not in protocols:
+            if f["kind"] not in ("garbage", "truncated", "nul", "damaged"):
+                protocols.append(f["protocol"])
+        if f["check"] == "bad":
+            bad += 1
+    result["values"] = values
+    result["bcc_errors"] = bad
+    result["protocols"] = protocols
+    return result
+
+
+def not_a_capture(chunks, result):
+    """Why raw received bytes are no capture (with the offset), or None."""
+    total = sum(len(b) for _, b in chunks)
+    good = [f for f in result["frames"] if _recognised(f)]
+    covered = sum(f.get("len", 0) for f in good)
+    if good and covered >= _COVERED * total:
+        return None
+    # where it gave up: the first byte after the run of recognised messages at the start
+    data = b"".join(b for _, b in chunks)
+    offset = 0
+    for f in result["frames"]:
+        raw = bytes.fromhex(f["hex"]) if f.get("hex") else b""
+        if f in good and raw and data.find(raw, offset) == offset:
+            offset += f["len"]
         else:
-            items = [{"kind": "unknown", "protocol": None, "values": [],
-                      "text": "%d bytes no describer recognises" % len(data)}]
-        for it in items:
-            it["dir"] = d
-            out["messages"].append(it)
-            out["values"].extend(it.get("values") or ())
-            if str(it.get("bcc", "ok")).startswith("wrong"):
-                out["bcc_errors"] += 1
-    return out
+            break
+    return ("not a capture: %s (gave up at byte %d)"
+            % ("no IEC 62056-21 message and no HDLC frame in %d bytes" % total if not good else
+               "only %d of %d bytes are IEC 62056-21 messages or HDLC frames"
+               % (covered, total), offset))
 
 
-def run(args):
+def _recognised(f):
+    """A frame that shows the bytes are meter traffic: intact, and a text line only if it
+    is text (7-bit printable, as 7E1 read as 8N1 gives it)."""
+    if f["kind"] in ("garbage", "truncated", "nul", "damaged") or f["check"] == "bad":
+        return False
+    if f["protocol"] == "echo":
+        return False
+    if f["kind"] in ("line", "identification", "data", "command"):
+        raw = bytes(b & 0x7F for b in bytes.fromhex(f.get("hex") or ""))
+        if f["kind"] in ("data", "command"):
+            raw = raw[1:-2]  # STX/SOH ... ETX/EOT BCC: the text between
+        text = raw.replace(b"\r\n", b"").rstrip(b"\x02")
+        return bool(text) and all(0x20 <= b < 0x7F for b in text)
+    return True
+
+
+def _read_input(args):
+    from irprobe.capture import hex_bytes
+
     if args.hex is not None:
         if args.file:
             raise CommandError("give a file or --hex, not both")
-        if not _is_hex(args.hex.replace("\n", " ")):
+        got = hex_bytes(args.hex)
+        if got is None:
             raise CommandError("--hex wants hex digits like '02 31 2E 38 03 ..'")
-        chunks = [("<", _unhex(args.hex))]
-        if getattr(args, "sent", None):
-            if not _is_hex(args.sent.replace("\n", " ")):
+        chunks = [("<", got)]
+        if args.sent:
+            sent = hex_bytes(args.sent)
+            if sent is None:
                 raise CommandError("--sent wants hex digits like '7E A0 07 ..'")
-            chunks.insert(0, (">", _unhex(args.sent)))
-    elif getattr(args, "sent", None):
+            chunks.insert(0, (">", sent))
+        return chunks, False
+    if args.sent:
         raise CommandError("--sent goes with --hex (a capture file marks sent lines with >)")
-    elif args.file:
-        try:
-            if args.file == "-":
-                data = sys.stdin.buffer.read()
-            else:
-                with open(args.file, "rb") as f:
-                    data = f.read()
-        except OSError as e:
-            raise CommandError("cannot read %s: %s" % (args.file, e.strerror or e))
-        chunks = parse_capture(data)
-    else:
-        raise CommandError("give a capture FILE or --hex HEX")
+    if not args.file:
+        raise CommandError("give a capture FILE or --hex HEX (see irprobe decode --help)")
+    try:
+        if args.file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as f:
+                data = f.read()
+    except OSError as e:
+        raise CommandError("cannot read %s: %s" % (args.file, e.strerror or e))
+    if not data.strip():
+        raise CommandError("nothing to decode: %s is empty" % args.file)
+    chunks = parse_capture(data)
+    raw = len(chunks) == 1 and chunks[0][1] == data
+    return chunks, raw
+
+
+def run(args):
+    chunks, raw = _read_input(args)
     if not any(len(b) for _, b in chunks):
         raise CommandError("nothing to decode: the input is empty")
     result = decode(chunks)
-    from irprobe.explain import explain  # frame names and classic mistakes (issue 4)
-
-    result.update(explain(chunks))
+    if raw:  # a file of bytes as they came: only if most of it decodes
+        why = not_a_capture(chunks, result)
+        if why is not None:
+            raise CommandError(why)
     if args.json:
         from irprobe.output import print_json
 
@@ -277,23 +162,17 @@ def run(args):
 def _print(result):
     from rich.console import Console
 
-    from irprobe.output import plain_text as p
+    from irprobe.output import plain_text, reading_table
 
     con = Console(file=sys.stdout, highlight=False)
-    arrows = {">": "sent    >", "<": "received<"}
-    for it in result["messages"]:
-        if it.get("protocol") == "hdlc" and result.get("frames") is not None:
-            continue  # printed from the explained frames below, with the echo told apart
-        con.print("%s %s" % (arrows.get(it["dir"], p(it["dir"])), p(it["text"])), markup=False)
+    arrows = {">": "sent     >", "<": "received <"}
+    for f in result["frames"]:
+        con.print("%s %s" % (arrows.get(f["dir"], "?"), plain_text(f["text"])), markup=False)
     if result["values"]:
-        from irprobe.output import reading_table
-
         con.print(reading_table({"values": result["values"]}, title="values"))
-    for f in result.get("frames") or ():
-        if f["protocol"] in ("hdlc", "echo"):
-            con.print("%s %s" % (arrows.get(f["dir"], p(f["dir"])), p(f["text"])), markup=False)
-    for fd in result.get("findings") or ():
-        con.print("! %s: %s" % (p(fd["code"]), p(fd["text"])), markup=False)
+    for fd in result["findings"]:
+        con.print("! %s: %s" % (plain_text(fd["code"]), plain_text(fd["text"])), markup=False)
     if result["bcc_errors"]:
-        con.print("%d message(s) with a wrong BCC: the bytes were damaged on the way (hold "
-                  "the head steady, shade it)" % result["bcc_errors"], markup=False)
+        con.print("%d message(s) with a wrong checksum: the bytes were damaged on the way "
+                  "(hold the head steady, shade it)" % result["bcc_errors"], markup=False)
+

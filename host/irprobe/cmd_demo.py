@@ -11,8 +11,8 @@ DEFAULT = ("iskra-mt174", "elster-as1440", "dlms-direct")
 
 
 def add_arguments(p):
-    p.add_argument("--meters", metavar="NAMES", help="comma-separated simulated meters "
-                   "(default: %s; see irprobe simulate --list)" % ",".join(DEFAULT))
+    p.add_argument("--meters", metavar="NAMES", help="comma-separated simulated meters, or "
+                   "'all' (default: %s; see irprobe simulate --list)" % ",".join(DEFAULT))
     p.add_argument("--json", action="store_true", help="print the readings as a JSON list")
     p.add_argument("--story", metavar="DIR", nargs="?", const="demo-out",
                    help="then the whole probe story: a simulated probe reads meters, "
@@ -25,8 +25,9 @@ def _session(profile):
 
     if profile.get("protocol") == "dlms":
         from meterproto.session.auto import AutoSession
+        from irprobe.sim.reader_options import session_options
 
-        return AutoSession(mode="auto")
+        return AutoSession(mode="auto", **session_options(profile))
     from meterproto.iec.client import IecClient
 
     return IecClient(**profiles.client_options(profile))
@@ -54,7 +55,9 @@ def run(args):
     from irprobe.sim import profiles
 
     known = profiles.list_profiles()
-    if args.meters:
+    if args.meters and args.meters.strip() == "all":
+        names = list(known)
+    elif args.meters:
         names = [n.strip() for n in args.meters.split(",") if n.strip()]
     else:
         names = [n for n in DEFAULT if n in known]

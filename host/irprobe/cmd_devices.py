@@ -50,15 +50,20 @@ def find_boards(comports=None):
 def hello_info(port, timeout):
     """The running firmware's hello as {"version", "device"}, or None when it does not answer
     in time. Only the running app is asked: a board busy elsewhere is not interrupted."""
+    from irprobe.cmd_take import storage_info
     from irprobe.probelink import LinkError, ProbeLink, clean
 
     try:
         with ProbeLink.open(port, timeout=timeout, raw_repl=False) as link:
             h = link.info
-            return {
+            info = {
                 "version": clean(h.get("firmware"), 32),
                 "device": clean(h.get("device_id"), 64),
             }
+            room = storage_info(h)
+            if room is not None:
+                info["storage"] = room  # how full, in readings
+            return info
     except (LinkError, OSError):
         return None
 
@@ -77,6 +82,7 @@ def run(args, comports=None, hello=None):
     from rich.console import Console
     from rich.table import Table
 
+    from irprobe.cmd_take import room_text
     from irprobe.output import safe_text
 
     t = Table(title="RP2040 boards")
@@ -85,7 +91,8 @@ def run(args, comports=None, hello=None):
     for b in boards:
         fw = b["irprobe"]
         fw_text = (
-            ("v%s (device %s)" % (fw["version"], fw["device"]))
+            ("v%s (device %s)%s" % (fw["version"], fw["device"],
+                                    room_text(fw.get("storage"))))
             if fw
             else ("not checked" if args.no_hello else "no answer")
         )

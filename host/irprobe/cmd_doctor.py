@@ -56,8 +56,11 @@ def _on_port(args, opts):
     from meterproto.doctor.ladder import Doctor
     from irprobe.cmd_read import drive_on_port
 
+    from irprobe.progress import Display, wanted
+
     # No echo filter here: the doctor wants to see the echo (meterproto.doctor.ladder).
-    return drive_on_port(Doctor(**opts), args.port)
+    with Display(wanted(args.json), "doctor") as shown:
+        return drive_on_port(Doctor(**opts), args.port, progress=shown, silence_hint=False)
 
 
 def _on_probe(args, opts):
@@ -69,14 +72,18 @@ def _on_probe(args, opts):
     cmd = getattr(H, "CMD_DOCTOR", None)
     if cmd is None:
         raise CommandError("this build's probe link has no doctor command")
+    from irprobe.progress import Display, wanted
+
     link = open_link(args.probe)
     try:
         link.hello()
         req = {"address": opts["address"], "loopback": opts["loopback"],
                "try_hdlc": opts["try_hdlc"], "readout_check": opts["readout_check"],
                "wakeup": opts["wakeup"]}
-        # Two ladders (carrier off and on) can take a minute at 300 baud.
-        return link.call(link.host.request(cmd, req), timeout=150.0, retries=1)
+        with Display(wanted(args.json), "doctor on the probe") as shown:
+            shown.update("the probe runs the ladder")
+            # Two ladders (carrier off and on) can take a minute at 300 baud.
+            return link.call(link.host.request(cmd, req), timeout=150.0, retries=1)
     except H.DeviceError as e:
         raise CommandError("the probe could not run the doctor: %s" % e.message)
     except H.LinkError as e:

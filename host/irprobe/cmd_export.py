@@ -9,7 +9,8 @@ FIELDS = ("meter", "device", "seq", "taken_at", "obis", "value", "unit", "time",
 
 def add_arguments(p):
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
     p.add_argument("--format", choices=("csv", "json"), default="csv")
     p.add_argument("--meter", help="only this meter id")
@@ -43,7 +44,7 @@ def write(rows, fmt, fh):
 
 def run(args):
     from irprobe.cli import CommandError
-    from irprobe.db import open_store, parse_time
+    from irprobe.db import command_store, parse_time
 
     since = None
     if args.since:
@@ -51,18 +52,26 @@ def run(args):
             since = parse_time(args.since)
         except ValueError as e:
             raise CommandError(str(e))
-    store = open_store(args.db)
-    try:
+    from irprobe.dbfile import existing
+
+    with command_store(existing(args.db)) as store:
         rows = export_rows(store, args.meter, since)
-    finally:
-        store.close()
+        known = [m for m, _t, _v in store.latest()] if not rows else []
+    if not rows:
+        if args.meter and args.meter not in known:
+            raise CommandError("no meter %r in the database (known: %s)"
+                               % (args.meter, ", ".join(known) or "none yet"))
+        raise CommandError("no readings %s%s" % (
+            "of meter %r " % args.meter if args.meter else "",
+            "since %s" % args.since if args.since else "in the database yet"))
     if args.out:
         try:
             with open(args.out, "w", newline="", encoding="utf-8") as fh:
                 write(rows, args.format, fh)
         except OSError as e:
             raise CommandError("cannot write %s: %s" % (args.out, e.strerror or e))
-        print("%d values written to %s" % (len(rows), args.out), file=sys.stderr)
+        print("%d %s written to %s" % (len(rows), "value" if len(rows) == 1 else "values",
+                                       args.out), file=sys.stderr)
     else:
         write(rows, args.format, sys.stdout)
     return 0

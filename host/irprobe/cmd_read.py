@@ -5,17 +5,21 @@ The host runs the very sans-I/O core the probe runs (meterproto), on a pyserial 
 from irprobe.cli import CommandError
 
 BAUDS = (300, 600, 1200, 2400, 4800, 9600, 19200)
+# What a read uses when neither the command line nor the --meter settings say.
+DEFAULTS = {"mode": "auto", "address": "", "max_baud": 19200, "client": 16, "server": "1"}
 
 
 def add_arguments(p):
     p.add_argument("--port", required=True, help="serial port of the IR head (e.g. "
                    "/dev/ttyUSB0, COM3, a simulator's /dev/pts/N or socket://host:port)")
-    p.add_argument("--mode", choices=("auto", "iec", "e", "hdlc"), default="auto",
+    p.add_argument("--meter", metavar="NAME", help="read with the settings saved as NAME "
+                   "(`irprobe config --meter NAME ...` without --port); options given here win")
+    p.add_argument("--mode", choices=("auto", "iec", "e", "hdlc"),
                    help="auto: IEC sign-on, mode E if offered, direct HDLC if silent; iec: "
                    "IEC 62056-21 only; e: mode E (DLMS after the sign-on); hdlc: direct HDLC")
     p.add_argument("--password", help="meter password (IEC programming mode P1, DLMS LLS)")
-    p.add_argument("--address", default="", help="device address (serial) for the sign-on")
-    p.add_argument("--max-baud", type=int, default=19200, choices=BAUDS,
+    p.add_argument("--address", help="device address (serial) for the sign-on")
+    p.add_argument("--max-baud", type=int, choices=BAUDS,
                    help="highest rate to switch to (default 19200)")
     p.add_argument("--wakeup", choices=("standard", "fast"),
                    help="battery meter wake-up train before the sign-on")
@@ -34,16 +38,17 @@ def add_arguments(p):
                    "--time-scale X` (simulators only)")
     p.add_argument("--json", action="store_true", help="print the reading as JSON")
     g = p.add_argument_group("DLMS addresses and security (suite 0: AES-GCM-128)")
-    g.add_argument("--client", type=int, default=16, metavar="SAP",
+    g.add_argument("--client", type=int, metavar="SAP",
                    help="DLMS client address (16 public; 1 management, usual with HLS)")
-    g.add_argument("--server", default="1", metavar="UPPER[/LOWER]",
+    g.add_argument("--server", metavar="UPPER[/LOWER]",
                    help="HDLC server address, e.g. 1 or 1/17 (default 1); auto: try the "
                    "usual ones (and 4-byte ones from --address) and say which answered")
     g.add_argument("--server-size", type=int, choices=(1, 2, 4),
                    help="bytes of the server address (default: the fewest that hold it)")
     g.add_argument("--auth", choices=("lowest", "low", "hls-gmac"),
-                   help="DLMS authentication (default: hls-gmac with --ak, low with "
-                   "--password, else lowest)")
+                   help="DLMS authentication (default: low with --password, lowest "
+                   "otherwise; with keys, hls-gmac, and the other one if the meter refuses "
+                   "it, with a note saying so)")
     g.add_argument("--ek", metavar="HEX", help="global encryption key, 32 hex digits: "
                    "turns on the ciphered context")
     g.add_argument("--ak", metavar="HEX", help="authentication key, 32 hex digits")
@@ -111,7 +116,7 @@ def _hex(args, name, n):
 def host_dlms_options():
     """What the host proposes that the probe cannot: it has no heap limit, so it takes the
     largest APDU (client-max-receive-pdu-size 0xFFFF, IEC 62056-5-3 9.4.2) and the largest
-    HDLC frames and window (2030 bytes, 7 frames: the meter grants at most its own, B.5).
+    HDLC frames and window (2030 bytes, 7 frames: the meter grants at most its own, IEC 62056-46 SNRM/UA).
     Fewer blocks and polls: fewer round trips."""
     return {"max_pdu": 0xFFFF, "max_info": 2030, "window": 7}
 
@@ -146,9 +151,10 @@ def _dlms_options(args):
     return opts
 
 
-def drive_on_port(machine, name, echo=None, time_scale=1.0):
+def drive_on_port(machine, name, echo=None, time_scale=1.0, progress=None, silence_hint=True):
     """Run machine on the serial port called name and return its result; a port that will
-    not open, a line failure or a protocol error becomes a CommandError in plain words."""
+    not open, a line failure or a protocol error becomes a CommandError in plain words.
+    progress: an irprobe.progress.Display that shows the session's phase."""
     from meterproto.driver import run as drive
     from meterproto.errors import ProtocolError
 
@@ -160,25 +166,127 @@ def drive_on_port(machine, name, echo=None, time_scale=1.0):
         port = SerialPort(name, time_scale=time_scale)
     except PortError as e:
         raise CommandError(str(e))
+    counted = _Counted(port)
+    line = counted
+    if progress is not None:
+        from irprobe.progress import WatchedPort
+
+        line = WatchedPort(counted, machine, progress)
     try:
-        return drive(machine, port, echo=echo)
-    except (ProtocolError, PortError) as e:
+        return drive(machine, line, echo=echo)
+    except ProtocolError as e:
+        if not silence_hint:
+            raise CommandError(str(e))
+        # After an IEC-only sign-on the last step's words are plain ("no identification
+        # within 1.5 s"); after auto's HDLC attempt they would blame the addresses.
+        err = CommandError(_why(e, name, counted, echo, type(machine).__name__ == "IecClient"))
+        err.protocol_error = e
+        raise err
+    except PortError as e:
         raise CommandError(str(e))
     finally:
         port.close()
 
 
+class _Counted:
+    """A driver port that counts the bytes that came back (to tell silence from trouble)."""
+
+    def __init__(self, port):
+        self._port = port
+        self.received = 0
+
+    def __getattr__(self, name):
+        return getattr(self._port, name)
+
+    def read(self, deadline_ms):
+        data = self._port.read(deadline_ms)
+        if data:
+            self.received += len(data)
+        return data
+
+
+def _why(e, name, counted, echo, say_step):
+    """The error in plain words; a line on which nothing (or only our echo) came back is
+    said as such, whatever the last protocol step made of it."""
+    if counted.received == 0:
+        if say_step:  # the IEC step already says what to check
+            return ("nothing answered on %s: %s (`irprobe doctor --port %s` finds out why)"
+                    % (name, e, name))
+        return ("nothing answered on %s: not one byte came back. Is the head on the meter's "
+                "optical port and the meter powered? `irprobe doctor --port %s` finds out why"
+                % (name, name))
+    if echo is not None and getattr(echo, "echo_bytes", 0) >= counted.received:
+        return ("only our own echo came back on %s (%d bytes): the meter said nothing. "
+                "`irprobe doctor --port %s` finds out why" % (name, counted.received, name))
+    return str(e)
+
+
+def with_meter_settings(args):
+    """Fill what the command line left open from `--meter NAME` (the host's saved
+    settings, irprobe.meters), then from DEFAULTS."""
+    if args.meter:
+        from irprobe import meters
+        from irprobe.cmd_config import server_text
+
+        p = meters.profile(args.meter)
+        keys = p.get("keys") or {}
+        saved = {"mode": p.get("mode"), "address": p.get("address"),
+                 "max_baud": p.get("max_baud"), "password": p.get("password"),
+                 "client": p.get("client"), "server": server_text(p.get("server")),
+                 "auth": p.get("auth"), "wakeup": p.get("wakeup"), "ek": keys.get("ek"),
+                 "ak": keys.get("ak"), "system_title": keys.get("system_title")}
+        for k, v in saved.items():
+            if getattr(args, k) is None and v is not None:
+                setattr(args, k, v)
+    for k, v in DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, v)
+    return args
+
+
+def _other_auth(args, err):
+    """With keys and no --auth: the mechanism to try when the meter refused ours, or None.
+    (A meter that wants ciphering alone refuses HLS-GMAC as "mechanism not recognised"; one
+    that wants HLS refuses lowest as "authentication required", IEC 62056-5-3 ACSE.)"""
+    from meterproto.errors import Refused
+
+    if args.auth_given or not args.ek or not isinstance(err, Refused):
+        return None
+    text = str(err)
+    if "association" not in text:
+        return None
+    if args.auth == "hls-gmac" and "not recognised" in text:
+        return "lowest"
+    if args.auth == "lowest" and "authentication required" in text:
+        return "hls-gmac"
+    return None
+
+
 def run(args):
     if args.time_scale <= 0:
         raise CommandError("--time-scale must be above 0")
-    session = make_session(args)
-    echo = None
-    if not args.no_echo_filter:
-        from meterproto.echo import EchoFilter
+    with_meter_settings(args)
+    args.auth_given = args.auth is not None
+    if args.auth is None and args.ek:
+        args.auth = "hls-gmac" if args.ak else "lowest"
+    from irprobe.progress import Display, wanted
 
-        echo = EchoFilter()
-    reading = drive_on_port(session, args.port, echo=echo, time_scale=args.time_scale)
+    note = None
+    with Display(wanted(args.json), "reading %s" % args.port) as shown:
+        try:
+            reading = _read(args, shown)
+        except CommandError as e:
+            alt = _other_auth(args, getattr(e, "protocol_error", None))
+            if alt is None:
+                raise
+            note = ("the meter refused authentication %s; read with %s instead (give --auth "
+                    "%s to skip the first try)" % (args.auth, alt, alt))
+            args.auth = alt
+            args.invocation_counter += 1  # the meter may have seen the first one
+            reading = _read(args, shown)
     d = reading.to_dict()
+    if note:
+        d["notes"] = [note] + list(d.get("notes") or ())
     from irprobe import output
 
     if args.json:
@@ -186,3 +294,14 @@ def run(args):
     else:
         output.print_reading(d)
     return 0
+
+
+def _read(args, shown):
+    session = make_session(args)
+    echo = None
+    if not args.no_echo_filter:
+        from meterproto.echo import EchoFilter
+
+        echo = EchoFilter()
+    return drive_on_port(session, args.port, echo=echo, time_scale=args.time_scale,
+                         progress=shown)

@@ -3,7 +3,8 @@
 
 def add_arguments(p):
     p.add_argument(
-        "--db", help="readings database (default: ~/.local/share/irprobe/readings.sqlite)"
+        "--db", help="readings database: a file, or postgresql://user@host/db for a fleet "
+        "(default: ~/.local/share/irprobe/readings.sqlite)"
     )
 
 
@@ -11,18 +12,17 @@ def run(args):
     from rich.console import Console
     from rich.table import Table
 
-    from irprobe.db import iso, open_store
+    from irprobe.cli import CommandError
+    from irprobe.db import command_store, iso
+    from irprobe.dbfile import existing
     from irprobe.output import safe_text
 
-    store = open_store(args.db)
-    try:
+    with command_store(existing(args.db)) as store:
         latest = store.latest()
-    finally:
-        store.close()
-    con = Console()
+        conflicts = store.conflicts()
     if not latest:
-        con.print("no readings stored yet: run `irprobe sync` first")
-        return 0
+        raise CommandError("no readings stored yet: run `irprobe sync` first")
+    con = Console()
     for meter_id, taken_at, values in latest:
         # Meter ids and values come from the device: safe_text, so they cannot inject markup.
         t = Table(
@@ -35,4 +35,11 @@ def run(args):
         for v in values:
             t.add_row(safe_text(v["obis"]), safe_text(v["value"]), safe_text(v["unit"]))
         con.print(t)
+    if conflicts:
+        con.print(
+            "note: %d records came again from a probe under a number already stored, with "
+            "other content; they are kept apart (table conflicts), the first copy is shown"
+            % len(conflicts),
+            markup=False,
+        )
     return 0

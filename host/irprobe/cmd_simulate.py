@@ -108,12 +108,17 @@ def _faults_and_meter(specs, prof, profiles):
 
 
 def _summary(p):
+    from irprobe.sim.reader_options import read_args, server
+
     keys = ("name", "protocol", "title", "mode", "opening", "max_baud", "baud", "reaction_ms",
-            "wakeup", "password", "address", "expected", "expected_profile")
+            "wakeup", "password", "address", "client_sap", "auth", "ek", "ak",
+            "system_title", "expected", "expected_profile")
     out = {}
     for k in keys:
         if k in p:
             out[k] = p[k]
+    if p.get("protocol") == "dlms":
+        out["server"] = server(p)
     if "ident_text" in p:
         ident = p["manufacturer"] + p["baud_char"]
         for w in p.get("enhanced") or ():
@@ -121,6 +126,7 @@ def _summary(p):
         out["ident"] = ident + p["ident_text"]
     elif "ident" in p:
         out["ident"] = p["ident"].lstrip("/")
+    out["read_args"] = read_args(p)
     return out
 
 
@@ -131,24 +137,34 @@ def _list(profiles, as_json):
 
         print_json(items)
         return 0
-    from rich.console import Console
-    from rich.table import Table
-
-    t = Table(title="simulated meters", title_justify="left")
-    for c in ("name", "protocol", "mode", "max baud", "reaction", "ident / notes"):
-        t.add_column(c)
+    # One block per meter, nothing cut: the address, password and keys are what a reader
+    # needs (simulator secrets, not real ones).
+    out = sys.stdout
+    out.write("simulated meters (start one: irprobe simulate --profile NAME --pty)\n")
     for it in items:
-        extra = []
-        if it.get("wakeup"):
-            extra.append("wake-up " + it["wakeup"])
+        out.write("\n%s  %s\n" % (it["name"], it.get("title") or ""))
+        if it.get("protocol") == "dlms":
+            how = "DLMS/COSEM over HDLC, %s, %s baud" % (
+                "after the IEC sign-on (mode E)" if it.get("opening") == "e" else "direct",
+                it.get("baud") or 9600)
+            who = "client %s, server %s, auth %s" % (it.get("client_sap", 16), it["server"],
+                                                    it.get("auth") or "lowest")
+        else:
+            how = "IEC 62056-21 mode %s, up to %s baud, reaction %s ms" % (
+                it.get("mode"), it.get("max_baud"), it.get("reaction_ms"))
+            who = "address %s" % (it.get("address") or "(any)")
+            if it.get("wakeup"):
+                who += ", wake-up %s" % it["wakeup"]
+        out.write("    %s\n    ident %s\n    %s\n" % (how, it.get("ident") or "?", who))
+        secrets = []
         if it.get("password"):
-            extra.append("password " + it["password"])
-        t.add_row(it["name"], it.get("protocol", ""), str(it.get("mode") or it.get("opening")
-                                                          or ""),
-                  str(it.get("max_baud") or it.get("baud") or ""),
-                  ("%d ms" % it["reaction_ms"]) if "reaction_ms" in it else "",
-                  " ".join([it.get("ident") or ""] + extra))
-    Console(file=sys.stdout, highlight=False).print(t)
+            secrets.append("password %s" % it["password"])
+        for k in ("ek", "ak", "system_title"):
+            if it.get(k):
+                secrets.append("%s %s" % (k if k != "system_title" else "system title", it[k]))
+        if secrets:
+            out.write("    %s\n" % ", ".join(secrets))
+        out.write("    read: irprobe read --port PORT %s\n" % " ".join(it["read_args"]))
     return 0
 
 

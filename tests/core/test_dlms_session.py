@@ -93,7 +93,8 @@ def test_auto_falls_back_to_direct_hdlc_when_no_identification():
     r = run(session, line)
     _check_reading("dlms-direct", r)
     assert r.mode == "HDLC"
-    assert [n for n in r.notes if "trying direct HDLC" in n], r.notes
+    assert [n for n in r.notes if "so direct HDLC" in n], r.notes
+    assert not [n for n in r.notes if "no IEC identification" in n or "powered" in n], r.notes
 
 
 def test_password_meter_refuses_a_wrong_password_in_plain_words():

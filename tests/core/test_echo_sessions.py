@@ -1,5 +1,5 @@
-# Whole sessions over a line that echoes our own light (optical crosstalk, PROTOCOL-FACTS
-# A.1), with the driver's EchoFilter on: the IEC client and the HDLC/DLMS client must read
+# Whole sessions over a line that echoes our own light (optical crosstalk),
+# with the driver's EchoFilter on: the IEC client and the HDLC/DLMS client must read
 # exactly what they read on a clean line, and the filter must have counted the echo.
 from meterproto.driver import run
 from meterproto.echo import EchoFilter, V_EXACT, V_PARITY7

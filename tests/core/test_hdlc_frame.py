@@ -1,4 +1,4 @@
-# HDLC frame layer (IEC 62056-46, PROTOCOL-FACTS B.1-B.5): CRC, addresses, encode/decode of
+# HDLC frame layer (IEC 62056-46, tests/vectors/hdlc/frames.txt): CRC, addresses, encode/decode of
 # the Part C vectors, the stream FrameReader (whole, byte by byte, random splits) and fuzzed input.
 from irprobe.sim.rng import Rng
 from meterproto.compat import unhexlify
@@ -112,7 +112,7 @@ def test_vectors_built_from_parts():
     assert hf.encode_frame(s1, c16, hf.ctl_u(hf.K_DISC)) == vec["disc"]
     assert hf.encode_frame(c16, s1, hf.ctl_u(hf.K_UA)) == vec["ua_plain"]
     assert hf.encode_frame(c16, s1, hf.ctl_u(hf.K_DM)) == vec["dm"]
-    # The FCS of an I frame depends on the information only (PROTOCOL-FACTS B.2).
+    # The FCS of an I frame depends on the information only (IEC 62056-46 FCS).
     assert vec["aarq_1"][-3:] == vec["aarq_1_17"][-3:]
 
 
@@ -253,3 +253,35 @@ def test_fuzz_random_and_mutated_input_only_defined_errors():
     # After all that noise a clean frame still comes through (after a resync flag).
     got = r.feed(b"\x7e" + vec["dm"] + vec["dm"])
     assert got and got[-1].kind == hf.K_DM
+
+
+def _lost_carry(info):
+    """A frame as gurux-dlms 1.0.203 sends it when 7 + addresses + info crosses 256: the
+    length's high bits one short, the HCS made over that wrong header."""
+    good = hf.encode_frame(b"\x21", b"\x03", hf.ctl_i(0, 0), info, True)
+    length = ((good[1] & 7) << 8) | good[2]
+    assert length & 0xFF < 7
+    head = bytearray(good[1:6])
+    head[0] -= 1  # the carry into the high bits is lost
+    c = crc16_x25(bytes(head), 0, len(head))
+    return good[:1] + bytes(head) + bytes((c & 0xFF, c >> 8)) + good[8:]
+
+
+def test_a_length_that_lost_its_carry_is_read_by_its_fcs():
+    info = bytes(range(253))  # a frame of 7 + 2 + 253 = 262 bytes: 0x106 sent as 0xA8 0x06
+    wire = _lost_carry(info) + hf.encode_frame(b"\x21", b"\x03", hf.ctl_rr(1))
+    for chunks in ([wire], [wire[i:i + 1] for i in range(len(wire))]):
+        r = hf.FrameReader()
+        got = []
+        for c in chunks:
+            got += r.feed(c)
+        assert [f.info for f in got] == [info, b""] and got[0].segmented
+        assert r.carried == 1 and r.bad_frames == 0
+
+
+def test_a_lost_flag_is_still_a_bad_frame():
+    wire = bytearray(hf.encode_frame(b"\x21", b"\x03", hf.ctl_i(0, 0), b"abc"))
+    wire[-1] = 0x00  # the closing flag hit by noise
+    r = hf.FrameReader()
+    assert r.feed(bytes(wire) + hf.encode_frame(b"\x21", b"\x03", hf.ctl_rr(1))) != []
+    assert r.bad_frames == 1 and r.carried == 0

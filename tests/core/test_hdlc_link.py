@@ -1,4 +1,4 @@
-# HDLC link engines back to back (IEC 62056-46, PROTOCOL-FACTS B.4): client and server exchange
+# HDLC link engines back to back (IEC 62056-46): client and server exchange
 # real bytes, fed whole, byte by byte and at random split points, with faults on the line.
 from irprobe.sim.rng import Rng
 from meterproto.hdlc import frame as hf

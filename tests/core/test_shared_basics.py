@@ -6,7 +6,7 @@ from meterproto.reading import Reading, Value
 
 
 def test_bcc_matches_published_vectors():
-    # PROTOCOL-FACTS A.7: break SOH B0 ETX -> 0x71; R1 1.8.0(1) -> 0x6B (SOH excluded).
+    # IEC 62056-21 clause 6.3 (tests/vectors/iec/messages.txt): break SOH B0 ETX -> 0x71; R1 1.8.0(1) -> 0x6B (SOH excluded).
     assert bcc.bcc(unhexlify("01 42 30 03"), 1) == 0x71
     assert bcc.bcc(unhexlify("01 52 31 02 31 2E 38 2E 30 28 31 29 03"), 1) == 0x6B
     assert bcc.bcc(b"\x01P0\x02(1234567)\x03", 1) == 0x50
@@ -39,7 +39,8 @@ def test_reading_dict_round_trip_keeps_decimal_text():
 def test_relay_passes_a_sub_machines_actions_on_in_order():
     from meterproto.echo import EchoFilter
     from meterproto.line import FMT_8N1
-    from meterproto.machine import A_SEND, A_SET_LINE, Machine, actions
+    from irprobe.sim.vline import actions
+    from meterproto.machine import A_SEND, A_SET_LINE, Machine
 
     sub = Machine()
     sub._send(b"/?!\r\n", 0)

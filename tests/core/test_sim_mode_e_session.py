@@ -60,3 +60,33 @@ def test_a_meter_left_in_hdlc_answers_iec_again_after_its_inactivity_timeout():
     line.read(line.now_ms() + INACTIVITY_MS)  # the meter's inactivity timeout runs out
     r = _iec_read(line)
     assert r.protocol == "iec62056-21" and r.meter_id == "41234567"
+
+
+def test_read_mode_auto_finds_a_meter_still_in_hdlc_and_closes_it():
+    meter = profiles.make_meter("lgz-zmd")
+    line = VirtualLine(meter)
+    _stuck_in_hdlc(line)  # an earlier reader walked away without DISC
+    r = run(AutoSession(mode="auto"), line)
+    # silent to the sign-on, it answers HDLC at 9600: read there, and DISC at the end
+    assert r.protocol == "dlms" and r.meter_id == "41234567"
+    assert [n for n in r.notes if "so direct HDLC" in n], r.notes
+    r2 = _iec_read(line)  # back in IEC mode at once
+    assert r2.protocol == "iec62056-21" and r2.meter_id == r.meter_id
+
+
+def test_a_session_whose_meter_falls_silent_still_ends_with_disc():
+    from meterproto.dlms.client import DlmsClient
+    from irprobe.sim.dlms_profiles import PROFILES, make_meter
+    from irprobe.sim.vline import Faults
+
+    line = VirtualLine(make_meter(PROFILES["dlms-direct"]), baud=9600, fmt=FMT_8N1,
+                       faults=Faults(stop_after=400))  # silent after 400 bytes
+    trace = []
+    try:
+        run(DlmsClient(), line, trace=trace)
+    except NoAnswer:
+        pass
+    else:
+        raise AssertionError("a silent meter gave a reading")
+    last = [t[2] for t in trace if t[1] == ">"][-1]
+    assert hf.decode_frame(last).kind == hf.K_DISC

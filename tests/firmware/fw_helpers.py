@@ -27,3 +27,32 @@ def load_fake(name):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+def decoded(raws):
+    """The readings among raw records (a pull answer or a segment file's records, in order;
+    either version) as meterproto.link.records.Record objects; schemas are used, gap
+    notices left out."""
+    from meterproto.link.recpack import Unpacker
+
+    up = Unpacker()
+    out = []
+    for raw in raws:
+        rec = up.feed(raw)
+        if rec is not None and rec.gap_to is None:
+            out.append(rec)
+    return out
+
+
+def readings_on_flash(data_dir):
+    """Every reading record stored under a probe's /data folder (segments, then any
+    version 1 files), decoded: [Record]."""
+    from meterproto.link.records import split_records
+
+    raws = []
+    for folder, _, names in sorted(os.walk(str(data_dir))):
+        for n in sorted(names):
+            if n.endswith(".seg") or n.endswith(".rec"):
+                with open(os.path.join(folder, n), "rb") as f:
+                    raws += split_records(f.read())
+    return decoded(raws)

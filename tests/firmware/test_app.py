@@ -21,6 +21,7 @@ DOC_PATTERNS = {
     "echo-only": [(80, AMBER), (600, AMBER)] * 2,
     "error": [(60, RED)] * 6,
     "storage-full": [(700, MAGENTA)] * 3,
+    "storage-low": [(1500, MAGENTA), (150, MAGENTA), (150, MAGENTA)],
 }
 
 
@@ -206,7 +207,7 @@ def test_bridge_hook_passes_bytes_both_ways():
 
 
 def test_real_store_keeps_a_record_that_decodes(tmp_path):
-    from meterproto.link.records import decode_record
+    from fw_helpers import readings_on_flash
     from probe.fsys import Fsys
     from probe.store import Store
 
@@ -215,7 +216,7 @@ def test_real_store_keeps_a_record_that_decodes(tmp_path):
     a, hw = _app(make_meter("lgz-zmd"), store=store)
     a.run(until_ms=8000)
     assert a.last["outcome"] == "success" and a.last["seq"] == 1
-    rec = decode_record(store.read(1))
+    (rec,) = readings_on_flash(tmp_path / "data")
     assert rec.reading["meter"]["manufacturer"] == "LGZ"
     assert rec.reading["values"] == a.last["reading"]["values"]
     assert store.status()["count"] == 1
@@ -233,6 +234,27 @@ def test_real_store_full_skips_the_read(tmp_path):
     assert "sync with the host" in a.last["message"]
     assert hw.port.written == b""  # no meter session was started
     ok, got = _tail(hw, "storage-full")
+    assert ok, got
+
+
+def test_real_store_almost_full_says_so_after_a_stored_read():
+    from irprobe.sim.simflash import SimFlash
+    from probe.store import Store
+
+    fs = SimFlash(blocks=30)
+    store = Store(fs, min_free_pct=0)
+    store.recover()
+    n = 0
+    while not store.status()["low"]:  # readings of ~300 bytes until under 5 % of slots left
+        n += 1
+        store.commit({"protocol": "x", "values": [], "pad": "%03d" % n * 100}, 1)
+    assert n > 100
+    st = store.status()
+    assert st["low"] and not st["full"], st
+    a, hw = _app(make_meter("iskra-mt174"), store=store)
+    a.run(until_ms=8000)
+    assert a.last["outcome"] == "success" and a.last["seq"] is not None, a.last
+    ok, got = _tail(hw, "storage-low")
     assert ok, got
 
 

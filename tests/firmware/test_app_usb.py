@@ -7,7 +7,7 @@ from irprobe.sim.profiles import get_profile, make_meter
 from irprobe.sim.vline import VirtualLine
 from meterproto.link import channel as H
 from meterproto.link.host import HostSide
-from meterproto.link.records import decode_record
+from fw_helpers import decoded
 from probe.app import App
 from probe.config import Config
 from probe.fsys import Fsys
@@ -53,8 +53,8 @@ def test_press_store_pull_ack_delete(tmp_path):
     hello = _call(app, host, to_dev, from_dev, host.hello())
     assert hello.value["count"] == 1 and hello.value["last_seq"] == 1
     pulled = _call(app, host, to_dev, from_dev, host.pull(0, 4096))
-    assert len(pulled.value) == 1
-    rec = decode_record(pulled.value[0])
+    assert len(pulled.value) == 2
+    (rec,) = decoded(pulled.value)  # its schema, then the reading
     assert rec.seq == 1
     expected = get_profile("iskra-mt174")["expected"]
     assert [v["value"] for v in rec.reading["values"]] == [e["value"] for e in expected]
@@ -172,7 +172,7 @@ def test_settings_from_config_profile_and_options(tmp_path):
                   "set": {"active": "a", "options": {"interval_s": 900}}})
     s = settings(config)
     assert (s["mode"], s["max_baud"], s["address"], s["interval_s"]) == \
-        ("iec-c", 2400, "61234567", 900)
+        ("iec", 2400, "61234567", 900)  # "iec-c" is stored in the one vocabulary
     m = make_session(s)
     assert type(m).__name__ == "IecClient" and m.password == "12345678" and m.max_baud == 2400
     m = make_session(settings(config, "b"))
@@ -181,3 +181,26 @@ def test_settings_from_config_profile_and_options(tmp_path):
     with pytest.raises(Exception) as e:
         settings(config, "nope")
     assert "no meter profile named 'nope'" in str(e.value)
+
+
+def test_profile_auth_reads_a_meter_that_wants_the_keys_alone(tmp_path):
+    # A profile names its DLMS authentication (probe.config AUTHS): with keys and "lowest",
+    # the probe reads the meter that refuses HLS-GMAC (the simulator's dlms-ciphered).
+    from meterproto.driver import run
+    from probe.read_job import make_session
+    from probe.settings import settings
+
+    p = get_profile("dlms-ciphered")
+    config = Config(Fsys(str(tmp_path))).load()
+    config.apply({"meters": [{"name": "c", "mode": "hdlc", "client": p["client_sap"],
+                              "auth": "lowest", "keys": {"ek": p["ek"], "ak": p["ak"]}}],
+                  "set": {"active": "c"}})
+    m = make_session(settings(config))
+    assert m._dlms_opts["auth"] == "lowest"
+    reading = run(m, VirtualLine(make_meter(p)))
+    got = {v.obis: v.value for v in reading.values}
+    for e in p["expected"]["values"]:
+        assert got.get(e["obis"]) == e["value"]
+    with pytest.raises(Exception) as e:
+        config.apply({"meters": [{"name": "c", "auth": "hls"}]})
+    assert "auth must be one of lowest, low, hls-gmac" in str(e.value)

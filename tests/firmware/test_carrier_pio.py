@@ -93,34 +93,6 @@ def test_divider_arithmetic_for_several_sys_clocks():
         assert (hz * 256) // f == div * 256, hz
 
 
-def test_pioasm_text_matches_the_words():
-    text = carrier.pioasm_source()
-    assert "jmp pin top" in text
-    assert "set pins, 1 [11]" in text
-    assert "set pins, 0 [10]" in text
-    # Re-assemble the text with a minimal pioasm reader: same words as assemble().
-    program = []
-    label = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("."):
-            continue
-        if line.endswith(":"):
-            label = line[:-1]
-            continue
-        delay = 0
-        if "[" in line:
-            line, d = line.split("[")
-            delay = int(d.rstrip("]"))
-        parts = line.replace(",", " ").split()
-        if parts[0] == "jmp":
-            program.append((label, "jmp_pin", parts[2], delay))
-        else:
-            program.append((label, "set_pins", int(parts[2]), delay))
-        label = None
-    assert carrier.assemble(tuple(program)) == carrier.assemble()
-
-
 def test_rp2_asm_pio_build_gives_the_same_words():
     prog = carrier._build_asm(fake_rp2)
     assert prog["words"] == carrier.assemble()

@@ -3,7 +3,7 @@
 # from .mpy files as the board loads them, replaying the meter's answers recorded on the
 # virtual line (bench/heap.py, bench/mp_scenarios/session.py): only device-side code runs.
 # The unix port is 64-bit: objects take about twice the room they take on the RP2040, whose
-# heap is ~190 KB (PLATFORM.md 6). Smallest heap today: see `make bench` (bench/heap.py).
+# heap is ~190 KB (docs/ARCHITECTURE.md, "Probe internals"). Smallest heap today: see `make bench` (bench/heap.py).
 import importlib.util
 import os
 import sys
@@ -32,14 +32,23 @@ def _bench_heap():
 
 
 @pytest.fixture(scope="module")
-def replay(tmp_path_factory):
+def replay():
+    # A short folder, as bench/heap.py uses: every module's path is kept as a string on the
+    # heap, and pytest's long temporary paths would add about 1 KB the board (/lib/...) never
+    # pays.
+    import shutil
+    import tempfile
+
     heap = _bench_heap()
-    tmp = tmp_path_factory.mktemp("dlms_heap")
-    lib = str(tmp / "lib")
-    heap.build_mpy(lib)
-    transcript = str(tmp / "dlms.txt")
-    want = heap.record("dlms", transcript)
-    return heap, lib, transcript, want
+    tmp = tempfile.mkdtemp(prefix="dh")
+    try:
+        lib = os.path.join(tmp, "lib")
+        heap.build_mpy(lib)
+        transcript = os.path.join(tmp, "dlms.txt")
+        want = heap.record("dlms", transcript)
+        yield heap, lib, transcript, want
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _run(replay, heapsize):

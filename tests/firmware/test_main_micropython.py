@@ -13,7 +13,9 @@ import pytest
 from irprobe.sim.profiles import get_profile
 from meterproto.link import channel as H
 from meterproto.link.host import HostSide
-from meterproto.link.records import decode_record, split_records
+from meterproto.link.records import split_records
+
+from fw_helpers import decoded, readings_on_flash
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
@@ -65,10 +67,7 @@ def _run_main(tmp_path, presses=(), usb=(), stop_ms=20000, files=None, pin_fault
 
 
 def _records_on_flash(board):
-    out = []
-    for folder, _, names in os.walk(str(board / "data")):
-        out += [os.path.join(folder, n) for n in names if n.endswith(".rec")]
-    return sorted(out)
+    return readings_on_flash(board / "data")
 
 
 def _frames(stdout):
@@ -92,20 +91,18 @@ def test_button_and_host_take_store_records_that_the_host_pulls(tmp_path):
     # shrinks the ring buffers back to 256 bytes.
     assert "'rxbuf'" in text.split("INIT-KW")[1].splitlines()[0]
     recs = _records_on_flash(board)
-    assert [os.path.basename(p) for p in recs] == ["00000001.rec", "00000002.rec"], text
-    for p in recs:  # what the flash holds is a whole, checked record of the meter's values
-        with open(p, "rb") as f:
-            rec = decode_record(f.read())
+    assert [r.seq for r in recs] == [1, 2], text
+    for rec in recs:  # what the flash holds is a whole, checked record of the meter's values
         assert [v["value"] for v in rec.reading["values"]] == _expected_values()
     frames = _frames(r.stdout)
     answers = {f.type & 0x7F: f for f in frames}
     assert set(answers) >= {H.CMD_HELLO, H.CMD_TAKE, H.CMD_PULL, H.CMD_BYE}, text
     take = H.decode_json(answers[H.CMD_TAKE].payload)
     assert take["outcome"] == "success" and take["seq"] == 2
-    # The device sends at most 4 KB per PULL answer (one 2.3 KB record here): two pulls.
-    pulled = [decode_record(raw).seq for f in frames if f.type == H.CMD_PULL | 0x80
-              for raw in split_records(f.payload)]
-    assert pulled == [1, 2]
+    pulls = [[r.seq for r in decoded(split_records(H.pull_records(f.payload)))]
+             for f in frames if f.type == H.CMD_PULL | 0x80]
+    # from 0: record 1 (and 2 when the free heap lets the answer hold both); from 2: 2
+    assert pulls[0] in ([1], [1, 2]) and pulls[1] == [2], pulls
     # Ctrl-C handling: off for the binary session, on again during the meter read (so
     # mpremote is never locked out) and after BYE, and restored when main() ends.
     kbd = eval(text.split("KBD ")[1].splitlines()[0])

@@ -8,7 +8,7 @@ import pytest
 from irprobe.sim.simflash import SimFlash
 from meterproto.link import channel as H
 from meterproto.link.host import HostSide
-from meterproto.link.records import decode_record
+from meterproto.link.recpack import Unpacker
 from probe.config import Config
 from probe.store import Store
 
@@ -116,21 +116,22 @@ def test_full_sync_pull_in_pieces_then_ack(kbd):
     got = []
     cursor = 0
     pulls = 0
+    up = Unpacker()  # keeps the schema across pulls, as sync does
     while True:
-        recs = rig.call(rig.hs.pull(cursor, 300)).value
+        recs = rig.call(rig.hs.pull(cursor, 300, up.last)).value
         pulls += 1
         if not recs:
             break
-        assert sum(len(r) for r in recs) <= 300 or len(recs) == 1  # whole records only
-        got += recs
-        cursor = decode_record(recs[-1]).seq + 1
-    assert [decode_record(r).seq for r in got] == list(range(1, 13)) and pulls > 3
-    assert got[4] == rig.store.read(5)
-    st = rig.call(rig.hs.ack(decode_record(got[-1]).seq)).value
+        assert sum(len(r) for r in recs) <= 300 or len(recs) <= 2  # whole records only
+        got += [r for r in (up.feed(raw) for raw in recs) if r is not None]
+        cursor = got[-1].seq + 1
+    assert [r.seq for r in got] == list(range(1, 13)) and pulls > 3
+    assert got[4].raw == rig.store.read(5)
+    st = rig.call(rig.hs.ack(got[-1].seq)).value
     assert st["count"] == 0 and st["acked"] == 12
     assert rig.call(rig.hs.pull(0)).value == []
     # the records are gone from flash; an ack again is harmless
-    assert not [p for p in rig.fs.files if p.endswith(".rec")]
+    assert not [p for p in rig.fs.files if p.endswith(".seg")]
     assert rig.call(rig.hs.ack(12)).value["acked"] == 12
 
 
@@ -139,28 +140,33 @@ def test_config_secrets_are_never_echoed(kbd):
     rig.call(rig.hs.hello())
     frame = rig.hs.config_set({"meters": [{"name": "home", "mode": "dlms", "max_baud": 9600,
                                            "password": "s3cretPW", "client": 16, "server": 1,
-                                           "keys": {"auth": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"}}],
+                                           "keys": {"ak": "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"}}],
                                "set": {"active": "home", "options": {"interval_s": 900}}})
     rig.inp.write(frame)
     raw = rig._read()
     assert b"s3cretPW" not in raw and b"D0D1D2" not in raw
     v = rig.hs.receive(raw).value
     m = v["meters"][0]
-    assert m["password"] == "***" and m["has_password"] and m["keys"] == {"auth": "***"}
+    assert m["password"] == "***" and m["has_password"] and m["keys"] == {"ak": "***"}
     # round-tripping the masked profile keeps the secret; the reader sees the real one
     rig.call(rig.hs.config_set({"meters": [{"name": "home", "password": "***",
-                                            "keys": {"auth": "***"}, "max_baud": 19200}]}))
+                                            "keys": {"ak": "***"}, "max_baud": 19200}]}))
     again = Config(rig.fs).load()
     assert again.profile("home")["password"] == "s3cretPW"
-    assert again.profile()["keys"]["auth"] == "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
-    assert again.max_baud == 19200 and again.mode == "dlms" and again.interval_s == 900
+    assert again.profile()["keys"]["ak"] == "D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF"
+    assert again.max_baud == 19200 and again.mode == "auto" and again.interval_s == 900
     raw = rig.step(rig.hs.config_get())
     assert b"s3cretPW" not in raw and b"D0D1D2" not in raw
     # bad settings are refused in plain words and change nothing
     for bad in ({"meters": [{"name": "home", "max_baud": 5}]},
                 {"meters": [{"name": "x", "colour": 1}]},
                 {"meters": [{"name": "home", "keys": {"enc": "XYZ"}}]},
-                {"set": {"active": "nope"}}, {"bogus": 1}):
+                {"set": {"active": "nope"}}, {"bogus": 1},
+                {"meters": [{"name": "home", "mode": "bogus"}]},
+                {"meters": [{"name": "home", "max_baud": 12345}]},
+                {"meters": [{"name": "home", "address": "ab$c"}]},
+                {"set": {"options": {"interval_s": -5}}},
+                {"set": {"options": {"colour": "red"}}}, {"remove": ["nosuch"]}):
         with pytest.raises(H.DeviceError) as ei:
             rig.call(rig.hs.config_set(bad))
         assert ei.value.code == H.E_BAD_REQUEST and ei.value.message
@@ -194,7 +200,7 @@ def test_busy_probe_refuses_flash_writes_but_serves_reads(kbd):
     with pytest.raises(H.DeviceError) as ei:
         rig.call(rig.hs.ack(2))
     assert ei.value.code == "busy" and "after it ends" in ei.value.message
-    assert len(rig.call(rig.hs.pull(0)).value) == 2
+    assert len(rig.call(rig.hs.pull(0)).value) == 3  # a schema and two readings
     assert rig.call(rig.hs.status()).value["busy"] is True
     rig.app.busy = False
     assert rig.call(rig.hs.ack(2)).value["count"] == 0

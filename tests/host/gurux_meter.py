@@ -84,10 +84,10 @@ def _patch():
             e.error = ErrorCode.OK
         return v
     GXDLMSAssociationShortName.getValue = association_value
-    if not hasattr(ValueEventArgs, "isSkipMaxPduSize"):
-        ValueEventArgs.isSkipMaxPduSize = _No()  # read as a flag (LN) and called (SN)
-        ValueEventArgs.getRowEndIndex = lambda self: self.rowEndIndex
-        ValueEventArgs.getRowBeginIndex = lambda self: self.rowBeginIndex
+    # (unconditionally: interop_harness sets a plain False, which SN cannot call)
+    ValueEventArgs.isSkipMaxPduSize = _No()  # read as a flag (LN) and called (SN)
+    ValueEventArgs.getRowEndIndex = lambda self: self.rowEndIndex
+    ValueEventArgs.getRowBeginIndex = lambda self: self.rowBeginIndex
 
 
 class _No:

@@ -16,22 +16,10 @@ NAMES = [n for n in profiles.list_profiles() if profiles.get_profile(n).get("mod
 
 
 def _read_args(p):
-    if p.get("protocol") != "dlms":
-        args = ["--mode", "iec"]
-        if p.get("wakeup"):
-            args += ["--wakeup", p["wakeup"]]
-        return args  # a plain readout; programming mode is covered in test_cli_iec
-    args = ["--mode", "auto"]
-    if p.get("client_sap", 16) != 16:
-        args += ["--client", str(p["client_sap"])]
-    if p.get("server_lower") is not None:
-        args += ["--server", "%d/%d" % (p.get("server_upper", 1), p["server_lower"])]
-    args += ["--auth", p.get("auth") or "lowest"]
-    if p.get("password"):
-        args += ["--password", p["password"]]
-    if p.get("ek"):
-        args += ["--ek", p["ek"], "--ak", p["ak"], "--system-title", "4952505230303031"]
-    return args
+    # the very options `irprobe simulate --list` prints as the meter's "read:" line
+    from irprobe.sim.reader_options import read_args
+
+    return read_args(p)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -32,7 +32,12 @@ def test_lists_only_rp2040_boards_with_hello(tmp_path, capsys):
     assert by[sim.port]["serial"] == "E6614C311B5C3C2D"
     from meterproto import __version__
 
-    assert by[sim.port]["irprobe"] == {"version": __version__, "device": sim.server.device_id}
+    st = sim.store.status()
+    got = by[sim.port]["irprobe"]
+    room = got.pop("storage")  # the simulated probe stores on the host's disk: it moves a bit
+    assert got == {"version": __version__, "device": sim.server.device_id}
+    assert room["count"] == st["count"] and room["capacity"] == st["count"] + room["slots_left"]
+    assert abs(room["slots_left"] - st["slots_left"]) < st["slots_left"] // 100
     assert by["/dev/ttyACM7"]["kind"].startswith("Adafruit")
     assert by["/dev/ttyACM7"]["irprobe"] is None  # nothing answers there
 

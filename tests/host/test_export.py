@@ -74,5 +74,37 @@ def test_show_latest(tmp_path, capsys):
 
 
 def test_show_empty(tmp_path, capsys):
-    assert cli.main(["show", "--db", str(tmp_path / "e.sqlite")]) == 0
-    assert "no readings stored yet" in capsys.readouterr().out
+    from irprobe.db import Store
+
+    empty = tmp_path / "e.sqlite"
+    Store(str(empty)).close()
+    assert cli.main(["show", "--db", str(empty)]) == 2
+    assert "no readings stored yet" in capsys.readouterr().err
+
+
+def test_reading_commands_refuse_a_missing_database_and_create_none(tmp_path, capsys):
+    typo = tmp_path / "readigns.sqlite"
+    for argv in (["show"], ["export"], ["export", "--format", "json"]):
+        assert cli.main(argv + ["--db", str(typo)]) == 2
+        err = capsys.readouterr().err
+        assert "no database at %s" % typo in err and err.count("\n") == 1
+    assert not typo.exists()
+
+
+def test_export_empty_selection_is_an_error(tmp_path, capsys):
+    db = str(tmp_path / "r.sqlite")
+    fill(db)
+    assert cli.main(["export", "--db", db, "--meter", "nosuch"]) == 2
+    cap = capsys.readouterr()
+    assert cap.out == "" and "no meter 'nosuch' in the database (known: M0, M1)" in cap.err
+    assert cli.main(["export", "--db", db, "--since", "2099-01-01"]) == 2
+    assert "no readings since 2099-01-01" in capsys.readouterr().err
+
+
+def test_sync_on_a_dead_port_creates_no_database(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    db = tmp_path / "new.sqlite"
+    assert cli.main(["sync", "--port", str(tmp_path / "no-probe"), "--db", str(db)]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert cli.main(["sync", "--port", str(tmp_path / "no-probe")]) == 2
+    assert not db.exists() and not (tmp_path / "data").exists()

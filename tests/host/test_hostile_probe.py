@@ -156,6 +156,7 @@ def test_2_hostile_record_values_refused_nothing_acked(db, capsys, patch, msg):
         ({"device_id": "D", "acked": -1, "count": 0}, "makes no sense"),
         ({"device_id": "D", "acked": 0, "count": 10**30}, "too large"),
         ({"device_id": "D", "acked": 0, "count": True}, "makes no sense"),
+        ({"device_id": "D", "acked": 0, "count": 0xFFFFFFFF}, "more than a probe's flash"),
         (b'{"device_id": "D", "acked": 0, "count": NaN}', "not finite"),
         ({"device_id": "D", "acked": 0, "count": 0, "firmware": "\udfff"}, "surrogate"),
     ],
@@ -243,8 +244,13 @@ def test_3_database_held_by_another_process_is_plain(db, capsys, monkeypatch):
 def test_3_unwritable_database_folder_is_plain(tmp_path, capsys):
     target = tmp_path / "file"
     target.write_text("x")
-    rc, _, err = run(["show", "--db", str(target / "sub" / "r.sqlite")], capsys)
+    with HostileProbe.with_readings([reading()]) as p:
+        rc, _, err = sync(p, str(target / "sub" / "r.sqlite"), capsys)
+        assert p.acks == []
     assert rc == 2 and "cannot create the folder" in err
+    # a command that only reads says there is no database there (it creates none)
+    rc, _, err = run(["show", "--db", str(target / "sub" / "r.sqlite")], capsys)
+    assert rc == 2 and "no database at" in err
 
 
 # -- 5: sequence numbers and the end of a session come from us, not the probe ----------------
@@ -372,6 +378,8 @@ def test_6_changed_record_is_kept_as_a_conflict(db, capsys):
         assert raw[:21] == p.records[1][:5] + raw[5:21]  # same seq, time and digest
         rc, out, _ = sync(p, db, capsys)
     assert rc == 0 and "1 records came again" in out and "kept as a conflict" in out
+    rc, out, _ = run(["show", "--db", db], capsys)
+    assert rc == 0 and "note: 1 records came again" in out
     st = Store(db)
     (dev, seq, _, r), = st.conflicts()
     assert (dev, seq, r["values"][0]["value"]) == ("HOSTILE-1", 1, "9.9")
@@ -409,3 +417,38 @@ def test_two_syncs_into_one_new_database_at_once(tmp_path):
             p.__exit__()
     st = Store(db)
     assert st.known_seqs("P0") == list(range(1, 31)) == st.known_seqs("P1")
+
+
+@pytest.mark.parametrize("cmd", [["show"], ["export"], ["plot", "--meter", "M1", "--obis", "x"]])
+def test_database_failing_after_open_is_plain_for_every_command(db, tmp_path, capsys,
+                                                                 monkeypatch, cmd):
+    Store(db).close()
+
+    @dbmod._plain
+    def locked(self, *a, **kw):
+        raise sqlite3.OperationalError("database is locked")
+
+    for name in ("latest", "rows", "history"):
+        monkeypatch.setattr(Store, name, locked)
+    argv = [cmd[0], "--db", db] + cmd[1:]
+    if cmd[0] == "plot":
+        argv += ["--out", str(tmp_path / "p.png")]
+    rc, _, err = run(argv, capsys)
+    assert rc == 2 and "busy (another program is writing to it)" in err
+
+
+def test_5_session_time_is_bounded_too(db):
+    """A probe slow enough to stay under every per-call limit still meets the session's."""
+    from irprobe.cmd_sync import session_limits, sync as do_sync
+    from irprobe.probelink import LinkError, ProbeLink
+
+    ticks = iter(range(0, 10**6, 20))  # every look at the clock: 20 s later
+    with HostileProbe.with_readings([reading(value=str(i)) for i in range(200)]) as p:
+        link = ProbeLink.open(p.port, timeout=1.0, raw_repl=False)
+        try:
+            with pytest.raises(LinkError, match="took longer than %d s" % session_limits(200)[2]):
+                do_sync(link, Store(db), max_bytes=700, clock=lambda: next(ticks))
+        finally:
+            link.close()
+        stored = Store(db).known_seqs("HOSTILE-1")
+        assert p.acks and p.acks[-1] == stored[-1]  # what was stored is acked, no more

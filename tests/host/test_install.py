@@ -2,6 +2,8 @@
 # REPL (tests/host/fake_board.py). Covers compile, copy, SHA-256 verify, stale twins, the
 # version refusals and the board that says nothing.
 import hashlib
+import subprocess
+import sys
 import os
 
 import pytest
@@ -71,6 +73,11 @@ def test_install_copies_and_verifies(tmp_path):
     # A stale .py from an earlier --source install would shadow the new .mpy.
     (root / "lib" / "meterproto" / "link").mkdir(parents=True)
     (root / "lib" / "meterproto" / "link" / "records.py").write_text("raise ImportError('stale')\n")
+    # Left over from the flat layout before the core moved into packages, and a user's file.
+    (root / "lib" / "meterproto" / "iec21_client.mpy").write_bytes(b"M\x06old")
+    (root / "lib" / "meterproto" / "gone").mkdir()
+    (root / "lib" / "meterproto" / "gone" / "x.mpy").write_bytes(b"M\x06old")
+    (root / "lib" / "mine.py").write_text("X = 1\n")
     logs = []
     built = installer.build(fw, str(tmp_path / "b"))
     with FakeBoard(root) as b:
@@ -78,6 +85,10 @@ def test_install_copies_and_verifies(tmp_path):
         assert res["copied"] == res["files"] and res["micropython"].startswith("1.")
         assert not (root / "lib" / "meterproto" / "link" / "records.py").exists()
         assert "removed stale /lib/meterproto/link/records.py" in logs
+        assert not (root / "lib" / "meterproto" / "iec21_client.mpy").exists()
+        assert not (root / "lib" / "meterproto" / "gone").exists()
+        assert (root / "lib" / "mine.py").exists()  # not in our folders: not ours to remove
+        assert "removed 2 file(s) left over from an older version" in logs
         have = _tree_hashes(root)
         for local, dev in built:
             assert have[dev] == hashlib.sha256(open(local, "rb").read()).hexdigest(), dev
@@ -176,3 +187,48 @@ def test_mip_install_offline_from_package_json(tmp_path):
             installer.verify_imports(t)  # raises InstallError if the board cannot import them
         finally:
             t.close()
+
+
+def test_pico_w_gets_pinned_umqtt_simple(tmp_path):
+    """--board pico_w installs micropython-lib's umqtt.simple from its pinned release
+    (requirements/micropython.txt, SHA-256 checked), compiled, and it imports on the board."""
+    from irprobe import mpylib
+
+    try:
+        src = mpylib.module_source("umqtt.simple")
+    except mpylib.LibError as e:
+        pytest.skip("the pinned umqtt.simple release cannot be had here: %s" % e)
+    assert b"class MQTTClient" in src
+    root = tmp_path / "flash"
+    root.mkdir()
+    fw = snapshot(tmp_path)
+    built = installer.build(fw, str(tmp_path / "b"))
+    with FakeBoard(root) as b:
+        res = installer.install(b.port, "pico_w", log=lambda m: None, built=built)
+        assert res["files"] == len(built) + 2  # + umqtt/simple.mpy + board.json
+        mpy = root / "lib" / "umqtt" / "simple.mpy"
+        assert mpy.read_bytes()[:1] == b"M"  # a compiled .mpy, not the source
+        assert not (root / "lib" / "umqtt" / "simple.py").exists()
+    out = subprocess.run(
+        [os.path.join(os.path.dirname(sys.executable), "micropython"), "-c",
+         "import sys; sys.path.insert(0, %r)\nfrom umqtt.simple import MQTTClient\n"
+         "print(MQTTClient.__name__)" % str(root / "lib")],
+        capture_output=True, text=True, timeout=30,
+    )
+    assert out.stdout.strip() == "MQTTClient", out.stderr
+
+
+def test_tampered_micropython_lib_release_refused(tmp_path, monkeypatch):
+    from irprobe import mpylib
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    table = mpylib.pins()
+    _, _, filename, _ = table["umqtt.simple"]
+    os.makedirs(mpylib.cache_dir())
+    with open(os.path.join(mpylib.cache_dir(), filename), "wb") as f:
+        f.write(b"not the release")
+    # A damaged cache is not trusted: it is fetched again, or refused if it cannot be.
+    monkeypatch.setattr(mpylib, "_get", lambda url, accept=None: (b"evil", "application/x-tar"))
+    monkeypatch.setattr(mpylib, "_file_url", lambda package, filename: "x")
+    with pytest.raises(installer.InstallError, match="does not match its pinned SHA-256"):
+        installer.build_libs(["umqtt.simple"], str(tmp_path / "out"))

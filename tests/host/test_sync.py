@@ -86,16 +86,21 @@ def _cut_link(port, cut_at):
     return link, ser
 
 
+# Pull answers this small hold one or two of the prefilled readings (schema first, once):
+# a sync of 6 readings takes 4 batches, so cuts fall in every phase of every batch.
+SMALL = 90
+
+
 def test_cut_at_every_frame_then_resume(sim, tmp_path):
     store = Store(str(tmp_path / "r.sqlite"))
     per_round = 6
     # A clean run to count the frame events of one whole sync.
     sim.prefill(per_round)
     link, ser = _cut_link(sim.port, cut_at=10**9)
-    sync(link, store, max_bytes=1300)
+    sync(link, store, max_bytes=SMALL)
     total_events = ser.events
     link.close()
-    assert total_events >= 2 + 2 + 3 * 4 + 2  # hello, clock, 3 batches (pull+ack), last pull
+    assert total_events >= 2 + 2 + 4 * 4 + 2  # hello, clock, 4 batches (pull+ack), last pull
     expected = per_round
     report = []
     for cut in range(1, total_events + 1):
@@ -107,12 +112,12 @@ def test_cut_at_every_frame_then_resume(sim, tmp_path):
             link = None  # cut during HELLO itself
         if link is not None:
             with pytest.raises(LinkError):
-                sync(link, store, max_bytes=1300)
+                sync(link, store, max_bytes=SMALL)
             link.close()
         before = store.counts()["sessions"]
         # Resume over a fresh, healthy connection.
         with ProbeLink.open(sim.port, timeout=1.0) as good:
-            st = sync(good, store, max_bytes=1300)
+            st = sync(good, store, max_bytes=SMALL)
         seqs = store.known_seqs(sim.server.device_id)
         report.append((cut, before, st["added"], st["duplicates"], len(seqs)))
         assert seqs == list(range(1, expected + 1)), (cut, seqs[-5:])
@@ -279,3 +284,25 @@ def test_probe_storage_erased_numbering_restarts(tmp_path, capsys):
     assert st.known_seqs("SIM-iskra-mt174") == [1, 2, 3]
     assert st.known_seqs("SIM-iskra-mt174~2") == [1, 2, 3]
     assert st.counts()["sessions"] == 6
+
+
+def test_a_record_damaged_on_the_probe_is_named_a_gap_and_acked_knowingly(sim, tmp_path):
+    from meterproto.link.records import record_info
+
+    sim.prefill(5)
+    path = sim.store.fs.base + "/data/00000001.seg"
+    data = bytearray(open(path, "rb").read())
+    i = 0
+    while True:  # find reading 3 and flip one bit of its cells
+        n, kind, seq = record_info(data, i)
+        if seq == 3:
+            break
+        i += n
+    data[i + n - 3] ^= 0x04
+    open(path, "wb").write(bytes(data))
+    store = Store(str(tmp_path / "r.sqlite"))
+    with ProbeLink.open(sim.port, timeout=1.0) as link:
+        st = sync(link, store)
+    assert store.known_seqs(sim.server.device_id) == [1, 2, 4, 5]
+    assert st["lost"] == 1 and st["acked"] == 5 and st["gap"] is None
+    assert sim.store.status()["count"] == 0 and sim.store.status()["acked"] == 5

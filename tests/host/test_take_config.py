@@ -23,11 +23,16 @@ def test_take_prints_the_reading_json_and_stores_it(sim, capsys):
     ]
     assert d["protocol"] == "iec62056-21" and d["meter"]["manufacturer"] == "ISk"
     assert "stored on the probe as record 1" in cap.err
-    assert sim.store.status()["count"] == 1
+    st = sim.store.status()
+    assert st["count"] == 1
+    # how full the probe is, in readings
+    ps = d["probe_storage"]  # the simulated probe stores on the host's disk: it moves a bit
+    assert ps["count"] == 1 and abs(ps["slots_left"] - st["slots_left"]) < st["slots_left"] // 100
+    assert d["probe_storage"]["capacity"] == 1 + d["probe_storage"]["slots_left"] > 1000
     assert cli.main(["take", "--port", sim.port]) == 0
     cap = capsys.readouterr()
     assert "1-0:1.8.0*255" in cap.out  # the table
-    assert "stored on the probe as record 2" in cap.err
+    assert "stored on the probe as record 2; 2 readings stored, room for" in cap.err
 
 
 def test_take_failure_is_plain_words(tmp_path, capsys):
@@ -91,8 +96,12 @@ def test_config_roundtrip_secrets_write_only(sim, capsys):
 
 
 def test_config_refusals(sim, capsys):
-    assert cli.main(["config", "--port", sim.port, "--meter", "x", "--max-baud", "5"]) == 2
-    assert "the probe refused the change: config_set: max_baud" in capsys.readouterr().err
+    # settings are checked before they go out; what only the probe knows, it refuses
+    assert cli.main(["config", "--port", sim.port, "--meter", "x", "--address", "a$"]) == 2
+    assert "meter address may hold digits, letters and spaces" in capsys.readouterr().err
+    assert cli.main(["config", "--port", sim.port, "--remove", "nosuch"]) == 2
+    assert "the probe refused the change: config_set: no meter profile named 'nosuch'" \
+        in capsys.readouterr().err
     assert cli.main(["config", "--port", sim.port, "--mode", "iec"]) == 2
     assert "--meter NAME" in capsys.readouterr().err
     assert cli.main(["config", "--port", sim.port, "--active", "nope"]) == 2
@@ -162,3 +171,18 @@ def test_take_hostile_text_is_cleaned(capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "[blink]12[/blink]" in out  # shown as text, not interpreted as markup
+
+
+def test_config_wifi_and_mqtt_passwords_write_only(sim, capsys):
+    assert cli.main(["config", "--port", sim.port, "--option", "wifi_ssid=home",
+                     "--option", "wifi_password=12345678", "--option", "mqtt_host=ha.local",
+                     "--option", "mqtt_password=p@ss", "--option", "interval_s=900",
+                     "--json"]) == 0
+    out = capsys.readouterr().out
+    assert "12345678" not in out and "p@ss" not in out
+    opts = json.loads(out)["options"]
+    assert opts["wifi_password"] == "***" and opts["mqtt_password"] == "***"
+    # an all-digit password stays text on the probe (what Wi-Fi needs)
+    assert sim.config.data["options"]["wifi_password"] == "12345678"
+    assert cli.main(["config", "--port", sim.port]) == 0
+    assert "12345678" not in capsys.readouterr().out

@@ -1,5 +1,5 @@
 # meterproto.crc16: the three CRC-16 variants the probe speaks, table driven (core, both runtimes).
-# X.25 = HDLC HCS/FCS (IEC 62056-46, ISO/IEC 13239; PROTOCOL-FACTS B.2); CCITT-FALSE = our record
+# X.25 = HDLC HCS/FCS (IEC 62056-46, ISO/IEC 13239); CCITT-FALSE = our record
 # and USB-channel format (meterproto.link.records, .hostlink); ARC = DSMR/P1 telegrams (after `!`).
 #
 # Each table is 256 16-bit entries (512 bytes), built once; the per-byte loop then does one

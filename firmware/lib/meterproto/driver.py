@@ -57,14 +57,11 @@ class Driver:
     def received(self, data):
         """Every chunk as it arrived, echo included (the probe hashes them: a subclass)."""
 
-    def _log(self, kind, payload):
-        if self.trace is not None:
-            self.trace.append((self.port.now_ms() - self.t0, kind, payload))
-
     def _act(self):
         m = self.machine
         port = self.port
         echo = self.echo
+        trace = self.trace
         act = m.next_action()
         while act is not None:
             if act[0] == A_SEND:
@@ -72,13 +69,15 @@ class Driver:
                 self.sent += len(act[1])
                 if echo is not None:
                     echo.sent(act[1])
-                self._log(T_TX, act[1])
+                if trace is not None:
+                    trace.append((port.now_ms() - self.t0, T_TX, act[1]))
             elif act[0] == A_SET_LINE:
                 port.drain()  # IEC 62056-21 6.4.2: switch only once the ACK has left
                 port.set_line(act[1], act[2])
                 if echo is not None:
                     echo.line_changed()
-                self._log(T_LINE, (act[1], act[2]))
+                if trace is not None:
+                    trace.append((port.now_ms() - self.t0, T_LINE, (act[1], act[2])))
             act = m.next_action()
 
     def step(self, budget_ms=None):
@@ -102,7 +101,8 @@ class Driver:
         if data:
             self.rx_bytes += len(data)
             self.received(data)
-            self._log(T_RX, data)
+            if self.trace is not None:
+                self.trace.append((now, T_RX, data))
             if self.echo is not None:
                 data = self.echo.filter(data)
             if data:

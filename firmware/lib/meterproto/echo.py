@@ -1,7 +1,7 @@
 # meterproto.echo: byte-level echo/crosstalk cancellation for IEC and HDLC (core).
 # No standard clause: an optical-head artefact that IEC 62056-21 and -46 both meet.
 #
-# An optical head often sees its own LED (PROTOCOL-FACTS A.1; captures iec/010, hdlc/004).
+# An optical head often sees its own LED (public captures show our ACK and SNRM come back).
 # The driver tells the filter what it sent; received bytes that reproduce the sent ones in
 # order are echo, dropped and counted. A reproduction may be exact, or seen through a
 # mismatched character format: sent 7E1 and read as 8N1 puts the parity bit in bit 7

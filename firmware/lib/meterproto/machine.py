@@ -16,21 +16,14 @@
 # When done is True, result holds the outcome, or error holds the exception that ended it.
 # A session made of machines run one after the other (IEC sign-on then DLMS, the doctor's
 # steps, mode D's listener) passes a sub-machine's actions on with _relay(); a simulator
-# carrying a meter machine's actions out on its line takes them with actions(machine).
+# carrying a meter machine's actions out on its line takes them with
+# irprobe.sim.vline.actions(machine).
 from meterproto.compat import const
 from meterproto.line import FMT_7E1, wire_ms
 
 A_SEND = const(1)
 A_SET_LINE = const(2)
 ACTION_NAMES = ("", "send", "set-line")
-
-
-def actions(machine):
-    """Every action the machine has queued, in order, taking them off its queue."""
-    act = machine.next_action()
-    while act is not None:
-        yield act
-        act = machine.next_action()
 
 
 class Machine:

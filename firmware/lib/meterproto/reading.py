@@ -4,7 +4,7 @@
 
 
 # The meter's identity, the same whatever the protocol (IEC 62056-21 text addresses map to
-# OBIS without A and B, PROTOCOL-FACTS B.11): its device ID (0.0.0), else its serial number
+# OBIS without A and B, IEC 62056-6-1): its device ID (0.0.0), else its serial number
 # (C.1.0 = 0-0:96.1.0), else the COSEM logical device name (0-0:42.0.0). The first present.
 ID_OBIS = ("1-0:0.0.0*255", "0-0:0.0.0*255", "0-0:96.1.0*255", "0-0:96.1.1*255",
            "0-0:42.0.0*255")

@@ -20,6 +20,9 @@ LOW_MEMORY = 64 * 1024
 # The app's own modules for occasional jobs, loaded again on their next use.
 _DROP = ("probe.session", "probe.read_job", "probe.doctor_job", "probe.doctor_run",
          "probe.bridge")
+# What publishing loads (probe.uplink), let go once the outbox is empty.
+_UPLINK_MODULES = ("umqtt.simple", "umqtt", "meterproto.hass", "meterproto.link.recpack",
+                   "probe.store_sync")
 # Protocol modules that stay loaded when memory runs short; the USB channel and the record
 # format (meterproto.link.*) stay too: UsbWatch drops the channel when the host goes away.
 _KEEP = ("meterproto", "meterproto.compat", "meterproto.errors", "meterproto.line",
@@ -52,6 +55,7 @@ class App:
         self.last_doctor = None  # result dict of the last doctor run
         self._held_since = None  # when the press that started the current read went down
         self.store_error = None  # (outcome, message) when main() found no usable storage
+        self.uplink = None  # probe.uplink.Uplink: the Pico W logger publishing the store
         self.faults = 0  # exceptions the loop has survived
         self._faults_in_a_row = 0
         now = hw.clock.ticks_ms()
@@ -95,7 +99,7 @@ class App:
         if self.stepper is not None:
             if self._step():  # one slice of the running session
                 self._finish()
-        elif not self._start_read_if_due(now):
+        elif not self._start_read_if_due(now) and not self._publish(now):
             clock.sleep_ms(5)  # nothing to do: let the CPU rest
         self.led.tick(clock.ticks_ms())
 
@@ -112,6 +116,20 @@ class App:
         if self.begin_read() and pressed:
             self._held_since = now  # held LONG_PRESS_MS: the doctor (_doctor_tick)
         return True
+
+    def _publish(self, now):
+        """Between reads, the logger sends what the store holds (probe.uplink: deleted only
+        after the broker's PUBACK); not while the host holds the channel (it may be syncing
+        the same records). True if anything went out."""
+        if self.uplink is None or self.host_session or not self.uplink.due(now):
+            return False
+        self._free_memory()  # a read just ended: its modules may go before the publishing
+        sent = self.uplink.pump(now)
+        if not self.uplink.pending():  # all out: the next read gets the heap back
+            self.uplink.release()
+            drop_modules(_UPLINK_MODULES)
+            gc.collect()
+        return sent > 0
 
     def _poll_server(self, now):
         if self.server is not None and not self._in_server:
@@ -166,11 +184,21 @@ class App:
 
     def _report(self, outcome, reading, seq, message):
         self.last = {"outcome": outcome, "seq": seq, "reading": reading, "message": message}
-        self.led.play(outcome, self.hw.clock.ticks_ms())
+        self.led.play(self._pattern(outcome, seq), self.hw.clock.ticks_ms())
         if self.hw.display is not None:
             from probe import display as displaymod
 
             self._show(displaymod.summary(outcome, reading, seq))
+
+    def _pattern(self, outcome, seq):
+        """The outcome's LED pattern; a stored reading with fewer than 5 % of the slots left
+        shows "storage-low" instead of "success" (sync soon; probe.store status "low")."""
+        if outcome != "success" or seq is None or not hasattr(self.store, "status"):
+            return outcome
+        try:
+            return "storage-low" if self.store.status().get("low") else outcome
+        except Exception:  # a statvfs that fails: the read itself went well
+            return outcome
 
     def _show(self, lines):
         if self.hw.display is not None:

@@ -19,6 +19,7 @@ def boot():
     app = App(hw, config, store)
     app.store_error = store_error
     app.server = UsbWatch(server_builder(app, store, config))
+    app.uplink = _make_uplink(config, store)
     # Tables built on first use would be built at the first commit, in a fragmented heap:
     # build them now, while the heap is still in one piece.
     from meterproto.link.records import crc16
@@ -79,6 +80,23 @@ def _load_config():
     if getattr(config, "note", None):
         log(config.note)
     return config
+
+
+def _make_uplink(config, store):
+    """The MQTT logger (probe.uplink) when the options name a broker, else None."""
+    opts = config.data.get("options") if config is not None else None
+    if store is None or not isinstance(opts, dict) or not opts.get("mqtt_host"):
+        return None
+    try:
+        import umqtt.simple  # noqa: F401  (installed by `irprobe install --board pico_w`)
+        from meterproto import __version__
+        from probe import uplink, wifi
+
+        return uplink.Uplink(store, opts, uplink.device_id(), __version__, wifi.make(opts))
+    except Exception as e:
+        log("mqtt_host is set but the MQTT logger cannot start (%s): install with "
+            "`irprobe install --board pico_w`" % describe(e), e)
+        return None
 
 
 def _make_store():

@@ -2,6 +2,7 @@
 # IEC 62056-21 optical ports are baseband (light on = SPACE = 0), so this is OFF by default;
 # it only serves 38 kHz (TSOP-style) heads at <= 2400 Bd. See docs/CARRIER.md.
 # The PIO program is kept as data so the host can assemble, simulate and check it.
+# MicroPython only (rp2.StateMachine); CircuitPython boards run without it (probe.hal_cp).
 
 # One carrier period is P = 24 state-machine cycles: the LED is on for 12 and off for 12
 # (11 in the `set` delay + the 1-cycle `jmp` that polls TX). While TX is high (MARK, idle)
@@ -48,22 +49,6 @@ def assemble(program=PROGRAM):
             raise ValueError("unknown PIO op %r" % op)
         words.append(w | (delay << 8))
     return words
-
-
-def pioasm_source(program=PROGRAM):
-    """The same program as pioasm text (CircuitPython: adafruit_pioasm.assemble)."""
-    lines = [".program ir_carrier"]
-    for label, op, arg, delay in program:
-        if label is not None:
-            lines.append("%s:" % label)
-        if op == "jmp_pin":
-            text = "    jmp pin %s" % arg
-        else:
-            text = "    set pins, %d" % arg
-        if delay:
-            text += " [%d]" % delay
-        lines.append(text)
-    return "\n".join(lines) + "\n"
 
 
 def divider_for(sys_hz, target_hz=TARGET_HZ):
@@ -128,14 +113,3 @@ class Carrier:
     def stop(self):
         self.sm.active(0)
         self.sm.exec("set(pins, 0)")  # leave the LED dark
-
-
-def circuitpython_carrier(led_pin, tx_pin, sys_hz=125000000, target_hz=TARGET_HZ):
-    """The same carrier on CircuitPython (rp2pio + adafruit_pioasm); best effort."""
-    import adafruit_pioasm
-    import rp2pio
-
-    div = divider_for(sys_hz, target_hz)
-    return rp2pio.StateMachine(adafruit_pioasm.assemble(pioasm_source()),
-                               frequency=sm_freq_for(sys_hz, div), first_set_pin=led_pin,
-                               jmp_pin=tx_pin, exclusive_pin_use=False)

@@ -1,11 +1,14 @@
 # probe.config: the probe's persistent settings and meter profiles, as JSON written
 # atomically (tmp file, close = littlefs sync, rename), device side (runs on CPython too).
-# Secrets (meter passwords, DLMS keys) are write-only: nothing ever sends them back out.
+# Secrets (meter passwords, DLMS keys, the Wi-Fi and MQTT passwords among the options) are
+# write-only: nothing ever sends them back out.
 #
 # File /config.json: {"version": 1, "device_name": str, "active": profile name or null,
 #   "options": {name: scalar}, "meters": [profile, ...]}
-# profile: {"name", "mode", "max_baud", "address", "password", "client", "server", "keys"}
-#   mode: text the reader understands ("iec", "auto", "dlms", ...); keys: {name: hex}
+# profile: {"name", "mode", "max_baud", "address", "password", "client", "server", "auth",
+#   "wakeup", "keys"}; mode: one of MODES; keys: {"ek"|"ak"|"system_title": hex}
+# The host (`irprobe config`, `irprobe read --meter`) checks settings with these same rules
+# (probe.config_rules.check_setting), so a wrong value is refused when it is written.
 #
 # API
 #   Config(fs, path="/config.json").load() -> Config   (missing file: defaults; a damaged one
@@ -17,50 +20,17 @@
 #   profile(name=None) -> full profile dict WITH secrets (for the reader only), or None
 #   save();  data (the dict)
 #   config.mode, config.max_baud, config.interval_s, ...: attribute access reads the active
-#       profile first, then options (what probe.app's cfg() asks); AttributeError otherwise
+#       profile first, then options; AttributeError otherwise
 #   load(fs=None, path="/config.json") -> Config   (module level; fs defaults to probe.fsys)
 import json
 
 MASK = "***"
-MAX_METERS = 16
-_PROFILE_FIELDS = ("name", "mode", "max_baud", "address", "password", "client", "server", "keys")
-_SET_FIELDS = ("device_name", "active", "options")
-
-
-class ConfigError(ValueError):
-    """A setting the probe cannot accept; the message says which and why."""
-
-    code = "bad-request"
+# Options that are secrets (the Pico W logger, probe.uplink): shown as "***", "***" keeps them.
+SECRET_OPTIONS = ("wifi_password", "mqtt_password")
 
 
 def _defaults():
     return {"version": 1, "device_name": "", "active": None, "options": {}, "meters": []}
-
-
-def _text(value, what, longest, empty_ok=True):
-    if value is None:
-        return None
-    if not isinstance(value, str) or len(value) > longest or (not value and not empty_ok):
-        raise ConfigError("%s must be text of at most %d characters" % (what, longest))
-    return value
-
-
-def _int(value, what, low, high):
-    if value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or not (low <= value <= high):
-        raise ConfigError("%s must be a whole number from %d to %d" % (what, low, high))
-    return value
-
-
-def _hex_key(value, what):
-    s = _text(value, what, 128)
-    for ch in s:
-        if ch not in "0123456789abcdefABCDEF":
-            raise ConfigError("%s must be hex digits" % what)
-    if len(s) % 2:
-        raise ConfigError("%s has an odd number of hex digits" % what)
-    return s
 
 
 def _shape_problem(data):
@@ -159,6 +129,11 @@ class Config:
         for k in self.data:
             if k != "meters":
                 out[k] = self.data[k]
+        opts = dict(self.data.get("options") or {})
+        for k in SECRET_OPTIONS:
+            if opts.get(k):
+                opts[k] = MASK
+        out["options"] = opts
         meters = []
         for p in self.data["meters"]:
             q = {}
@@ -175,88 +150,11 @@ class Config:
         return out
 
     def apply(self, changes):
-        """Validate everything first, then change and save (all or nothing)."""
-        if not isinstance(changes, dict):
-            raise ConfigError("config changes must be a JSON object")
-        for k in changes:
-            if k not in ("set", "meters", "remove"):
-                raise ConfigError("unknown config section %r (use set, meters, remove)" % k)
-        data = json.loads(json.dumps(self.data))  # a deep copy to change
-        for name in changes.get("remove") or ():
-            data["meters"] = [p for p in data["meters"] if p["name"] != name]
-            if data["active"] == name:
-                data["active"] = None
-        for new in changes.get("meters") or ():
-            self._merge(data, new)
-        for k, v in (changes.get("set") or {}).items():
-            if k not in _SET_FIELDS:
-                raise ConfigError("unknown setting %r (known: %s)" % (k, ", ".join(_SET_FIELDS)))
-            if k == "options":
-                if not isinstance(v, dict):
-                    raise ConfigError("options must be a JSON object")
-                for ok, ov in v.items():
-                    if ov is not None and not isinstance(ov, (str, int, bool)):
-                        raise ConfigError("option %r must be text, a number or true/false" % ok)
-                data["options"].update(v)
-            elif k == "device_name":
-                data[k] = _text(v, "device name", 32)
-            else:
-                data[k] = v
-        names = [p["name"] for p in data["meters"]]
-        if data["active"] is not None and data["active"] not in names:
-            raise ConfigError("active profile %r does not exist" % data["active"])
-        self.data = data
-        self.save()
-        return self.masked()
+        """Validate everything first, then change and save (all or nothing); the rules and
+        the merge live in probe.config_rules, loaded only now."""
+        from probe.config_rules import apply_changes
 
-    def _merge(self, data, new):
-        if not isinstance(new, dict):
-            raise ConfigError("a meter profile must be a JSON object")
-        for k in new:
-            if k not in _PROFILE_FIELDS:
-                raise ConfigError("unknown profile field %r (known: %s)"
-                                  % (k, ", ".join(_PROFILE_FIELDS)))
-        name = _text(new.get("name"), "profile name", 32, False)
-        if name is None:
-            raise ConfigError("a meter profile needs a name")
-        old = None
-        for p in data["meters"]:
-            if p["name"] == name:
-                old = p
-        if old is None:
-            if len(data["meters"]) >= MAX_METERS:
-                raise ConfigError("at most %d meter profiles" % MAX_METERS)
-            old = {"name": name, "mode": "iec", "max_baud": 9600, "address": None,
-                   "password": None, "client": None, "server": None, "keys": {}}
-            data["meters"].append(old)
-        for k in new:
-            v = new[k]
-            if k == "mode":
-                old[k] = _text(v, "mode", 16, False)
-            elif k == "max_baud":
-                old[k] = _int(v, "max_baud", 300, 115200)
-            elif k == "address":
-                old[k] = _text(v, "meter address", 32)
-            elif k == "client":
-                old[k] = _int(v, "client address", 0, 0x7F)
-            elif k == "server":
-                old[k] = _int(v, "server address", 0, 0x3FFF3FFF)
-            elif k == "password":
-                if v != MASK:  # "***" is what the host saw: keep the stored secret
-                    old[k] = _text(v, "password", 64) or None
-            elif k == "keys":
-                if not isinstance(v, dict):
-                    raise ConfigError("keys must be a JSON object of name: hex")
-                keys = dict(old.get("keys") or {})
-                for kn, kv in v.items():
-                    _text(kn, "key name", 16, False)
-                    if kv == MASK:
-                        continue
-                    if kv is None or kv == "":
-                        keys.pop(kn, None)
-                    else:
-                        keys[kn] = _hex_key(kv, "key " + kn)
-                old["keys"] = keys
+        return apply_changes(self, changes)
 
 
 def load(fs=None, path="/config.json"):

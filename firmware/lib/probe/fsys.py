@@ -1,10 +1,12 @@
 # probe.fsys: the small filesystem adapter the store and config use (device; works on CPython).
 # Real `os` on MicroPython (littlefs v2), CircuitPython (FAT) and CPython; the simulated flash
-# (irprobe.sim.simflash.SimFlash) has the same methods. Durability = file close (PLATFORM.md 4).
+# (irprobe.sim.simflash.SimFlash) has the same methods. Durability = file close
+# (docs/ARCHITECTURE.md, "Probe internals").
 #
 # API (paths are absolute, "/" separated):
 #   Fsys(base="")      base is prepended to every path (a temp dir in host tests)
-#   open(path, mode)   "rb" or "wb"; file has read(), write(b), flush(), close(), with-support
+#   open(path, mode)   "rb", "wb" or "ab"; file has read(n), write(b), seek(pos, whence),
+#                      tell(), flush(), close(), with-support
 #   listdir(path) -> [names]   mkdir(path)   rmdir(path)   remove(path)
 #   rename(src, dst)   replaces dst (atomic on littlefs; on FAT remove + rename)
 #   exists(path) -> bool   is_dir(path) -> bool

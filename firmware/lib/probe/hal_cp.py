@@ -1,4 +1,5 @@
-# probe.hal_cp: CircuitPython hardware layer, best effort (device side; PLATFORM.md 1).
+# probe.hal_cp: CircuitPython hardware layer, best effort (device side; docs/ARCHITECTURE.md,
+# "CircuitPython").
 # busio.UART has no invert (do polarity in the driver circuit), no flush/txdone (sleep for
 # the bytes in flight) and changes bits/parity only by re-creating the UART.
 import time

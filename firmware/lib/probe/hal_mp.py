@@ -1,5 +1,5 @@
 # probe.hal_mp: MicroPython rp2 hardware layer: the meter UART as a driver port, plus the
-# board's LED, button, display and optional carrier (device side; see PLATFORM.md 1).
+# board's LED, button, display and optional carrier (device side; docs/WIRING.md).
 # Port contract (meterproto.driver): now_ms, write, drain, set_line, read(deadline_ms).
 import time
 
@@ -31,7 +31,7 @@ def char_gap_ms(baud):
 
 class UartPort:
     """The meter line on a hardware UART. Parity errors are not reported by the rp2 port,
-    so the protocol's BCC/FCS is the only check (PLATFORM.md 1)."""
+    so the protocol's BCC/FCS is the only check (the rp2 UART drops parity errors silently)."""
 
     def __init__(self, machine, uart_id, tx, rx, invert_tx=False, invert_rx=False,
                  rxbuf=RXBUF, txbuf=TXBUF):

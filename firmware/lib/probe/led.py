@@ -20,6 +20,8 @@ PATTERNS = {
     "echo-only": ((32, 20, 0), (80, 150, 600, 150, 80, 150, 600, 0)),  # short-long x2
     "error": ((32, 0, 0), (60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 60, 0)),  # six fast
     "storage-full": ((24, 0, 24), (700, 300, 700, 300, 700, 0)),  # three long
+    # stored, but fewer than 5 % of the slots are left (probe.store.status()["low"])
+    "storage-low": ((24, 0, 24), (1500, 300, 150, 150, 150, 0)),  # long, two short
 }
 REPEATING = ("busy",)
 

@@ -6,6 +6,7 @@ from meterproto.driver import Driver
 from meterproto.errors import LocalProtocolError, NoAnswer
 from probe.led import ECHO_ONLY, ERROR, NO_ANSWER, SUCCESS
 
+# probe.config.MODES (auto, iec, e, hdlc), plus the older spellings a config file may hold.
 _AUTO_MODES = {"auto": "auto", "dlms": "auto", "iec-e": "e", "e": "e", "hdlc": "hdlc"}
 
 
@@ -39,6 +40,8 @@ def make_session(s):
                 kw["server_lower"] = server & 0xFFFF
             else:
                 kw["server_upper"] = server
+        if s.get("auth"):
+            kw["auth"] = s["auth"]  # as set; otherwise the session picks by the secrets given
         keys = s["keys"] or {}
         for k in ("ek", "ak", "system_title"):
             if keys.get(k):
@@ -49,7 +52,7 @@ def make_session(s):
         return AutoSession(mode=_AUTO_MODES[mode], address=s["address"] or "",
                            max_baud=s["max_baud"], password=s["password"],
                            wakeup=s["wakeup"], max_pdu=max_pdu(), **kw)
-    raise LocalProtocolError("unknown meter mode %r (use iec, auto, iec-e or hdlc)" % (mode,))
+    raise LocalProtocolError("unknown meter mode %r (use auto, iec, e or hdlc)" % (mode,))
 
 
 class Stepper(Driver):

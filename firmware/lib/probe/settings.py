@@ -4,13 +4,14 @@
 from meterproto.errors import LocalProtocolError
 
 DEFAULTS = {
-    "mode": "iec",          # iec / iec-c (readout), auto, iec-e / e (mode E), hdlc, dlms
+    "mode": "iec",          # probe.config.MODES: auto, iec (readout), e (mode E), hdlc
     "address": "",          # IEC device address, "" = any meter
     "max_baud": 9600,
     "password": None,
     "wakeup": None,         # battery meters: "standard" (IEC 62056-21 6.4.7)
     "client": None,         # DLMS client SAP
     "server": None,         # DLMS server address: upper, or upper << 16 | lower
+    "auth": None,           # DLMS authentication (probe.config.AUTHS); None: by the secrets
     "keys": None,           # {"ek": hex, "ak": hex, "system_title": hex}
     "interval_s": 0,        # > 0: read again every interval_s seconds (logging mode)
     "echo_filter": True,
@@ -20,7 +21,7 @@ DEFAULTS = {
 # so a bad value from the host cannot stop the loop (e.g. "interval_s": "60").
 _INT_SETTINGS = (("max_baud", 300), ("interval_s", 0), ("slice_ms", 1), ("client", 0),
                  ("server", 0))
-_TEXT_SETTINGS = ("mode", "address", "password", "wakeup")
+_TEXT_SETTINGS = ("mode", "address", "password", "wakeup", "auth")
 
 
 def settings(config, profile=None):

@@ -1,32 +1,48 @@
-# probe.store: power-safe storage of readings, one record file per meter session (device).
-# Follows PLATFORM.md 4: write a .tmp, close it (= littlefs sync), rename it to .rec (the
-# commit point); delete only what the host acked; keep >= 10 % free; bounded directories.
+# probe.store: power-safe storage of readings in append-only segment files (device).
+# Each reading is one compact record (meterproto.link.recpack: own length and CRC) appended to the
+# open segment and closed at once (littlefs syncs on close; docs/ARCHITECTURE.md, "Probe internals"): the close is the
+# commit point. A new segment starts at SEG_MAX bytes and with its own schema record, so any
+# segment decodes on its own. Only whole segments are ever deleted, after the host acked all.
 #
 # Layout under root (default /data):
-#   /data/acked                 ack watermark: b"ACKW" seq(4) crc16(2), replaced atomically
-#   /data/00001/00000064.rec    record seq 64 (meterproto.link.records); folder = seq // 64, so a
-#                               folder never holds more than 64 files
-#   *.tmp  an unfinished commit (removed at boot);  *.bad  a record that failed its CRC
-#          (quarantined: never returned, kept so its seq is never used again)
-# Sequence numbers are never reused: next = max(any file's seq, ack watermark) + 1.
+#   acked               ack watermark: b"ACKW" seq(4) crc16(2), replaced atomically (tmp+rename)
+#   00000064.seg        segment whose first reading is seq 64: schema and reading records
+#   00000064.tmp        a trimmed copy being written (boot): removed at boot if not renamed
+#   00001/00000064.rec  version 1 (one file per reading, older firmware): served, then deleted
+# Boot (recover): a record cut short at a segment's end (torn tail) is trimmed off by writing
+# the good prefix to .tmp and renaming it over the segment; a damaged record in the middle
+# is skipped (its seq becomes a gap: never returned, never reused, reported to the host).
+# Sequence numbers never repeat: next = max(seq found, ack watermark) + 1.
+# The watermark only moves over seqs this boot has sent in a pull (records or gap notices),
+# so an ack never deletes a record the host was not given, damaged or not (issue 14).
 # Never call commit() while a meter session is receiving: flash writes stop all interrupts
-# on the RP2040 and the UART FIFO overflows (PLATFORM.md 4). Commit after the session.
+# on the RP2040 and the UART FIFO overflows. Commit after the session.
 #
 # API
-#   Store(fs, root="/data", min_free_pct=10)     fs: probe.fsys.Fsys() or a SimFlash
-#   recover() -> dict(removed_tmp, quarantined, deleted_acked)   call once at boot
+#   Store(fs, root="/data", min_free_pct=3)     fs: probe.fsys.Fsys() or a SimFlash
+#   recover() -> dict(removed_tmp, quarantined, deleted_acked, trimmed)   once at boot
 #   commit(reading, time_s, digest=b"") -> seq   raises StoreFull (nothing written)
 #   check_room(nbytes=0)                         raises StoreFull: ask before a meter session
-#   records(from_seq=0, limit=None) -> iterator of (seq, raw record bytes), CRC-checked;
-#       reading never writes flash (safe while a meter session runs)
+#   records(from_seq=0, limit=None) -> iterator of (seq, raw reading record), CRC-checked
 #   read(seq) -> raw bytes  (KeyError if absent or damaged)
-#   ack(up_to_seq) -> number of records deleted
-#   status() -> {"count","first_seq","last_seq","acked","free_pct","full"}
+#   listing(from_seq, limit) -> [[seq, time_s, size], ...]
+#   pull(from_seq, max_bytes, have_schema=None) -> bytearray for a USB pull: the schema each
+#       reading needs (unless the host has it), gap
+#       notices for damaged seqs, records; at least one item when any is left
+#   ack(up_to_seq) -> number of readings let go (clamped to what pulls sent)
+#   status() -> {"count","first_seq","last_seq","next_seq","acked","free_pct","full",
+#       "slots_left","capacity","low"}  (slots in readings of the size stored lately; low:
+#       fewer than LOW_PCT % of the slots are left)
 from meterproto.errors import DecodeError
-from meterproto.link.records import check_record, crc16, encode_record
+from meterproto.link import records as R
+from meterproto.link.records import check_record
+from probe.store_layout import FILES_PER_DIR, Seg, ack_bytes, ack_value, seq_name  # noqa: F401
 
-FILES_PER_DIR = 64
-_ACK_MAGIC = b"ACKW"
+_ack_bytes = ack_bytes  # the old name (tests)
+
+SEG_MAX = 131072
+CHUNK = 2048  # bytes read at a time when scanning a segment (heap: one chunk, one record)
+LOW_PCT = 5  # status()["low"] below this share of slots left (LED "storage-low")
 _ENOSPC = 28
 
 
@@ -41,45 +57,46 @@ class StoreFull(Exception):
         super().__init__(self.message)
 
 
-def _ack_bytes(seq):
-    body = _ACK_MAGIC + seq.to_bytes(4, "big")
-    c = crc16(body)
-    return body + bytes((c >> 8, c & 0xFF))
+def _sync():
+    from probe import store_sync
+
+    return store_sync
 
 
-def _ack_value(data):
-    if len(data) != 10 or data[:4] != _ACK_MAGIC:
-        return None
-    if crc16(data, 0xFFFF, 0, 8) != ((data[8] << 8) | data[9]):
-        return None
-    return int.from_bytes(data[4:8], "big")
+def _forget(names):
+    """On MicroPython, drop modules only a commit needs (and the package's reference), so
+    their code is freed between readings; the next commit imports them again."""
+    import sys
 
-
-def _parse_name(name):
-    """("00000064.rec") -> (64, "rec"); None for names that are not ours."""
-    if len(name) != 12 or name[8] != "." or not name[:8].isdigit():
-        return None
-    return int(name[:8]), name[9:]
+    if not hasattr(sys, "print_exception"):
+        return  # CPython: nothing to gain
+    for name in names:
+        if sys.modules.pop(name, None) is not None:
+            parent = sys.modules.get(name[:name.rfind(".")])
+            d = parent.__dict__ if parent is not None else {}
+            if name[name.rfind(".") + 1:] in d:
+                del d[name[name.rfind(".") + 1:]]
 
 
 class Store:
-    def __init__(self, fs, root="/data", min_free_pct=10):
+    def __init__(self, fs, root="/data", min_free_pct=3):
         self.fs = fs
         self.root = root.rstrip("/")
         self.min_free_pct = min_free_pct
         self.acked = 0
-        self._seqs = []  # committed, unacked, believed good; ascending
-        self._bad = []  # quarantined seqs (unacked)
+        self.segs = []
+        self.legacy = []  # version 1 record seqs (one file each), ascending
         self._next = 1
-        self._typical = 1024
+        self._schema_at = None  # (segment name, offset) of the schema the next reading uses
+        self._seen = None  # key of the last reading's frame (recpack.Packer.seen)
+        self._sent = None  # [first, last] seqs given to the host in pulls since boot
+        self._pos = None  # (seq, segment, offset, schema raw): where the last pull stopped
+        self._avg = 160  # bytes per reading lately (schema records included)
         self._ready = False
 
-    # -- paths ------------------------------------------------------------------------------
-    def _dir(self, seq):
-        return "%s/%05d" % (self.root, seq // FILES_PER_DIR)
-
-    def _path(self, seq, ext="rec"):
-        return "%s/%08d.%s" % (self._dir(seq), seq, ext)
+    # -- files --------------------------------------------------------------------------------
+    def _p(self, name):
+        return self.root + "/" + name
 
     def _read(self, path):
         f = self.fs.open(path, "rb")
@@ -96,89 +113,116 @@ class Store:
             f.close()  # littlefs sync: the tmp file is durable from here
         self.fs.rename(tmp, final)  # the commit point
 
-    # -- boot -------------------------------------------------------------------------------
-    def recover(self):
-        """Scan after boot: drop unfinished commits, quarantine damaged records, finish an
-        interrupted ack, find the next seq. Returns counts of what it fixed."""
-        fs = self.fs
-        report = {"removed_tmp": 0, "quarantined": 0, "deleted_acked": 0}
-        if not fs.exists(self.root):
-            fs.mkdir(self.root)
-        self.acked = self._recover_watermark(report)
-        seqs = []
-        bad = []
-        top = self.acked
-        for d in fs.listdir(self.root):
-            dpath = self.root + "/" + d
-            if not d.isdigit() or not fs.is_dir(dpath):
-                continue  # not ours: leave it alone
-            for name in fs.listdir(dpath):
-                parsed = _parse_name(name)
-                if parsed is None:
-                    continue
-                seq, ext = parsed
-                path = dpath + "/" + name
-                if ext == "tmp":
-                    fs.remove(path)  # never committed, never returned to anyone
-                    report["removed_tmp"] += 1
-                    continue  # so its seq may be used again: nobody ever saw it
-                elif seq <= self.acked and ext in ("rec", "bad"):
-                    fs.remove(path)  # an ack was cut short after its watermark landed
-                    report["deleted_acked"] += 1
-                elif ext == "bad":
-                    bad.append(seq)
-                elif ext == "rec":
-                    if self._good(path, seq):
-                        seqs.append(seq)
-                    else:
-                        fs.rename(path, dpath + "/%08d.bad" % seq)
-                        report["quarantined"] += 1
-                        bad.append(seq)
-                else:
-                    continue
-                if seq > top:
-                    top = seq
-            if not fs.listdir(dpath):
-                fs.rmdir(dpath)
-        seqs.sort()
-        bad.sort()
-        self._seqs = seqs
-        self._bad = bad
-        self._next = top + 1
-        self._ready = True
-        return report
-
-    def _recover_watermark(self, report):
-        fs = self.fs
-        path = self.root + "/acked"
-        value = 0
-        if fs.exists(path):
-            v = _ack_value(self._read(path))
-            if v is not None:
-                value = v
-        tmp = path + ".tmp"
-        if fs.exists(tmp):
-            v = _ack_value(self._read(tmp))
-            if v is not None and v > value:
-                fs.rename(tmp, path)  # the ack was durable, only its rename was cut
-                value = v
-            else:
-                fs.remove(tmp)
-                report["removed_tmp"] += 1
-        return value
-
-    def _good(self, path, seq):
+    def _records_of(self, seg, start=0):
+        """(offset, raw) of each good record of seg from start; damaged ones are skipped
+        (found again by the next magic whose CRC holds). Reads CHUNK bytes at a time."""
+        f = self.fs.open(self._p(seg.name), "rb")
         try:
-            raw = self._read(path)
-            return check_record(raw)[0] == seq
+            end = self._file_size(f)
+            pos = start
+            buf = b""
+            base = start  # file offset of buf[0]
+            while pos + R.OVERHEAD2 <= end:
+                i = pos - base
+                if i + R.HEAD + 4 > len(buf):
+                    f.seek(pos)
+                    buf, base, i = f.read(CHUNK), pos, 0
+                n = None
+                try:
+                    n = R.record_info(buf, i)[0]
+                except DecodeError:
+                    pass
+                if n is not None and n <= R.MAX_BODY + R.OVERHEAD2 and pos + n <= end:
+                    if i + n > len(buf):
+                        f.seek(pos)
+                        buf, base, i = f.read(max(n, CHUNK)), pos, 0
+                    if R.check(buf, i, n):
+                        yield pos, buf[i:i + n]
+                        pos += n
+                        continue
+                pos = self._resync(f, pos + 1, end)
+                buf = b""
+        finally:
+            f.close()
+
+    def _resync(self, f, pos, end):
+        """Offset of the next record whose CRC holds, else end."""
+        while pos + R.OVERHEAD2 <= end:
+            f.seek(pos)
+            chunk = f.read(1024)
+            i = chunk.find(b"IR\x02")
+            if i < 0:
+                pos += max(1, len(chunk) - 2)
+                continue
+            f.seek(pos + i)
+            head = f.read(R.HEAD)
+            try:
+                n = R.record_info(head)[0]
+                if n <= R.MAX_BODY + R.OVERHEAD2 and pos + i + n <= end:
+                    if R.check(head + f.read(n - R.HEAD), 0, n):
+                        return pos + i
+            except DecodeError:
+                pass
+            pos += i + 1
+        return end
+
+    @staticmethod
+    def _file_size(f):
+        n = f.seek(0, 2)
+        if n is None:  # some streams return None from seek
+            n = f.tell()
+        f.seek(0)
+        return n
+
+    # -- boot ---------------------------------------------------------------------------------
+    def recover(self):
+        """Scan after boot: drop unfinished copies, trim torn tails, find gaps, finish an
+        interrupted ack, find the next seq. Returns counts of what it fixed
+        (probe.store_boot: its code is let go again once done)."""
+        from probe import store_boot
+
+        try:
+            return store_boot.recover(self)
+        finally:
+            _forget(("probe.store_boot",))
+
+    def _trim(self, seg, size):
+        """Keep the first size bytes of seg: a copy, closed, renamed over it (atomic)."""
+        tmp = seg.name[:8] + ".tmp"
+        src = self.fs.open(self._p(seg.name), "rb")
+        try:
+            dst = self.fs.open(self._p(tmp), "wb")
+            try:
+                done = 0
+                while done < size:
+                    chunk = src.read(min(1024, size - done))
+                    if not chunk:
+                        break
+                    dst.write(chunk)
+                    done += len(chunk)
+            finally:
+                dst.close()
+        finally:
+            src.close()
+        self.fs.rename(self._p(tmp), self._p(seg.name))
+
+    def _legacy_path(self, seq):
+        return "%s/%05d/%08d.rec" % (self.root, seq // FILES_PER_DIR, seq)
+
+    def _legacy_raw(self, seq):
+        try:
+            raw = self._read(self._legacy_path(seq))
+            if check_record(raw)[0] == seq:
+                return raw
         except (DecodeError, OSError):
-            return False
+            pass
+        return None
 
     def _ensure(self):
         if not self._ready:
             self.recover()
 
-    # -- space ------------------------------------------------------------------------------
+    # -- space --------------------------------------------------------------------------------
     def _space(self):
         st = self.fs.statvfs(self.root)
         return st[0], st[2], st[3]  # block size, blocks, free blocks
@@ -187,123 +231,164 @@ class Store:
         _, blocks, free = self._space()
         return free * 100 // blocks if blocks else 0
 
-    def _room_for(self, nbytes):
+    def _spare(self):
+        """Bytes that may still be written before the kept-free share is reached."""
         bsize, blocks, free = self._space()
-        need = (nbytes + bsize - 1) // bsize + 1  # the file, plus a folder's metadata
-        return (free - need) * 100 >= self.min_free_pct * blocks
+        keep = (self.min_free_pct * blocks + 99) // 100 + 2  # + the tail copy and metadata
+        return (free - keep) * bsize
 
     def check_room(self, nbytes=0):
         """Raise StoreFull unless a record of nbytes (default: a typical one) still fits."""
-        if not self._room_for(nbytes or self._typical):
+        if self._spare() < (nbytes or self._avg):
             raise StoreFull(self.free_pct(), self.min_free_pct)
 
-    # -- write ------------------------------------------------------------------------------
+    # -- write --------------------------------------------------------------------------------
     def commit(self, reading, time_s, digest=b""):
         """Store one reading (after the meter session!). Returns its seq."""
         self._ensure()
         seq = self._next
-        raw = encode_record(seq, time_s, reading, digest)
-        self.check_room(len(raw))
-        d = self._dir(seq)
-        if not self.fs.exists(d):
-            self.fs.mkdir(d)
-        tmp = self._path(seq, "tmp")
+        seg = self.segs[-1] if self.segs else None
+        from meterproto.link.recpack import Packer  # per commit, then let go: heap
+
+        pk = Packer()
+        if self._schema_at is not None:
+            try:  # the schema is read back from flash: no RAM held between readings
+                pk.adopt(self._read_at(self._schema_at[0], self._schema_at[1]))
+            except (DecodeError, OSError):
+                pass  # then this reading brings a new schema
+        if self._seen is not None:
+            pk.seen = self._seen
         try:
-            self._write_atomic(tmp, self._path(seq), raw)
-        except OSError as e:
-            if self.fs.exists(tmp):
-                self.fs.remove(tmp)
-            if e.args and e.args[0] == _ENOSPC:
-                raise StoreFull(self.free_pct(), self.min_free_pct)
-            raise
-        self._next = seq + 1
-        self._seqs.append(seq)
-        self._typical = len(raw)
-        return seq
+            return self._commit(pk, seq, seg, time_s, reading, digest)
+        finally:
+            self._seen = pk.seen
+            _forget(("meterproto.link.recpack", "meterproto.link.cells"))
 
-    def ack(self, up_to_seq):
-        """The host holds every record <= up_to_seq: delete them. Idempotent."""
-        self._ensure()
-        up_to = up_to_seq
-        if up_to > self._next - 1:
-            up_to = self._next - 1  # cannot ack what was never written
-        if up_to <= self.acked:
-            return 0
-        # Watermark first: a cut after it still never returns or reuses these seqs.
-        self._write_atomic(self.root + "/acked.tmp", self.root + "/acked", _ack_bytes(up_to))
-        self.acked = up_to
-        n = 0
-        dirs = []
-        while self._seqs and self._seqs[0] <= up_to:
-            seq = self._seqs.pop(0)
-            self._remove_quiet(self._path(seq))
-            n += 1
-            if self._dir(seq) not in dirs:
-                dirs.append(self._dir(seq))
-        while self._bad and self._bad[0] <= up_to:
-            seq = self._bad.pop(0)
-            self._remove_quiet(self._path(seq, "bad"))
-            self._remove_quiet(self._path(seq))  # found damaged after boot, not renamed yet
-            if self._dir(seq) not in dirs:
-                dirs.append(self._dir(seq))
-        for d in dirs:
-            if self.fs.exists(d) and not self.fs.listdir(d):
-                self.fs.rmdir(d)
-        return n
-
-    def _remove_quiet(self, path):
+    def _read_at(self, name, pos):
+        f = self.fs.open(self._p(name), "rb")
         try:
-            self.fs.remove(path)
-        except OSError:
-            pass  # already gone (a previous, interrupted ack)
-
-    # -- read -------------------------------------------------------------------------------
-    def records(self, from_seq=0, limit=None):
-        """(seq, raw) of stored records with seq >= from_seq, oldest first, CRC-checked;
-        a damaged one is quarantined and skipped, never returned."""
-        self._ensure()
-        n = 0
-        for seq in list(self._seqs):
-            if seq < from_seq:
-                continue
-            if limit is not None and n >= limit:
-                return
-            raw = self._checked(seq)
-            if raw is not None:
-                n += 1
-                yield seq, raw
-
-    def read(self, seq):
-        self._ensure()
-        raw = self._checked(seq) if seq in self._seqs else None
-        if raw is None:
-            raise KeyError("no stored record %d" % seq)
+            f.seek(pos)
+            head = f.read(R.HEAD)
+            n = R.record_info(head)[0]
+            raw = head + f.read(n - R.HEAD)
+        finally:
+            f.close()
+        if not R.check(raw, 0, n):
+            raise DecodeError("a stored schema record is damaged")
         return raw
 
-    def _checked(self, seq):
-        path = self._path(seq)
+    def _commit(self, pk, seq, seg, time_s, reading, digest):
+        recs = pk.pack(seq, time_s, reading, digest) if seg else None
+        if seg is None or seg.size + sum(len(r) for r in recs) > SEG_MAX:
+            pk.reset()  # a new segment carries its own schema
+            recs = pk.pack(seq, time_s, reading, digest)
+            seg = Seg("%08d.seg" % seq)
+        data = b"".join(recs)
         try:
-            raw = self._read(path)
-            if check_record(raw)[0] == seq:
+            self.check_room(len(data))
+            f = self.fs.open(self._p(seg.name), "ab")
+            try:
+                f.write(data)
+            finally:
+                f.close()  # the commit point: littlefs syncs the file on close
+        except Exception as e:
+            pk.reset()  # the schema may not have landed: write it again next time
+            self._schema_at = None
+            self._undo(seg)
+            if isinstance(e, OSError) and e.args and e.args[0] == _ENOSPC:
+                raise StoreFull(self.free_pct(), self.min_free_pct)
+            raise
+        if recs[0][3] == R.K_SCHEMA:
+            self._schema_at = (seg.name, seg.size)  # it went first, at the old end
+        if not seg.count:
+            self.segs.append(seg)
+            seg.first = seq
+        elif seq > seg.last + 1:
+            seg.gaps.extend(range(seg.last + 1, seq))  # a seq burnt by a torn append
+        seg.last = seq
+        seg.count += 1
+        seg.size += len(data)
+        self._avg = max(16, seg.size // seg.count)
+        self._next = seq + 1
+        return seq
+
+    def _undo(self, seg):
+        """After a failed append: cut what may have landed, so the next append follows a
+        whole record (littlefs keeps the old file on a failed sync; other file systems may
+        not)."""
+        try:
+            if not self.fs.exists(self._p(seg.name)):
+                return
+            f = self.fs.open(self._p(seg.name), "rb")
+            try:
+                size = self._file_size(f)
+            finally:
+                f.close()
+            if size != seg.size:
+                if seg.count:
+                    self._trim(seg, seg.size)
+                else:
+                    self.fs.remove(self._p(seg.name))
+        except OSError:
+            pass  # recover() trims it at the next boot
+
+    # -- the host's side (probe.store_sync, loaded when a host pulls) --------------------
+    def ack(self, up_to_seq):
+        """The host holds every reading <= up_to_seq: let them go (only seqs pulls since boot
+        have sent count). Returns how many readings were let go."""
+        self._ensure()
+        return _sync().ack(self, up_to_seq)
+
+    def records(self, from_seq=0, limit=None):
+        """(seq, raw) of stored readings with seq >= from_seq, oldest first, CRC-checked."""
+        self._ensure()
+        return _sync().records(self, from_seq, limit)
+
+    def read(self, seq):
+        for s, raw in self.records(seq, 1):
+            if s == seq:
                 return raw
-        except (DecodeError, OSError):
-            pass
-        # Damaged: never return it. Only RAM changes here (a pull may run during a meter
-        # session, when flash must not be written); recover() renames it to .bad at boot.
-        if seq in self._seqs:
-            self._seqs.remove(seq)
-            self._bad.append(seq)
-            self._bad.sort()
-        return None
+        raise KeyError("no stored record %d" % seq)
+
+    def listing(self, from_seq=0, limit=50):
+        """[[seq, time_s, size], ...] of stored readings (LIST)."""
+        return [[s, R.record_time(raw), len(raw)] for s, raw in self.records(from_seq, limit)]
+
+    def pull(self, from_seq, max_bytes, have_schema=None):
+        """Bytes for one PULL answer (probe.store_sync.pull)."""
+        self._ensure()
+        return _sync().pull(self, from_seq, max_bytes, have_schema)
+
+    def _count(self):
+        n = len(self.legacy)
+        for seg in self.segs:
+            if seg.first > self.acked:
+                n += seg.count
+            else:
+                n += seg.last - self.acked - len([g for g in seg.gaps if g > self.acked])
+        return n
 
     def status(self):
         self._ensure()
+        count = self._count()
+        slots = max(0, self._spare() // self._avg)
         return {
-            "count": len(self._seqs),
-            "first_seq": self._seqs[0] if self._seqs else None,
-            "last_seq": self._seqs[-1] if self._seqs else None,
+            "count": count,
+            "first_seq": self._first(),
+            "last_seq": self.segs[-1].last if self.segs else (
+                self.legacy[-1] if self.legacy else None),
             "next_seq": self._next,
             "acked": self.acked,
             "free_pct": self.free_pct(),
-            "full": not self._room_for(self._typical),
+            "full": slots == 0,
+            "slots_left": slots,
+            "capacity": count + slots,
+            "low": slots * 100 < LOW_PCT * (count + slots),
         }
+
+    def _first(self):
+        if self.legacy:
+            return self.legacy[0]
+        for seg in self.segs:
+            return max(seg.first, self.acked + 1)
+        return None

@@ -33,9 +33,11 @@ from probe import heapmark
 
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
 # Largest PULL answer this device builds: the answer, its frame and the stuffed copy each need
-# one piece of heap, and after hours of use the RP2040's heap is fragmented. At least one
-# whole record is always sent; the host continues from the last seq + 1.
-PULL_DEVICE_MAX = 4096
+# one piece of heap, and after hours of use the RP2040's heap is fragmented. So the answer is
+# at most 1/16 of the free heap (MicroPython's gc.mem_free) and never over PULL_DEVICE_MAX;
+# larger answers mean fewer round trips and less framing per reading. At least one whole
+# record is always sent; the host continues from the last seq + 1.
+PULL_DEVICE_MAX = 16384
 
 
 def _kbd_intr(char):
@@ -246,6 +248,10 @@ class CommandServer:
             raise H.CommandError(H.E_FAILED, "the reader returned nothing")
         if res.get("outcome", "success") != "success":
             raise H.CommandError(res.get("outcome"), res.get("message") or "the read failed")
+        if self.store is not None:
+            st = self.store.status()  # how full, in readings (docs/STORAGE.md)
+            res["storage"] = {"count": st["count"], "slots_left": st.get("slots_left"),
+                              "capacity": st.get("capacity")}
         self._room(4096)  # the reading goes out as JSON: a few KB in one piece
         heap = heapmark.report()
         if heap is not None:
@@ -257,39 +263,30 @@ class CommandServer:
         self._need_store()
         first = _need_int(args, "from_seq", 0, 0, 0xFFFFFFFF)
         limit = _need_int(args, "limit", 50, 1, 500)
-        rows = []
-        more = False
-        for seq, raw in self.store.records(first, limit + 1):
-            if len(rows) == limit:
-                more = True
-                break
-            rows.append([seq, int.from_bytes(raw[9:13], "big"), len(raw)])
-        return {"records": rows, "more": more}
+        rows = self.store.listing(first, limit + 1)
+        return {"records": rows[:limit], "more": len(rows) > limit}
 
     def pull(self, args):
         self._need_store()
         first = _need_int(args, "from_seq", 0, 0, 0xFFFFFFFF)
         max_bytes = _need_int(args, "max_bytes", H.PULL_DEFAULT, 1, 1 << 30)
-        if max_bytes > PULL_DEVICE_MAX:
-            max_bytes = PULL_DEVICE_MAX  # fewer records per answer; the host asks again
+        have = args.get("schema")  # the schema the host already holds (probe.store.pull)
+        if not isinstance(have, int) or isinstance(have, bool):
+            have = None
+        cap = _pull_cap()
+        if max_bytes > cap:
+            max_bytes = cap  # fewer records per answer; the host asks again
         try:
-            out = self._collect(first, max_bytes)
+            out = self.store.pull(first, max_bytes, have)
         except MemoryError:  # a fragmented heap: free what the app can, then once more
-            out = None
             make_room = getattr(self.app, "make_room", None)
             if make_room is None:
                 raise
             make_room()
-            out = self._collect(first, max_bytes)
+            out = self.store.pull(first, max_bytes, have)
+        if args.get("w") == 1:
+            out = H.whiten(out)  # the host undoes it: far fewer bytes stuffed on the wire
         self._room(len(out))
-        return out
-
-    def _collect(self, first, max_bytes):
-        out = bytearray()
-        for seq, raw in self.store.records(first):
-            if out and len(out) + len(raw) > max_bytes:
-                break
-            out += raw  # at least one whole record, even when it is bigger than max_bytes
         return out
 
     def _room(self, nbytes):
@@ -353,6 +350,15 @@ class CommandServer:
     def _need_store(self):
         if self.store is None:
             raise H.CommandError(H.E_UNSUPPORTED, "this probe has no record store")
+
+
+def _pull_cap():
+    import gc
+
+    free = getattr(gc, "mem_free", None)  # MicroPython only
+    if free is None:
+        return PULL_DEVICE_MAX
+    return max(1024, min(PULL_DEVICE_MAX, free() // 16))
 
 
 def _unique_id():

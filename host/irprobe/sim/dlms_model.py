@@ -4,7 +4,7 @@
 from irprobe.sim import axdr_encode as enc
 from meterproto.obis import to_bytes
 
-# Data-Access-Result codes (IEC 62056-5-3, B.8 of our facts).
+# Data-Access-Result codes (IEC 62056-5-3, data-access-result).
 DAR_READ_WRITE_DENIED = 3
 DAR_OBJECT_UNDEFINED = 4
 DAR_CLASS_INCONSISTENT = 9

@@ -1,5 +1,5 @@
 # irprobe.sim.hdlc_server: the meter (secondary station) side of the DLMS HDLC link, sans-I/O
-# (core; the meter simulator runs it). IEC 62056-46 (PROTOCOL-FACTS B.4-B.6): answer SNRM with
+# (core; the meter simulator runs it). IEC 62056-46 (LLC and MAC sublayers): answer SNRM with
 # UA and our limits, reassemble segmented requests, answer every poll (P) with frames ending in F.
 #
 # Same style as hdlc_link: receive(data, now) / timeout(now) / deadline_ms(); pop_output()

@@ -1,7 +1,7 @@
 # irprobe.sim.iec_meter: a simulated IEC 62056-21 meter, the meter side of the Machine contract
 # (host simulator, core subset: runs on MicroPython too). Modes A-D (clause 6.4.2-6.4.5),
 # programming mode (6.4.5.3: P0/P1, R1/R5, W1, B0, partial blocks), battery wake-up (6.4.7).
-# Written from the standard on purpose, independent of the client in meterproto.iec21_*.
+# Written from the standard on purpose, independent of the client in meterproto.iec.
 from meterproto.bcc import bcc
 from meterproto.compat import const
 from meterproto.line import FMT_7E1, FMT_8N1

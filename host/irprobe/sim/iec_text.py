@@ -1,6 +1,6 @@
 # irprobe.sim.iec_text: the text a simulated IEC 62056-21 meter sends (host simulator, core
 # subset): data sets and blocks (clause 6.5), framed messages with their BCC (6.3.3), and the
-# P.01 load profile answer of programming mode (R5, PROTOCOL-FACTS A.9).
+# P.01 load profile answer of programming mode (R5, IEC 62056-21 clause 6.4.5.3).
 # Framing and 7-bit text are the core's (meterproto.iec.msg); the rest is meter-side text.
 from meterproto.iec.msg import SOH, STX, ETX, EOT, ACK, NAK, frame, text7  # noqa: F401
 

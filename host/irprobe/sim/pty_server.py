@@ -18,9 +18,9 @@ import select
 import time
 
 from meterproto.line import FMT_7E1, FMT_8N1, FMT_8E1, bits_per_char, even_parity_bit
-from meterproto.machine import A_SEND, A_SET_LINE, actions
+from meterproto.machine import A_SEND, A_SET_LINE
 from irprobe.sim.rng import Rng
-from irprobe.sim.vline import receive_as
+from irprobe.sim.vline import actions, receive_as
 
 # Faults a pty can emulate (names as in irprobe.sim.vline.Faults).
 PTY_FAULTS = ("unpowered", "echo", "echo_bit7", "client_8n1", "stop_after", "byte_error_ppm",

@@ -2,9 +2,10 @@
 # and power cuts injected at the N-th mutating operation (core subset, runs on MicroPython too).
 # Same methods as probe.fsys.Fsys, so probe.store runs on it unchanged.
 #
-# Semantics modelled on littlefs v2 (PLATFORM.md 4): a file's content is what was last
-# flushed/closed (copy-on-write; "wb" truncation also only lands at the first sync); creating
-# a file entry, mkdir, rmdir, remove and rename are each atomic metadata commits.
+# Semantics modelled on littlefs v2 (docs/ARCHITECTURE.md, "Probe internals"): a file's
+# content is what was last flushed/closed (copy-on-write; "wb" truncation also only lands at
+# the first sync); creating a file entry, mkdir, rmdir, remove and rename are each atomic
+# metadata commits.
 #
 # API
 #   SimFlash(blocks=352, block_size=4096)   352 x 4 KiB = the Pico's 1408 KiB
@@ -13,6 +14,8 @@
 #   .arm(n)        cut at the n-th op from now;  .ops  mutating ops so far;  .trace  op names
 #   .remount() -> SimFlash with the last durable state (power back on)
 #   .corrupt(path, index, mask=1)  flip bits of a durable file (flash wear, for quarantine tests)
+#   .tear = k      a cut at a flush keeps the old content plus the first k new bytes (a file
+#                  system without copy-on-write; littlefs keeps the old content: tear None)
 #   mutating ops: create (open "wb" of a new file), write, flush (flush or close), rename,
 #   remove, mkdir, rmdir
 
@@ -34,13 +37,21 @@ def _parent(path):
 
 
 class _File:
-    def __init__(self, fs, path, writing):
+    def __init__(self, fs, path, writing, start=b""):
         self.fs = fs
         self.path = path
         self.writing = writing
-        self.buf = bytearray()
+        self.buf = bytearray(start)
         self.pos = 0
         self.closed = False
+
+    def seek(self, pos, whence=0):
+        n = len(self.fs.files[self.path])
+        self.pos = pos if whence == 0 else (self.pos + pos if whence == 1 else n + pos)
+        return self.pos
+
+    def tell(self):
+        return self.pos
 
     def write(self, data):
         self.fs._op("write", self.path)
@@ -57,7 +68,13 @@ class _File:
 
     def flush(self):
         if self.writing:
-            self.fs._op("flush", self.path)
+            try:
+                self.fs._op("flush", self.path)
+            except PowerCut:
+                old = self.fs.files.get(self.path, b"")
+                if self.fs.tear is not None and self.buf[:len(old)] == old:
+                    self.fs.files[self.path] = bytes(self.buf[:len(old) + self.fs.tear])
+                raise
             self.fs._commit(self.path, bytes(self.buf))
 
     def close(self):
@@ -84,6 +101,7 @@ class SimFlash:
         self.cut_at = None
         self.dead = False
         self.trace = []
+        self.tear = None
 
     # -- fault injection ------------------------------------------------------------------
     def arm(self, n):
@@ -132,14 +150,14 @@ class SimFlash:
     def open(self, path, mode):
         if self.dead:
             raise PowerCut("power is off")
-        if "w" in mode:
+        if "w" in mode or "a" in mode:
             if path in self.dirs:
                 raise OSError(EISDIR)
             self._need_dir(_parent(path))
             if path not in self.files:
                 self._op("create", path)
                 self.files[path] = b""  # littlefs commits the new (empty) entry at open
-            return _File(self, path, True)
+            return _File(self, path, True, self.files[path] if "a" in mode else b"")
         if path not in self.files:
             raise OSError(ENOENT)
         return _File(self, path, False)

@@ -6,18 +6,27 @@
 # wire and arrives when its last stop bit does. Time is kept in integer nanoseconds, so a
 # 300-baud session runs in milliseconds of real time and its wire time is exact.
 # What the receiver sees depends on both ends' settings, as on a real line:
-#   7E1 sent, 8N1 read  -> the parity bit shows up as bit 7 (PROTOCOL-FACTS A.1)
+#   7E1 sent, 8N1 read  -> the parity bit shows up as bit 7 (IEC 62056-21 clause 6.1)
 #   8N1 sent, 7E1 read  -> bit 7 is taken as parity and stripped
 #   baud mismatch       -> framing garbage, a different number of bytes
 # Faults (meter unpowered, echo, bit errors, drops, duplicates, bursts) are data in Faults.
 from meterproto.line import FMT_7E1, FMT_8N1, bits_per_char, even_parity_bit
-from meterproto.machine import A_SEND, A_SET_LINE, actions
+from meterproto.machine import A_SEND, A_SET_LINE
 from meterproto.errors import LocalProtocolError
 from irprobe.sim.rng import Rng
 
 _NS = 1000000000
 _MS = 1000000
 
+
+
+def actions(machine):
+    """Every action the machine has queued, in order, taking them off its queue (the meter
+    side of a simulated line carries them out)."""
+    act = machine.next_action()
+    while act is not None:
+        yield act
+        act = machine.next_action()
 
 class Faults:
     """What goes wrong on the line. Rates are per million bytes."""

@@ -12,6 +12,7 @@ from meterproto.machine import Machine
 from meterproto.dlms import acse, axdr, cosem, get
 from meterproto.hdlc import link as hdlc_link
 from meterproto.dlms.axdr_stream import ArrayStream
+from meterproto.dlms.client_profile import CLOCK, ProfileReader  # noqa: F401 (CLOCK: API)
 from meterproto.obis import to_bytes
 from meterproto.reading import ID_OBIS, Reading, Value
 
@@ -27,12 +28,9 @@ NAMES = ("connect", "associate", "hls", "object-list", "attributes", "profile", 
          "disconnect")
 
 ASSOCIATION_LN = "0-0:40.0.0*255"
-CLOCK = "0-0:1.0.0*255"
 _MULTIPLE_REFERENCES = const(0x0200)  # conformance bit 14 (IEC 62056-5-3 8.4)
-_SELECTIVE_ACCESS = const(0x0004)  # conformance bit 21
 # What we read per class: value attributes plus what is needed to interpret them.
 _READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3,)}
-_MAX_RESERVE = const(1024)  # rows reserved at most (8 KB on a 64-bit port)
 # client-max-receive-pdu-size (IEC 62056-5-3 9.4.2, in the xDLMS InitiateRequest): the meter
 # sends longer answers in blocks of at most this size, and every block is held whole a few
 # times over (HDLC reassembly, ciphering), so it bounds the largest piece of heap a read
@@ -41,7 +39,7 @@ _MAX_PDU = const(512)
 _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls": 5}
 
 
-class DlmsClient(Machine):
+class DlmsClient(ProfileReader, Machine):
     """Reads a whole meter: association view, registers, clock, data objects, load profiles.
 
     checkpoint: {profile obis: "YYYY-MM-DD HH:MM:SS"} of the last row already stored; the
@@ -63,7 +61,8 @@ class DlmsClient(Machine):
                  set_line=True, mode="HDLC", profiles=True, profile_from=None, profile_to=None,
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
-                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None):
+                 max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None,
+                 profile_entries=None, capture_times="auto"):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -103,6 +102,10 @@ class DlmsClient(Machine):
         self.want_profiles = profiles
         self.profile_from = profile_from
         self.profile_to = profile_to
+        # (first, last) entry, 1-based, last 0 = to the end: selective access by entry
+        # (IEC 62056-6-2 4.3.6 entry_descriptor) instead of by range
+        self.profile_entries = profile_entries
+        self.capture_times = capture_times
         self.checkpoint = dict(checkpoint or {})
         self.release = release
         self.max_list = max_list
@@ -193,12 +196,18 @@ class DlmsClient(Machine):
             else:
                 raise Refused("the meter closed the HDLC connection (%s)" % NAMES[self.state])
         elif kind == hdlc_link.EV_FAILED:
-            self._fail_link(ev[1])
+            self._fail_link(ev[1], now_ms)
 
-    def _fail_link(self, exc):
+    def _fail_link(self, exc, now_ms):
         if self.state == _DISC:
             self._end()  # the reading is complete; a lost UA to DISC does not spoil it
             return
+        if self.state != _CONNECT:
+            # the meter stopped answering mid-session: a DISC all the same, in case it still
+            # hears us (its answers may be what is lost), so it does not stay in HDLC
+            from meterproto.hdlc import frame as hf
+            self._send(hf.encode_frame(self.link.server, hf.client_address(self.client_sap),
+                                       hf.ctl_u(hf.K_DISC)), now_ms)
         if self.state == _CONNECT and isinstance(exc, NoAnswer):
             exc = NoAnswer(
                 "no answer to SNRM (HDLC connect) from server %s at %d baud: check the "
@@ -252,8 +261,7 @@ class DlmsClient(Machine):
             apdu = self.cipher.request(apdu)
         self.link.send_apdu(apdu, now_ms)
 
-    def _aare(self, apdu):
-        aare = acse.parse_aare(apdu)
+    def _aare(self, aare):
         if self.cipher is None:
             return aare.check()
         self.cipher.accept_aare(aare)
@@ -264,14 +272,10 @@ class DlmsClient(Machine):
                           "encryption key, or an invocation counter the meter has already seen "
                           "(start above it)" % e)
 
-    def _short_names_instead(self, apdu, now_ms):
-        """An AARE that refuses logical names and names the SN context: associate again
-        with short names (IEC 62056-5-3 8.3; application context 2). True when done so."""
-        if self.sn is not None or self.referencing != "auto" or self.cipher is not None \
-                or self.mechanism > 1:
-            return False
-        aare = acse.parse_aare(apdu)
-        if aare.context != acse.CONTEXT_SN:
+    def _short_names_instead(self, aare, now_ms):
+        """An AARE that names the SN context (2): read with short names, associating again
+        if it refused our LN AARQ (IEC 62056-5-3 8.3). True when associating again."""
+        if self.referencing != "auto" or self.cipher is not None or self.mechanism > 1:
             return False
         self._use_sn()
         if aare.accepted:
@@ -286,9 +290,11 @@ class DlmsClient(Machine):
         if self.cipher is not None and st not in (_ASSOCIATE, _RELEASE):
             apdu = self.cipher.response(apdu)
         if st == _ASSOCIATE:
-            if self._short_names_instead(apdu, now_ms):
+            aare = acse.parse_aare(apdu)
+            if aare.context == acse.CONTEXT_SN and self.sn is None and \
+                    self._short_names_instead(aare, now_ms):
                 return
-            aare = self._aare(apdu)
+            aare = self._aare(aare)
             self.conformance = aare.conformance or 0
             self.server_pdu = aare.max_pdu or 0xFFFF
             if self.mechanism == 5:
@@ -339,6 +345,10 @@ class DlmsClient(Machine):
         n = getattr(getattr(self.link, "stats", None), "repeated_llc", 0)
         if n:
             notes.append("the meter sent the LLC header twice in %d answer(s): read anyway" % n)
+        n = getattr(getattr(self.link, "reader", None), "carried", 0)
+        if n:
+            notes.append("%d HDLC frame(s) came with a length field short of its carry "
+                         "(0xA8 0x06 for 262 bytes): read by their FCS" % n)
         if self._relabelled:
             notes.append("the meter labelled %d data block(s) GET-with-list (C4 03): read as "
                          "blocks" % self._relabelled)
@@ -433,26 +443,30 @@ class DlmsClient(Machine):
         if last:
             self._stream = None
 
-    def _reserve(self, n):
-        """Room for n rows in one piece, taken before the rows' small texts fill the heap: a
-        list grown row by row needs ever larger contiguous blocks from a fragmented heap.
-        (On MicroPython, deleting a list's items keeps its room.)"""
-        rows = [None] * (n if n < _MAX_RESERVE else _MAX_RESERVE)
-        del rows[:]
-        self._profile["rows"] = rows
-
     def _add_object(self, v, buf, start, end):
         """One object_list entry (IEC 62056-6-2 4.4.3 class 15 attribute 2): plan its reads."""
         o = self._parse_entry(v)
         self._entries.append(buf[start:end])
         cid, obis = o["class_id"], o["obis"]
         for a in _READ.get(cid, ()):
+            if cid == 4 and a == 5 and not self._capture_time():
+                self.reading.notes.append(
+                    "capture time of %s not read: this meter takes one attribute per request "
+                    "(capture_times=True reads it)" % obis)
+                continue
             if _readable(o, a):
                 self._queue.append((cid, obis, a))
         if cid in (1, 3, 4, 8):
             self._value_objs.append((cid, obis))
         if cid == 7 and _readable(o, 2):
             self._profiles.append(obis)
+
+    def _capture_time(self):
+        """Read class 4 capture_time (attribute 5)? It rides along for free in a GET-with-list;
+        one GET of its own per register otherwise, a round trip no other client spends."""
+        if self.capture_times == "auto":
+            return bool(self.conformance & _MULTIPLE_REFERENCES)
+        return bool(self.capture_times)
 
     def _parse_entry(self, v):
         """One association object_list entry (LN: class 15, SN: class 12 with base names)."""
@@ -583,101 +597,6 @@ class DlmsClient(Machine):
                 keep[k] = self._vals[k]
         self._vals = keep
 
-    # -- load profiles ------------------------------------------------------------------------
-    def _start_profile(self, obis, now_ms):
-        caps = self._vals.get((obis, 3))
-        cols = cosem.parse_capture_objects(caps) if isinstance(caps, bytes) else []
-        self._profile = {"obis": obis, "capture_objects": cols, "rows": []}
-        self._listed = False
-        # per column, worked out once: the register scaler (class 3/4 value) and whether it
-        # is the clock (class 8), whose text is the row's time stamp
-        self._cols = [(self._column_scaler(c), c["class_id"] == 8) for c in cols]
-        lo, hi = self._range(obis)
-        # selective access (LN, bit 21) or parameterized access (SN, bit 18)
-        if lo is not None and self.conformance & (0x20 if self.sn is not None else _SELECTIVE_ACCESS):
-            params = cosem.range_descriptor(_dt_raw(lo), _dt_raw(hi))
-            self._get([(7, obis, 2, 1, params)], now_ms)
-        else:
-            self._get([(7, obis, 2)], now_ms)
-
-    def _column_scaler(self, col):
-        if col["class_id"] in (3, 4) and col["attr"] == 2:
-            su = self._scaler_unit(col["obis"])
-            if su is not None:
-                return su[0]
-        return None
-
-    def _range(self, obis):
-        """(from, to) date-time texts for the range descriptor, or (None, None) for all."""
-        lo = self.checkpoint.get(obis) or self.profile_from
-        hi = self.profile_to
-        clock = self.reading.get(CLOCK)
-        if hi is None:
-            hi = clock.value if clock is not None and clock.value[:1].isdigit() else "9999-12-31 23:59:59"
-        if lo is None:
-            if clock is None or not clock.value[:1].isdigit():
-                return None, None
-            lo = _day_before(hi)
-        return lo, hi
-
-    def _add_row(self, row, buf, start, end):
-        """One decoded profile entry (a structure of captured values). Until its transfer
-        ends it is kept as its A-XDR bytes buf[start:end], a third of the room of its texts
-        and one piece instead of six; only its time stamp is worked out now (checkpoint)."""
-        p = self._profile
-        cells = row[1] if row[0] == axdr.STRUCTURE else (row,)
-        stamp = None
-        for j in range(len(cells)):
-            if j < len(self._cols) and self._cols[j][1]:  # the first clock column
-                stamp = cosem.value_text(cells[j])
-                break
-        done = self.checkpoint.get(p["obis"])
-        if stamp is not None and done is not None and stamp <= done:
-            return  # stored by an earlier, interrupted session
-        p["rows"].append(buf[start:end])
-        if stamp is not None:
-            self.checkpoint[p["obis"]] = stamp
-        self._list_profile()
-
-    def _row_texts(self):
-        """The kept rows of the profile in flight -> rows of texts (the reading format), in
-        place, so each row's bytes can go as its texts take the room."""
-        p = self._profile
-        if p is None:
-            return
-        rows = p["rows"]
-        cols = self._cols
-        for i in range(len(rows)):
-            raw = rows[i]
-            if not isinstance(raw, bytes):
-                continue
-            row = axdr.decode_typed(raw)[0]
-            row = row[1] if row[0] == axdr.STRUCTURE else (row,)
-            cells = []
-            for j in range(len(row)):
-                tv = row[j]
-                scaler = cols[j][0] if j < len(cols) else None
-                v = tv[1]
-                if scaler is not None and isinstance(v, int) and not isinstance(v, bool):
-                    cells.append(cosem.apply_scaler(v, scaler))
-                else:
-                    cells.append(cosem.value_text(tv))
-            rows[i] = cells
-
-    def _list_profile(self):
-        if not self._listed:
-            self._listed = True
-            if self.reading.profiles is None:
-                self.reading.profiles = []
-            self.reading.profiles.append(self._profile)
-
-    def _profile_done(self):
-        self._row_texts()
-        self._list_profile()
-        self._profile = None
-        self._cols = None
-
-
 def _dar_text(dar, obis, attr):
     """Plain words for a data-access-result: which object, what the code means, what to do."""
     from meterproto.dlms.dar import DAR_ADVICE, dar_text
@@ -691,35 +610,6 @@ def _readable(o, attr):
     if not o["attributes"]:
         return True  # no access rights given: try, the meter answers with a DAR if not
     return cosem.readable(o, attr)
-
-
-def _dt_raw(text):
-    """"YYYY-MM-DD HH:MM:SS" -> 12 date-time bytes, deviation and weekday unspecified (B.13:
-    some meters refuse a specified deviation in a range; hundredths 0, not 0xFF)."""
-    try:
-        y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
-        hh, mm, ss = int(text[11:13]), int(text[14:16]), int(text[17:19] or 0)
-    except ValueError:
-        raise LocalProtocolError("a profile time is YYYY-MM-DD HH:MM:SS, not %r" % (text,))
-    return cosem.encode_datetime(y, mo, d, hh, mm, ss, 0)
-
-
-_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
-
-def _day_before(text):
-    """The same time one calendar day earlier (text form)."""
-    y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
-    d -= 1
-    if d == 0:
-        mo -= 1
-        if mo == 0:
-            mo = 12
-            y -= 1
-        d = _MONTH_DAYS[mo - 1]
-        if mo == 2 and y % 4 == 0 and (y % 100 != 0 or y % 400 == 0):
-            d = 29
-    return "%04d-%02d-%02d%s" % (y, mo, d, text[10:])
 
 
 def _params_text(params):

@@ -101,7 +101,7 @@ def classify(step):
         step.detail = "%d bytes, all 0x00" % len(meter)
         return
     # 7E1 characters read by an 8N1 receiver: bit 7 always equals the even parity of 0-6,
-    # and about half the characters have it set (PROTOCOL-FACTS A.1, capture iec/013).
+    # and about half the characters have it set (IEC 62056-21 clause 6.1: 7E1).
     if high * 5 >= len(meter) and par == high and _parity_consistent(meter):
         step.finding = F_PARITY7
         step.detail = "%d of %d bytes have bit 7 set, always equal to even parity" % (

@@ -37,7 +37,7 @@ _GAP_MAX_MS = 40000  # a 1000-character mode A readout at 300 baud takes 33 s
 _HDLC_LISTEN_MS = 700  # per SNRM: a meter answers within tens of ms at 9600
 # Server addresses to try: meterproto.hdlc.discover.candidates (1-byte 1 first, then the
 # common physical addresses on optical ports in 2 and 4 bytes, 0x3FFF, and 4-byte ones
-# from the --address serial; PROTOCOL-FACTS B.3: a meter ignores frames not for it).
+# from the --address serial; IEC 62056-46 addressing: a meter ignores frames not for it).
 
 
 class Doctor(Machine):
@@ -92,7 +92,7 @@ class Doctor(Machine):
                 return self._begin(self._hdlc_step("SNRM after mode E", self.baud), now_ms)
             if s.name == "readout check" and s.finding == F_NOTHING and self._mode_e_offered() \
                     and "mode E check" not in names:
-                # Some mode E meters give no text readout at all (PROTOCOL-FACTS D): ask for
+                # Some mode E meters give no text readout at all (docs/INTEROP.md): ask for
                 # HDLC instead before calling the link broken.
                 return self._gap(now_ms, "mode-e")
             return self._verdict()

@@ -1,6 +1,6 @@
 # meterproto.hdlc.discover: find the HDLC server address a meter answers to (core).
 # IEC 62056-46 leaves the physical (lower) address to the maker: SNRM to the usual ones in
-# turn (PROTOCOL-FACTS B.3: 1-byte 1; 2-byte 1/17, 1/16, 1/1; 4-byte, 0x3FFF, serial-derived),
+# turn (IEC 62056-46 addressing: 1-byte 1; 2-byte 1/17, 1/16, 1/1; 4-byte, 0x3FFF, serial-derived),
 # the first that answers wins, DISC leaves the meter as found. Bounded by a time budget.
 from meterproto.compat import const
 from meterproto.errors import NoAnswer
@@ -44,7 +44,7 @@ class Discover(Machine):
         self.client_sap = client_sap
         self.addresses = list(addresses or candidates(serial))
         self.set_line_first = set_line
-        # disconnect=False: a reader connects next anyway (its SNRM resets the link, B.4), and
+        # disconnect=False: a reader connects next anyway (IEC 62056-46: a second SNRM resets the link), and
         # a mode E meter would go back to IEC mode on our DISC
         self.disconnect = disconnect
         self.listen_ms = listen_ms

@@ -1,5 +1,5 @@
 # meterproto.hdlc.frame: HDLC frame format type 3 for DLMS/COSEM (core, both runtimes).
-# IEC 62056-46 MAC sublayer (PROTOCOL-FACTS B.1-B.6): frame format, addresses, control field,
+# IEC 62056-46 MAC sublayer (frame type 3, ISO/IEC 13239): frame format, addresses, control field,
 # HCS/FCS, SNRM/UA parameters. Encoding, the stream FrameReader and a one-line describe().
 from meterproto.compat import const, hexlify
 from meterproto.crc16 import crc16_x25
@@ -194,15 +194,16 @@ def _crc_ok(buf, start, end):
     return buf[end] == (c & 0xFF) and buf[end + 1] == (c >> 8)
 
 
-def _header(buf, p, end):
+def _header(buf, p, end, carry=0):
     """(length, segmented, dst_end, src_end) of the header whose format field is at buf[p]
     (bytes up to end are present), or None when more bytes are needed. DecodeError when
-    it cannot be a type-3 header. dst_end/src_end are absolute indices into buf."""
+    it cannot be a type-3 header. dst_end/src_end are absolute indices into buf.
+    carry: 256 to read the length as one carry higher than its field says (FrameReader)."""
     if end - p < 2:
         return None
     if buf[p] & 0xF0 != 0xA0:
         raise DecodeError("not an HDLC type 3 frame (format byte 0x%02X)" % buf[p])
-    length = ((buf[p] & 7) << 8) | buf[p + 1]
+    length = (((buf[p] & 7) << 8) | buf[p + 1]) + carry
     if length < 7:
         raise DecodeError("HDLC frame length %d is too short" % length)
     d = _address_end(buf, p + 2, end)
@@ -217,12 +218,12 @@ def _header(buf, p, end):
     return length, (buf[p] & 0x08) != 0, d, s
 
 
-def decode_frame(data, strict=True):
+def decode_frame(data, strict=True, carry=0):
     """Decode one frame (with or without its flags). strict: raise ChecksumError on a bad
     HCS/FCS; otherwise return the Frame with hcs_ok/fcs_ok telling what failed."""
     if len(data) >= 2 and data[0] == FLAG and data[-1] == FLAG:
         data = data[1:-1]
-    h = _header(data, 0, len(data))
+    h = _header(data, 0, len(data), carry)
     if h is None:
         raise DecodeError("HDLC frame cut short (%d bytes)" % len(data))
     length, seg, d, s = h
@@ -253,6 +254,8 @@ class FrameReader:
         self.garbage_bytes = 0
         self.last_error = None
         self._checked = 0  # length of the frame at buf[0] once its header check passed
+        self._carry = 0  # 256 while trying that frame's length one carry higher
+        self.carried = 0  # frames read with the carry their length field had lost
 
     def reset(self):
         """Forget a partial frame (after a timeout it can only be a stalled fragment)."""
@@ -275,6 +278,7 @@ class FrameReader:
     def _drop(self, n):
         self.buf[0:n] = b""
         self._checked = 0
+        self._carry = 0
 
     def feed(self, data):
         self.buf.extend(data)
@@ -305,8 +309,11 @@ class FrameReader:
             length = self._checked
             if not length:
                 try:
-                    h = _header(buf, 1, n)
+                    h = _header(buf, 1, n, self._carry)
                 except DecodeError:
+                    if not self._carry and buf[1] & 0xF0 == 0xA0 and n > 2 and buf[2] < 7:
+                        self._carry = 256  # a length too short for its header: see below
+                        continue
                     # Not a frame start (a closing flag or noise): look for the next flag.
                     self.garbage_bytes += 1
                     self._drop(1)
@@ -327,13 +334,23 @@ class FrameReader:
             if n < length + 2:
                 return None
             if buf[length + 1] != FLAG:
+                if not self._carry and buf[2] < 7 and length + 256 <= MAX_FRAME_LEN:
+                    # Its header checks out, yet no flag where its length says: gurux-dlms
+                    # 1.0.203 loses the carry into the length's high bits (0xA8 0x06 for 262
+                    # bytes), which leaves a low byte under 7. Try one carry higher; the FCS
+                    # decides.
+                    self._carry = 256
+                    self._checked = 0
+                    continue
                 self._bad(DecodeError("HDLC frame of %d bytes has no closing flag" % length), 1)
                 continue
             try:
-                f = decode_frame(bytes(memoryview(buf)[1:length + 1]))  # one copy
+                f = decode_frame(bytes(memoryview(buf)[1:length + 1]), True, self._carry)
             except DecodeError as e:
                 self._bad(e, length + 1)
                 continue
+            if self._carry:
+                self.carried += 1
             self._drop(length + 1)  # the closing flag may open the next frame
             return f
 

@@ -1,5 +1,5 @@
 # meterproto.hdlc.link: the client (primary station) side of the DLMS HDLC link, sans-I/O (core).
-# IEC 62056-46 (PROTOCOL-FACTS B.4-B.6): normal response mode, SNRM/UA parameters, I frames
+# IEC 62056-46 (LLC and MAC sublayers): normal response mode, SNRM/UA parameters, I frames
 # with N(S)/N(R) and poll/final, RR polling for segments, go-back-N recovery, DISC.
 #
 # Not a Machine: a DLMS session machine owns one link and moves bytes and events:
@@ -56,7 +56,8 @@ class LinkStats:
 
 class LinkQueues:
     """What both ends of a link (this client, the meter of irprobe.sim.hdlc_server) hand their
-    driver: frames to write, events for the session, the deadline. Subclasses fill _out, _events."""
+    driver: frames to write, events for the session, the deadline (subclasses fill _out and
+    _events)."""
 
     def pop_output(self):
         """The next frame to write, or None."""

@@ -278,7 +278,8 @@ class IecClient(Machine):
                            "characters) at 300 baud 7E1: is the head held steady?")
         else:
             err = NoAnswer("no identification within 1.5 s after the sign-on at 300 baud 7E1: "
-                           "is the meter powered and the head on its optical port?")
+                           "is the meter powered and the head on its optical port? (Or still "
+                           "in HDLC from a broken-off DLMS read: --mode auto closes it.)")
         self._retry(err, now, False)
 
     def _on_ident(self, m, now):

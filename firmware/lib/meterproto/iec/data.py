@@ -1,7 +1,7 @@
 # meterproto.iec.data: the IEC 62056-21 data block (clause 6.4 data set syntax), core.
 # Data sets `address(value*unit)(...)` to Reading values, IEC short addresses to OBIS
 # (IEC 62056-61), P.01 load profile blocks, and DSMR/P1 telegrams with their CRC-16/ARC.
-from meterproto.crc16 import crc16_arc  # also used as iec21_data.crc16_arc
+from meterproto.crc16 import crc16_arc  # also used as meterproto.iec.data.crc16_arc
 from meterproto.errors import DecodeError
 from meterproto.iec.msg import text7
 from meterproto.obis import format_obis
@@ -294,7 +294,7 @@ def build_reading(sets, ident=None, mode=None, baud=None):
     return r
 
 
-# -- P.01 load profile (R5 answers, PROTOCOL-FACTS A.9) -----------------------------------
+# -- P.01 load profile (R5 answers, programming mode, clause 6.4.5.3) ------------------------
 _MDAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
@@ -375,7 +375,7 @@ def parse_profile(sets):
     return out
 
 
-# -- DSMR / P1 push telegrams (mode D descendants, PROTOCOL-FACTS A.8) ---------------------
+# -- DSMR / P1 push telegrams (mode D descendants, DSMR P1 companion standard) ------------
 
 def _is_hex(t):
     for ch in t:

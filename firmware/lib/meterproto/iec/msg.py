@@ -14,7 +14,7 @@ NAK = const(0x15)
 CR = const(0x0D)
 LF = const(0x0A)
 
-# Baud-rate character Z (clause 6.3.14, table A.3 in PROTOCOL-FACTS): digits are mode C/E,
+# Baud-rate character Z (clause 6.3.14): digits are mode C/E,
 # letters A-F mode B, anything else mode A (300 baud only).
 BAUD_C = (300, 600, 1200, 2400, 4800, 9600, 19200)  # '0'..'6'
 BAUD_B = (600, 1200, 2400, 4800, 9600, 19200)  # 'A'..'F'
@@ -164,7 +164,8 @@ def command(c, d, data=None, end=ETX):
     return bytes(out)
 
 
-BREAK = b"\x01B0\x03q"  # SOH B 0 ETX BCC: complete sign-off (clause 6.3.6, PROTOCOL-FACTS A.7)
+# SOH B 0 ETX BCC: complete sign-off (clause 6.3.6; tests/vectors/iec/messages.txt)
+BREAK = b"\x01B0\x03q"
 
 
 def break_message():

@@ -18,7 +18,7 @@
 #   A. App running, no interruption: the reader app calls CommandServer.poll() every loop;
 #      the host just sends a HELLO frame ({"magic": "irprobe", "proto": 1}). No raw 0x03 in it.
 #      No answer within about 1 s (no app running, or a busy read): use B.
-#   B. Raw REPL (PLATFORM.md 3): host sends Ctrl-C Ctrl-C, Ctrl-A, then
+#   B. MicroPython's raw REPL: host sends Ctrl-C Ctrl-C, Ctrl-A, then
 #      SERVE_SOURCE + Ctrl-D, reads "OK", then sends HELLO (constants below).
 #      serve() returns after BYE, a raw Ctrl-C, or 30 s without a frame (kbd_intr restored).
 # In both the device calls micropython.kbd_intr(-1) while a session is open, restores it after.
@@ -32,7 +32,10 @@
 #   TAKE    {"profile":null}            -> {"outcome","seq","reading","message"} (the app
 #           reads and stores; a failed read is an ERROR whose code is the outcome)
 #   LIST    {"from_seq":n,"limit":n}    -> {"records":[[seq,time_s,size],..],"more":bool}
-#   PULL    {"from_seq":n,"max_bytes":n} -> raw records (as many whole ones as fit, at least 1)
+#   PULL    {"from_seq":n,"max_bytes":n,"schema":id,"w":1} -> raw records (as many whole
+#           ones as fit, at least 1), each reading preceded by its schema unless the host
+#           holds that one ("schema", optional); gap notices for seqs that will never come;
+#           whitened when "w" is 1 (PULL_WHITE)
 #   ACK     {"up_to_seq":n}             -> status dict (device deletes records <= n)
 #   SET_CLOCK {"time_s":n}              -> {"clock":n}
 #   BRIDGE  {"baud":300,"fmt":"7E1","idle_ms":0} -> {"escape":hex}; then raw bytes both
@@ -46,7 +49,7 @@
 # command again, so retries never take two readings or apply a change twice.
 #
 # API
-#   encode_frame(ftype, seq, payload=b"") -> bytes;  FrameDecoder(max_payload).feed(data)
+#   encode_frame(ftype, seq, payload=b"") -> bytearray;  FrameDecoder(max_payload).feed(data)
 #     -> list of Frame(.type .seq .payload) or DecodeError/ChecksumError instances
 #   HostSide(max_payload=MAX_PAYLOAD) (meterproto.link.host): hello() status() config_get()
 #     config_set(changes) take(profile=None, store=True) list(from_seq, limit)
@@ -84,6 +87,11 @@ MAX_PAYLOAD = 65535  # the length field is 2 bytes
 MAX_REQUEST = 4096  # the device refuses longer requests (RAM)
 PULL_DEFAULT = 4096
 PULL_MAX = 16384
+# A PULL answer asked for with "w": 1 comes XOR 0x60 ("whitened"): stored records are mostly
+# small numbers, which the stuffing would double (38 % of bytes); XOR 0x60 moves them out of
+# the stuffed range (5 % left; docs/STORAGE.md). Its first byte is then 0x29 ("I" ^ 0x60),
+# where a plain answer starts with "I": the host tells the two apart (old probes send plain).
+PULL_WHITE = const(0x60)
 
 CMD_HELLO = const(0x01)
 CMD_STATUS = const(0x02)
@@ -175,35 +183,51 @@ class Frame:
         return "Frame(0x%02X, %d, %d bytes)" % (self.type, self.seq, len(self.payload))
 
 
-def _stuff(body):
-    out = bytearray()
+def _stuff(out, data):
+    """Append data to out, stuffed."""
     start = 0
-    for i in range(len(body)):
-        b = body[i]
+    for i in range(len(data)):
+        b = data[i]
         if b < 0x20 or ESC <= b <= EOF:
-            out += body[start:i]
+            out += data[start:i]
             out.append(ESC)
             out.append(b ^ 0x20)
             start = i + 1
-    out += body[start:]
-    return out
+    out += data[start:]
 
 
 def encode_frame(ftype, seq, payload=b""):
-    """One wire frame: SOF, stuffed body with CRC, EOF."""
-    if len(payload) > MAX_PAYLOAD:
-        raise LocalProtocolError("frame payload too long (%d bytes)" % len(payload))
-    body = bytearray(5 + len(payload) + 2)
-    body[0] = ftype
-    body[1] = (seq >> 8) & 0xFF
-    body[2] = seq & 0xFF
-    body[3] = len(payload) >> 8
-    body[4] = len(payload) & 0xFF
-    body[5:5 + len(payload)] = payload
-    c = crc16(body, 0xFFFF, 0, 5 + len(payload))
-    body[-2] = c >> 8
-    body[-1] = c & 0xFF
-    return bytes(bytearray((SOF,)) + _stuff(body) + bytearray((EOF,)))
+    """One wire frame: SOF, stuffed body with CRC, EOF (a bytearray). The payload is not
+    copied first: a PULL answer is the largest piece of heap the probe needs."""
+    n = len(payload)
+    if n > MAX_PAYLOAD:
+        raise LocalProtocolError("frame payload too long (%d bytes)" % n)
+    head = bytes((ftype, (seq >> 8) & 0xFF, seq & 0xFF, n >> 8, n & 0xFF))
+    c = crc16(payload, crc16(head))
+    out = bytearray((SOF,))
+    _stuff(out, head)
+    _stuff(out, payload)
+    _stuff(out, bytes((c >> 8, c & 0xFF)))
+    out.append(EOF)
+    return out
+
+
+def whiten(records):
+    """A PULL answer for a host that asked for "w": 1 (a bytearray is changed in place)."""
+    try:  # CPython: one C call
+        return bytes(records).translate(bytes(i ^ PULL_WHITE for i in range(256)))
+    except AttributeError:  # MicroPython has no bytes.translate: in place, no copy
+        b = records if isinstance(records, bytearray) else bytearray(records)
+        for i in range(len(b)):
+            b[i] ^= PULL_WHITE
+        return b
+
+
+def pull_records(payload):
+    """The records of a PULL answer, whitened or not (XOR is its own inverse)."""
+    if payload[:1] == b"\x29":
+        return whiten(payload)
+    return payload
 
 
 def encode_json(obj):
@@ -234,6 +258,8 @@ _SKIP = const(3)  # after a too-long frame: drop bytes until the next SOF
 class FrameDecoder:
     """Streaming frame decoder: feed any chunking; returns Frames and errors in order."""
 
+    _bulk = None  # the host's decoder takes whole runs of bytes at once (link.host)
+
     def __init__(self, max_payload=MAX_PAYLOAD):
         self.max_payload = max_payload
         self.ctrl_c = False  # a raw 0x03 was seen (host wants out; frames never hold one)
@@ -249,13 +275,18 @@ class FrameDecoder:
         """Decode data[start:]. With one=True stop right after the first whole frame;
         self.pos then says where the unread bytes begin (DeviceSide uses it for bridge)."""
         out = []
-        limit = self.max_payload + 7
         i = start
         end = len(data)
         while i < end:
+            st = self._state
+            if st == _IN:
+                j = self._bulk(data, i, end) if self._bulk is not None else i
+                if j > i:
+                    i = j
+                    self._too_long(out)
+                    continue
             b = data[i]
             i += 1
-            st = self._state
             if b == SOF:
                 if st == _IN or st == _IN_ESC:
                     out.append(DecodeError("frame cut short (a new frame began inside it)"))
@@ -285,15 +316,20 @@ class FrameDecoder:
             else:
                 self._buf.append(b)
             if self._state == _IN or self._state == _IN_ESC:
-                n = len(self._buf)
-                absurd = n == 5 and ((self._buf[3] << 8) | self._buf[4]) > self.max_payload
-                if absurd or n > limit:
-                    self._state = _SKIP
-                    self._buf = bytearray()
-                    out.append(FrameTooLong("frame too long (more than %d payload bytes)"
-                                            % self.max_payload))
+                self._too_long(out)
         self.pos = i
         return out
+
+    def _too_long(self, out):
+        n = len(self._buf)
+        absurd = n >= 5 and ((self._buf[3] << 8) | self._buf[4]) > self.max_payload
+        if absurd or n > self.max_payload + 7:
+            self._state = _SKIP
+            self._buf = bytearray()
+            out.append(FrameTooLong("frame too long (more than %d payload bytes)"
+                                    % self.max_payload))
+            return True
+        return False
 
     def _finish(self):
         body = self._buf

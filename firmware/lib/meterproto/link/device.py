@@ -89,7 +89,7 @@ class DeviceSide:
             msg = getattr(e, "message", None) or str(e) or type(e).__name__
             return error_frame(item.seq, code, "%s: %s" % (name, msg))
         if item.type == CMD_PULL:
-            payload = bytes(result)
+            payload = result  # bytes or bytearray: framed without a copy
         else:
             payload = encode_json(result if result is not None else {})
         if item.type == CMD_BRIDGE:

@@ -8,7 +8,7 @@ from meterproto.link.channel import (CMD_ACK, CMD_BRIDGE, CMD_BYE, CMD_CONFIG_GE
                                  CMD_TAKE, E_FAILED, ESCAPE, MAGIC, MAX_PAYLOAD, PROTO_VERSION,
                                  PULL_DEFAULT, RESPONSE, T_BRIDGE_END, T_ERROR, DeviceError,
                                  Frame, FrameDecoder, LinkError, RetryNeeded, decode_json,
-                                 encode_frame, encode_json)
+                                 encode_frame, encode_json, pull_records)
 from meterproto.link.records import split_records
 
 
@@ -26,7 +26,7 @@ class HostSide:
     """Builds requests, matches responses by seq; no I/O (the caller writes and reads)."""
 
     def __init__(self, max_payload=MAX_PAYLOAD, first_seq=1):
-        self.decoder = FrameDecoder(max_payload)
+        self.decoder = BulkDecoder(max_payload)
         self._seq = (first_seq - 1) & 0xFFFF
         self.pending = None  # (seq, expected response type, frame bytes)
         self.bridge_seq = 0
@@ -57,8 +57,12 @@ class HostSide:
     def list(self, from_seq=0, limit=50):
         return self.request(CMD_LIST, {"from_seq": from_seq, "limit": limit})
 
-    def pull(self, from_seq=0, max_bytes=PULL_DEFAULT):
-        return self.request(CMD_PULL, {"from_seq": from_seq, "max_bytes": max_bytes})
+    def pull(self, from_seq=0, max_bytes=PULL_DEFAULT, schema=None):
+        """schema: the id of the last schema record received (the probe leaves it out)."""
+        args = {"from_seq": from_seq, "max_bytes": max_bytes, "w": 1}
+        if schema is not None:
+            args["schema"] = schema
+        return self.request(CMD_PULL, args)
 
     def ack(self, up_to_seq):
         return self.request(CMD_ACK, {"up_to_seq": up_to_seq})
@@ -118,7 +122,7 @@ class HostSide:
             if want == CMD_BRIDGE | RESPONSE:
                 self.bridge_seq = seq  # raw bytes from now on, until end_bridge()
             if cmd == CMD_PULL:
-                value = split_records(item.payload)
+                value = split_records(pull_records(item.payload))
             else:
                 value = decode_json(item.payload)
             return Response(cmd, seq, value, item.payload)
@@ -151,3 +155,42 @@ def _safe_json(payload):
         return decode_json(payload)
     except DecodeError:
         return {}
+
+
+_SPECIAL = bytes(range(0x20)) + b"\x7e\x7f"  # never raw inside a frame (ESC is undone)
+_IN_ESC = 2  # meterproto.link.channel's decoder state after an ESC
+
+
+class BulkDecoder(FrameDecoder):
+    """FrameDecoder for the host: a sync receives megabytes, which the byte loop of the
+    probe's decoder would take most of the host's time over."""
+
+    def _bulk(self, data, i, end):
+        """Inside a frame, take the bytes up to the next EOF in one go when they hold no
+        control byte, SOF or EOF and every ESC is followed by its byte (CPython: a few C
+        calls per frame, where the byte loop below is the slow part of a sync). Returns
+        where it stopped: i when the byte loop must look (MicroPython, or anything odd)."""
+        j = data.find(b"\x7f", i, end)
+        if j < 0:
+            j = end
+        chunk = bytes(data[i:j])
+        try:
+            clean = chunk.translate(None, _SPECIAL)
+        except (AttributeError, TypeError):  # no bytes.translate (MicroPython): byte loop
+            return i
+        if len(clean) != len(chunk):
+            return i
+        parts = chunk.split(b"\x7d")
+        for k in range(1, len(parts) - 1):
+            if not parts[k]:
+                return i  # ESC ESC: let the byte loop decide
+        buf = self._buf
+        buf += parts[0]
+        for k in range(1, len(parts)):
+            p = parts[k]
+            if p:
+                buf.append(p[0] ^ 0x20)
+                buf += p[1:]
+            else:
+                self._state = _IN_ESC  # the chunk ends in ESC: its byte comes next
+        return j

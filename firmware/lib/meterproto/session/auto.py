@@ -137,8 +137,9 @@ class AutoSession(Machine):
         iec = self.iec
         if iec.error is not None:
             if self.mode == "auto" and iec.ident is None and isinstance(iec.error, NoAnswer):
-                self.notes.append("no IEC identification (%s); trying direct HDLC at %d baud 8N1"
-                                  % (iec.error, self.hdlc_baud))
+                # said as what happened, not as a fault: a direct-HDLC meter is read next
+                self.notes.append("no answer to the IEC sign-on at 300 baud 7E1, so direct "
+                                  "HDLC at %d baud 8N1" % self.hdlc_baud)
                 self._start_dlms(now_ms, self.hdlc_baud, True, "HDLC")
                 return
             self._fail(iec.error)
@@ -175,7 +176,7 @@ class AutoSession(Machine):
 
 
 def _size_flag(found):
-    """--server-size when the address size is not the one --server implies (B.3)."""
+    """--server-size when the address size is not the one --server implies (IEC 62056-46 addressing)."""
     lower = found["server_lower"]
     implied = 1 if lower is None else (2 if found["server_upper"] < 128 and lower < 128 else 4)
     return "" if found["size"] == implied else " --server-size %d" % found["size"]
