@@ -1,10 +1,13 @@
 # tests/device/relay: joins the emulated probe's UART pty to a simulated meter served over TCP
 # (`irprobe simulate --tcp PORT`). A pty cannot carry the line format, so the meter is served
 # without line emulation and this relay only moves bytes; switch meters with connect().
+# Writes keep what the other side could not take yet (a pty or socket buffer can be full while
+# the slow emulator drains it): no byte is ever dropped.
 import os
 import select
 import socket
 import threading
+import time
 
 
 class Relay:
@@ -18,6 +21,9 @@ class Relay:
         self.stop = False
         self.to_meter = 0
         self.from_meter = 0
+        self.last = time.monotonic()  # when a byte last moved (either way)
+        self._to_pty = b""
+        self._to_sock = b""
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.thread.start()
 
@@ -27,6 +33,8 @@ class Relay:
             if self.sock is not None:
                 self.sock.close()
                 self.sock = None
+            self._to_pty = b""
+            self._to_sock = b""
             if tcp_port is not None:
                 self.sock = socket.create_connection(("127.0.0.1", tcp_port), timeout=10)
                 self.sock.setblocking(False)
@@ -34,28 +42,39 @@ class Relay:
     def _run(self):
         while not self.stop:
             with self.lock:
-                s = self.sock
-            fds = [self.fd] + ([s] if s is not None else [])
-            try:
-                ready, _, _ = select.select(fds, [], [], 0.1)
-            except (OSError, ValueError):
-                continue
-            for r in ready:
-                try:
-                    if r is self.fd:
-                        data = os.read(self.fd, 4096)
-                        if data and s is not None:
-                            s.sendall(data)
-                            self.to_meter += len(data)
-                    else:
-                        data = s.recv(4096)
-                        if data:
-                            os.write(self.fd, data)
-                            self.from_meter += len(data)
-                except (BlockingIOError, InterruptedError):
-                    pass
-                except OSError:
-                    pass
+                self._step()
+
+    def _step(self):
+        s = self.sock
+        rd = [self.fd] + ([s] if s is not None else [])
+        wr = ([self.fd] if self._to_pty else []) + ([s] if s is not None and self._to_sock else [])
+        try:
+            ready, writable, _ = select.select(rd, wr, [], 0.05)
+        except (OSError, ValueError):
+            return
+        try:
+            if self.fd in ready:
+                data = os.read(self.fd, 4096)
+                if data and s is not None:
+                    self._to_sock += data
+                    self.to_meter += len(data)
+            if s is not None and s in ready:
+                data = s.recv(4096)
+                if data:
+                    self._to_pty += data
+                    self.from_meter += len(data)
+            if self._to_pty:
+                n = os.write(self.fd, self._to_pty)
+                self._to_pty = self._to_pty[n:]
+                self.last = time.monotonic()
+            if self._to_sock and s is not None:
+                n = s.send(self._to_sock)
+                self._to_sock = self._to_sock[n:]
+                self.last = time.monotonic()
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError:
+            pass
 
     def close(self):
         self.stop = True

@@ -43,9 +43,10 @@ ALL_METERS = [
                          "system_title=" + CLIENT_TITLE]),
 ]
 
-# IRPROBE_DEVICE_METERS=iec,lp96 runs a subset (while working on one protocol).
+# IRPROBE_DEVICE_METERS=lp96 runs a subset (while working on one protocol); the IEC meter is
+# always taken: the doctor and the power cut run at it.
 _ONLY = os.environ.get("IRPROBE_DEVICE_METERS")
-METERS = [m for m in ALL_METERS if not _ONLY or m[0] in _ONLY.split(",")]
+METERS = [m for m in ALL_METERS if not _ONLY or m[0] == "iec" or m[0] in _ONLY.split(",")]
 
 T0 = time.monotonic()
 
