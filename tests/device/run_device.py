@@ -36,8 +36,8 @@ MIN_FREE = 64 * 1024  # the heap the probe must keep free in every session (issu
 ALL_METERS = [
     ("iec", "lgz-zmd", ["--mode", "iec"]),
     ("lp96", "dlms-lp96", ["--mode", "hdlc"]),
-    ("modee", "dlms-mode-e", ["--mode", "iec-e", "--server", str(1 << 16 | 17)]),
-    ("hls", "dlms-hls", ["--mode", "hdlc", "--client", "1", "--key",
+    ("modee", "dlms-mode-e", ["--mode", "e", "--server", "1/17"]),
+    ("hls", "dlms-hls", ["--mode", "hdlc", "--client", "1", "--auth", "hls-gmac", "--key",
                          "ek=000102030405060708090A0B0C0D0E0F", "--key",
                          "ak=D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF", "--key",
                          "system_title=" + CLIENT_TITLE]),

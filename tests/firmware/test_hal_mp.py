@@ -99,3 +99,32 @@ def test_hardware_from_each_board_file(monkeypatch):
         hw.led.set(None)
     # XIAO: the NeoPixel power pin is switched on.
     assert ("pin-value", (11, 1)) in fake_machine.LOG
+
+
+def test_baud_switch_takes_a_smaller_ring_buffer_when_the_heap_has_no_piece():
+    p = _port()
+    real = p.uart.init
+    tried = []
+
+    def init(**kw):  # the rp2 port allocates rxbuf + 1 bytes in one piece
+        tried.append(kw["rxbuf"])
+        if kw["rxbuf"] > 512:
+            raise MemoryError("memory allocation failed, allocating %d bytes" % (kw["rxbuf"] + 1))
+        real(**kw)
+
+    p.uart.init = init
+    p.set_line(9600, FMT_8N1)
+    assert tried == [2048, 1024, 512] and p.baud == 9600 and p.fmt == FMT_8N1
+    tried[:] = []
+    p.uart.init = lambda **kw: (tried.append(kw["rxbuf"]), _raise())
+    try:
+        p.set_line(300, FMT_7E1)
+    except MemoryError:
+        pass
+    else:
+        raise AssertionError("no UART, yet set_line went on")
+    assert tried[-1] == 256 and p.baud == 9600  # the line settings did not change
+
+
+def _raise():
+    raise MemoryError("memory allocation failed")

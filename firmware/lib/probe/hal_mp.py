@@ -1,6 +1,7 @@
 # probe.hal_mp: MicroPython rp2 hardware layer: the meter UART as a driver port, plus the
 # board's LED, button, display and optional carrier (device side; docs/WIRING.md).
 # Port contract (meterproto.driver): now_ms, write, drain, set_line, read(deadline_ms).
+import gc
 import time
 
 from meterproto.compat import sleep_ms, ticks_diff, ticks_ms
@@ -80,9 +81,21 @@ class UartPort:
         # init() resets the UART block and drops its FIFOs, so only after drain(); never
         # deinit(), which would make init() impossible afterwards. Up to 1.24, init() also
         # reset the ring buffers to 256 bytes unless sizes were given (micropython#16884).
+        # init() also allocates a new ring buffer (rxbuf + 1 bytes in one piece) before it
+        # lets the old one go: mid-session (a mode E switch) the heap may hold no such piece,
+        # so a collect, then a smaller buffer, down to the port's default of 256 bytes.
         bits, parity = line_args(fmt)
-        self.uart.init(baudrate=baud, bits=bits, parity=parity, stop=1, timeout=0,
-                       timeout_char=char_gap_ms(baud), rxbuf=self._rxbuf, txbuf=self._txbuf)
+        rxbuf = self._rxbuf
+        while True:
+            try:
+                self.uart.init(baudrate=baud, bits=bits, parity=parity, stop=1, timeout=0,
+                               timeout_char=char_gap_ms(baud), rxbuf=rxbuf, txbuf=self._txbuf)
+                break
+            except MemoryError:
+                if rxbuf <= 256:
+                    raise
+                gc.collect()
+                rxbuf = max(256, rxbuf // 2)
         self.baud = baud
         self.fmt = fmt
 
