@@ -82,11 +82,13 @@ class Emulator:
     def start(self):
         run_dir = os.path.join(WORK, "run-%d" % int(time.monotonic() * 1000))
         self.events = os.path.join(run_dir, "events.jsonl")
+        os.makedirs(run_dir, exist_ok=True)
+        self.stderr = open(os.path.join(run_dir, "emu.stderr"), "w")  # why it died, if it does
         self.proc = subprocess.Popen(
             [PY, os.path.join(EMU_DIR, "emu_run.py"), "--node-modules", NODE_MODULES,
              "--uart", "0", "--flash-file", self.flash, "--run-dir", run_dir, "--quiet", "--",
              "--stats-every", "0.1"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            stdout=subprocess.PIPE, stderr=self.stderr, text=True)
         line = self.proc.stdout.readline()
         if not line:
             fail("the emulator did not start")
