@@ -16,57 +16,88 @@ class Untrusted(ValueError):
     """Device data that cannot be taken as it is (plain-words message)."""
 
 
-def _bad_text(s):
-    try:
-        s.encode("utf-8")  # fails on a lone surrogate, and only on one
-    except UnicodeEncodeError:
-        return "holds a lone UTF-16 surrogate (not valid text)"
-    return None
-
-
 def check_tree(obj, what="the message", max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
     """Raise Untrusted unless obj is plain JSON data within the bounds above. Iterative, so
-    no input can exhaust the stack. Returns obj."""
+    no input can exhaust the stack. Returns obj.
+    Containers are walked; leaves are checked as they are met, and all strings at once at the
+    end (their lengths, then one UTF-8 encode of them joined: a lone surrogate fails it
+    wherever it stands, since Python never pairs surrogates across strings)."""
+    texts = []
+    items = 1
+    if items > max_items:
+        raise Untrusted("%s holds more than %d items" % (what, max_items))
     stack = [(obj, 1)]
-    items = 0
     while stack:
         o, depth = stack.pop()
-        items += 1
+        if isinstance(o, dict):
+            kids = o.items()
+            if depth >= max_depth:
+                raise Untrusted("%s is nested more than %d levels deep" % (what, max_depth))
+            items += 2 * len(o)
+        elif isinstance(o, list):
+            kids = None
+            if depth >= max_depth:
+                raise Untrusted("%s is nested more than %d levels deep" % (what, max_depth))
+            items += len(o)
+        else:
+            _leaf(o, what, texts)
+            continue
         if items > max_items:
             raise Untrusted("%s holds more than %d items" % (what, max_items))
-        if o is None or o is True or o is False:
-            continue
-        if isinstance(o, str):
-            if len(o) > MAX_STRING:
-                raise Untrusted("%s holds a text of %d characters (at most %d)"
-                                % (what, len(o), MAX_STRING))
-            why = _bad_text(o)
-            if why:
-                raise Untrusted("%s %s" % (what, why))
-            continue
-        if isinstance(o, int):
-            if not INT_MIN <= o <= INT_MAX:
-                raise Untrusted("%s holds a number too large to keep (%d digits)"
-                                % (what, len(str(abs(o)))))
-            continue
-        if isinstance(o, float):
-            if o != o or o in (float("inf"), float("-inf")):
-                raise Untrusted("%s holds a number that is not finite" % what)
-            continue
-        if depth >= max_depth and isinstance(o, (list, dict)):
-            raise Untrusted("%s is nested more than %d levels deep" % (what, max_depth))
-        if isinstance(o, list):
-            for x in o:
-                stack.append((x, depth + 1))
-        elif isinstance(o, dict):
-            for k, v in o.items():
-                if not isinstance(k, str):
-                    raise Untrusted("%s has a key that is not text" % what)
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        else:
-            raise Untrusted("%s holds a %s, which JSON data never does" % (what, type(o).__name__))
+        depth += 1
+        for v in (o if kids is None else _values(kids, what, texts)):
+            tv = type(v)
+            if tv is str:
+                texts.append(v)
+            elif v is None or tv is bool:
+                pass
+            elif tv is int:
+                if not INT_MIN <= v <= INT_MAX:
+                    _leaf(v, what, texts)
+            else:
+                stack.append((v, depth))
+    if texts:
+        if max(map(len, texts)) > MAX_STRING:
+            for s in texts:
+                _leaf(s, what, [])
+        try:
+            "".join(texts).encode("utf-8")  # fails on a lone surrogate, and only on one
+        except UnicodeEncodeError:
+            raise Untrusted("%s %s" % (what, "holds a lone UTF-16 surrogate (not valid text)"))
     return obj
+
+
+def _values(kids, what, texts):
+    """The values of a dict's items; its keys (text only) go to texts."""
+    out = []
+    for k, v in kids:
+        if not isinstance(k, str):
+            raise Untrusted("%s has a key that is not text" % what)
+        texts.append(k)
+        out.append(v)
+    return out
+
+
+def _leaf(o, what, texts):
+    """Check one value that is neither a list nor an object (the precise path)."""
+    if o is None or o is True or o is False:
+        return
+    if isinstance(o, str):
+        if len(o) > MAX_STRING:
+            raise Untrusted("%s holds a text of %d characters (at most %d)"
+                            % (what, len(o), MAX_STRING))
+        texts.append(o)
+        return
+    if isinstance(o, int):
+        if not INT_MIN <= o <= INT_MAX:
+            raise Untrusted("%s holds a number too large to keep (%d digits)"
+                            % (what, len(str(abs(o)))))
+        return
+    if isinstance(o, float):
+        if o != o or o in (float("inf"), float("-inf")):
+            raise Untrusted("%s holds a number that is not finite" % what)
+        return
+    raise Untrusted("%s holds a %s, which JSON data never does" % (what, type(o).__name__))
 
 
 # -- the reading shape ----------------------------------------------------------------------
@@ -102,6 +133,12 @@ def text(v, what, cap=MAX_TEXT, required=False, controls_ok=False):
     if controls_ok or v.isprintable() or not _C0.search(v):
         return v
     raise Untrusted("%s contains control characters" % what)
+
+
+def _fine(v, cap):
+    """True when text(v, .., cap) would return v unchanged: None, or a str of at most cap
+    printable characters (str.isprintable is False for every C0 control and DEL)."""
+    return v is None or (type(v) is str and len(v) <= cap and v.isprintable())
 
 
 def _profile(p, what, text=text):
@@ -181,6 +218,14 @@ def check_reading(d, what="the reading", for_display=False):
         extra = v.get("extra")
         if extra is not None and not isinstance(extra, list):
             extra = [extra]
+        o, val, u, a, tm = v.get("obis"), v.get("value"), v.get("unit"), v.get("address"), \
+            v.get("time")
+        if not extra and _fine(o, 64) and _fine(val, MAX_TEXT) and _fine(u, 32) \
+                and _fine(a, 64) and _fine(tm, 64):
+            # the common case: plain short text, which text() would return as it is
+            out_values.append({"obis": o, "value": val, "unit": u, "address": a, "time": tm,
+                               "extra": None})
+            continue
         out_values.append({
             "obis": t(v.get("obis"), "OBIS code", 64),
             "value": t(v.get("value"), "value"),
