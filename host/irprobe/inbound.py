@@ -30,7 +30,7 @@ def check_tree(obj, what="the message", max_depth=MAX_DEPTH, max_items=MAX_ITEMS
     while stack:
         o, depth = stack.pop()
         if isinstance(o, dict):
-            kids = o.items()
+            kids = o.values()
             if depth >= max_depth:
                 raise Untrusted("%s is nested more than %d levels deep" % (what, max_depth))
             items += 2 * len(o)
@@ -45,7 +45,9 @@ def check_tree(obj, what="the message", max_depth=MAX_DEPTH, max_items=MAX_ITEMS
         if items > max_items:
             raise Untrusted("%s holds more than %d items" % (what, max_items))
         depth += 1
-        for v in (o if kids is None else _values(kids, what, texts)):
+        if kids is not None:
+            texts.extend(o)  # its keys: join() below refuses any that is not text
+        for v in (o if kids is None else kids):
             tv = type(v)
             if tv is str:
                 texts.append(v)
@@ -57,25 +59,18 @@ def check_tree(obj, what="the message", max_depth=MAX_DEPTH, max_items=MAX_ITEMS
             else:
                 stack.append((v, depth))
     if texts:
+        try:
+            joined = "".join(texts)
+        except TypeError:  # only keys enter texts unchecked
+            raise Untrusted("%s has a key that is not text" % what)
         if max(map(len, texts)) > MAX_STRING:
             for s in texts:
                 _leaf(s, what, [])
         try:
-            "".join(texts).encode("utf-8")  # fails on a lone surrogate, and only on one
+            joined.encode("utf-8")  # fails on a lone surrogate, and only on one
         except UnicodeEncodeError:
             raise Untrusted("%s %s" % (what, "holds a lone UTF-16 surrogate (not valid text)"))
     return obj
-
-
-def _values(kids, what, texts):
-    """The values of a dict's items; its keys (text only) go to texts."""
-    out = []
-    for k, v in kids:
-        if not isinstance(k, str):
-            raise Untrusted("%s has a key that is not text" % what)
-        texts.append(k)
-        out.append(v)
-    return out
 
 
 def _leaf(o, what, texts):
@@ -135,10 +130,29 @@ def text(v, what, cap=MAX_TEXT, required=False, controls_ok=False):
     raise Untrusted("%s contains control characters" % what)
 
 
-def _fine(v, cap):
-    """True when text(v, .., cap) would return v unchanged: None, or a str of at most cap
-    printable characters (str.isprintable is False for every C0 control and DEL)."""
-    return v is None or (type(v) is str and len(v) <= cap and v.isprintable())
+def _plain_values(values):
+    """The values as the checks below would give them when every one is the common case
+    (an object of plain short texts, no "extra"), else None: the precise path then decides.
+    Printable by one str.isprintable over them all: False for any C0 control or DEL."""
+    out = []
+    strs = []
+    for v in values:
+        if type(v) is not dict or v.get("extra") is not None:
+            return None
+        o, val, u, a, tm = v.get("obis"), v.get("value"), v.get("unit"), v.get("address"), \
+            v.get("time")
+        if not (
+            (o is None or (type(o) is str and len(o) <= 64))
+            and (val is None or (type(val) is str and len(val) <= MAX_TEXT))
+            and (u is None or (type(u) is str and len(u) <= 32))
+            and (a is None or (type(a) is str and len(a) <= 64))
+            and (tm is None or (type(tm) is str and len(tm) <= 64))
+        ):
+            return None
+        strs += (o or "", val or "", u or "", a or "", tm or "")
+        out.append({"obis": o, "value": val, "unit": u, "address": a, "time": tm,
+                    "extra": None})
+    return out if "".join(strs).isprintable() else None
 
 
 def _profile(p, what, text=text):
@@ -187,6 +201,22 @@ def _profile(p, what, text=text):
     return {"obis": name, "period_min": period, "columns": columns, "rows": out_rows}
 
 
+def _value(v, pos, what, t):
+    if not isinstance(v, dict):
+        raise Untrusted("%s: value %d is not an object" % (what, pos))
+    extra = v.get("extra")
+    if extra is not None and not isinstance(extra, list):
+        extra = [extra]
+    return {
+        "obis": t(v.get("obis"), "OBIS code", 64),
+        "value": t(v.get("value"), "value"),
+        "unit": t(v.get("unit"), "unit", 32),
+        "address": t(v.get("address"), "address", 64),
+        "time": t(v.get("time"), "time", 64),
+        "extra": [t(x, "value") for x in extra] if extra else None,
+    }
+
+
 def check_reading(d, what="the reading", for_display=False):
     """The one check of a reading from a probe, a meter or a file (used by the database,
     `take` and `sync`): bounded data (check_tree) in the one reading shape. Returns a new
@@ -211,29 +241,9 @@ def check_reading(d, what="the reading", for_display=False):
         isinstance(baud, bool) or not isinstance(baud, int) or not 0 < baud <= MAX_BAUD
     ):
         raise Untrusted("%s: baud is not a number from 1 to %d" % (what, MAX_BAUD))
-    out_values = []
-    for pos, v in enumerate(values):
-        if not isinstance(v, dict):
-            raise Untrusted("%s: value %d is not an object" % (what, pos))
-        extra = v.get("extra")
-        if extra is not None and not isinstance(extra, list):
-            extra = [extra]
-        o, val, u, a, tm = v.get("obis"), v.get("value"), v.get("unit"), v.get("address"), \
-            v.get("time")
-        if not extra and _fine(o, 64) and _fine(val, MAX_TEXT) and _fine(u, 32) \
-                and _fine(a, 64) and _fine(tm, 64):
-            # the common case: plain short text, which text() would return as it is
-            out_values.append({"obis": o, "value": val, "unit": u, "address": a, "time": tm,
-                               "extra": None})
-            continue
-        out_values.append({
-            "obis": t(v.get("obis"), "OBIS code", 64),
-            "value": t(v.get("value"), "value"),
-            "unit": t(v.get("unit"), "unit", 32),
-            "address": t(v.get("address"), "address", 64),
-            "time": t(v.get("time"), "time", 64),
-            "extra": [t(x, "value") for x in extra] if extra else None,
-        })
+    out_values = None if for_display else _plain_values(values)  # the common case, fast
+    if out_values is None:
+        out_values = [_value(v, pos, what, t) for pos, v in enumerate(values)]
     profiles = d.get("profiles")
     if profiles and not isinstance(profiles, list):
         raise Untrusted("%s: profiles are not a list" % what)
