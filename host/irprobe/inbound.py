@@ -130,29 +130,36 @@ def text(v, what, cap=MAX_TEXT, required=False, controls_ok=False):
     raise Untrusted("%s contains control characters" % what)
 
 
-def _plain_values(values):
-    """The values as the checks below would give them when every one is the common case
-    (an object of plain short texts, no "extra"), else None: the precise path then decides.
-    Printable by one str.isprintable over them all: False for any C0 control or DEL."""
+def _plain_values(values, what, t):
+    """The values as _value gives them. The common shape (an object of plain short texts,
+    "extra" a list of them) is taken as it is when str.isprintable holds over all of them
+    at once (False for any C0 control or DEL); anything else, or any doubt, goes through
+    the precise checks of _value."""
     out = []
     strs = []
-    for v in values:
-        if type(v) is not dict or v.get("extra") is not None:
-            return None
-        o, val, u, a, tm = v.get("obis"), v.get("value"), v.get("unit"), v.get("address"), \
-            v.get("time")
-        if not (
-            (o is None or (type(o) is str and len(o) <= 64))
-            and (val is None or (type(val) is str and len(val) <= MAX_TEXT))
-            and (u is None or (type(u) is str and len(u) <= 32))
-            and (a is None or (type(a) is str and len(a) <= 64))
-            and (tm is None or (type(tm) is str and len(tm) <= 64))
-        ):
-            return None
-        strs += (o or "", val or "", u or "", a or "", tm or "")
-        out.append({"obis": o, "value": val, "unit": u, "address": a, "time": tm,
-                    "extra": None})
-    return out if "".join(strs).isprintable() else None
+    for pos, v in enumerate(values):
+        if type(v) is dict:
+            o, val, u, a, tm, ex = v.get("obis"), v.get("value"), v.get("unit"), \
+                v.get("address"), v.get("time"), v.get("extra")
+            if (
+                (o is None or (type(o) is str and len(o) <= 64))
+                and (val is None or (type(val) is str and len(val) <= MAX_TEXT))
+                and (u is None or (type(u) is str and len(u) <= 32))
+                and (a is None or (type(a) is str and len(a) <= 64))
+                and (tm is None or (type(tm) is str and len(tm) <= 64))
+                and (ex is None or (type(ex) is list and all(
+                    type(x) is str and len(x) <= MAX_TEXT for x in ex)))
+            ):
+                strs += (o or "", val or "", u or "", a or "", tm or "")
+                if ex:
+                    strs += ex
+                out.append({"obis": o, "value": val, "unit": u, "address": a, "time": tm,
+                            "extra": list(ex) if ex else None})
+                continue
+        out.append(_value(v, pos, what, t))
+    if "".join(strs).isprintable():
+        return out
+    return [_value(v, pos, what, t) for pos, v in enumerate(values)]
 
 
 def _profile(p, what, text=text):
@@ -241,9 +248,10 @@ def check_reading(d, what="the reading", for_display=False):
         isinstance(baud, bool) or not isinstance(baud, int) or not 0 < baud <= MAX_BAUD
     ):
         raise Untrusted("%s: baud is not a number from 1 to %d" % (what, MAX_BAUD))
-    out_values = None if for_display else _plain_values(values)  # the common case, fast
-    if out_values is None:
+    if for_display:
         out_values = [_value(v, pos, what, t) for pos, v in enumerate(values)]
+    else:
+        out_values = _plain_values(values, what, t)
     profiles = d.get("profiles")
     if profiles and not isinstance(profiles, list):
         raise Untrusted("%s: profiles are not a list" % what)
