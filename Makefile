@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 MPY    := $(VENV)/bin/micropython
 STAMP  := $(VENV)/.installed
 
-.PHONY: all venv demo test test-core test-mpy test-py mpy-check bench fuzz clean lint
+.PHONY: all venv demo test test-core test-mpy test-py mpy-check bench fuzz clean lint test-device
 
 all: test
 
@@ -34,6 +34,20 @@ mpy-check: venv
 
 test-py: venv
 	$(PY) -m pytest -q -n 2 tests
+
+# The firmware on stock MicroPython in an emulated RP2040 (tests/device/run_device.py): needs
+# node and the emulator folder ../shared/emu (skips with a message without them). rp2040js is
+# pinned in tests/device/package.json and installed into tests/device/node_modules.
+EMU_DIR ?= ../shared/emu
+NODE_DEPS := tests/device/node_modules/.package-lock.json
+
+$(NODE_DEPS): tests/device/package.json tests/device/package-lock.json
+	npm ci --prefix tests/device --no-audit --no-fund --loglevel=error
+
+test-device: venv
+	@if command -v node >/dev/null && [ -f $(EMU_DIR)/emu_run.py ]; then \
+		$(MAKE) --no-print-directory $(NODE_DEPS); fi
+	IRPROBE_EMU_DIR=$(EMU_DIR) $(PY) tests/device/run_device.py
 
 bench: venv
 	$(PY) bench/run.py

@@ -112,7 +112,7 @@ def run(args):
 
         deadline = time.monotonic() + max(args.timeout, 2.0)
         while time.monotonic() < deadline:
-            h = hello_info(p, 1.0)
+            h = hello_info(p, 5.0)  # a slow board builds its USB server first
             if h:
                 h["app"] = True
                 return h

@@ -4,7 +4,7 @@ Order per batch (docs/COMMAND-CHANNEL.md): PULL from the cursor -> check every r
 -> store them keyed by (device id, seq) in one transaction -> COMMIT -> ACK. A cut anywhere
 re-sends at most an unacked tail, which the database already holds: no loss, no duplicate.
 """
-
+import sys
 import time
 
 
@@ -176,7 +176,8 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
             if gap is not None and not lost:
                 stats["unacked"] += 1
         if run_end > stats["acked"]:
-            link.ack(run_end)
+            answer = link.ack(run_end)
+            stats["probe_heap"] = answer.get("heap") if isinstance(answer, dict) else None
             store.note_sync(key, run_end, clean(info.get("firmware"), 32))
             stats["acked"] = run_end
         stats["pulled"] += len(batch)
@@ -238,6 +239,12 @@ def run(args):
             _count(counts["meters"], "meter"),
         )
     )
+    from irprobe.cmd_take import heap_figures
+
+    heap = heap_figures({"heap": stats.get("probe_heap")})
+    if heap is not None and "free_min" in heap:
+        print("probe heap: %d bytes free at the lowest point of this sync" % heap["free_min"],
+              file=sys.stderr)
     if stats.get("lost"):
         print(
             "note: the probe reported %d records lost on its flash (damaged, or cut by a "

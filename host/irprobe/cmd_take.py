@@ -29,6 +29,22 @@ def checked_reading(d):
     return Reading.from_dict(d).to_dict()
 
 
+def heap_figures(res):
+    """The probe's heap low-water marks from a TAKE answer (probe.heapmark), checked:
+    {"free_min": bytes free at the lowest point of this read, "free_min_boot": since boot,
+    "free": now, "total": heap size}; None when the probe does not report them."""
+    heap = res.get("heap") if isinstance(res, dict) else None
+    if not isinstance(heap, dict):
+        return None
+    out = {}
+    for key, name in (("low", "free_min"), ("low_boot", "free_min_boot"), ("free", "free"),
+                      ("total", "total")):
+        v = heap.get(key)
+        if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 32:
+            out[name] = v
+    return out or None
+
+
 def storage_info(d):
     """{"count", "slots_left", "capacity"} from the probe, whole numbers only; None if absent."""
     if not isinstance(d, dict):
@@ -73,13 +89,19 @@ def run(args):
             raise CommandError(str(e))
     reading = checked_reading(res.get("reading") if isinstance(res, dict) else None)
     seq = res.get("seq")
+    heap = heap_figures(res)
     room = storage_info(res.get("storage"))
     if args.json:
         if room is not None:
             reading = dict(reading, probe_storage=room)  # fullness in readings
+        if heap is not None:
+            reading["probe"] = {"heap": heap}
         output.print_json(reading)  # JSON escapes control characters itself
     else:
         output.print_reading(reading)  # escapes meter text itself
+    if heap is not None and "free_min" in heap:
+        print("probe heap: %d bytes free at the lowest point of this read" % heap["free_min"],
+              file=sys.stderr)
     if isinstance(seq, int) and not isinstance(seq, bool):
         print("stored on the probe as record %d%s" % (seq, room_text(room)), file=sys.stderr)
     else:

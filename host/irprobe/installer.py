@@ -420,6 +420,27 @@ def restart(t):
     t.close()
 
 
+def _romfs_first(t, port, files, out, timeout, log):
+    """Deploy the library as a ROMFS image where the board has room for one (irprobe.romfs);
+    -> (the files still to copy, an open transport). Any failure falls back to files."""
+    from irprobe import romfs
+
+    part = romfs.partition(t)
+    if romfs.choose(files, part) != "romfs":
+        log("no ROMFS partition for the library on this board: copying .mpy files"
+            if part[0] == 0 else "the ROMFS partition is too small: copying .mpy files")
+        return files, t
+    lib = romfs.library(files)
+    t.close()
+    err = romfs.deploy(port, romfs.stage(lib, os.path.join(out, "romfs")))
+    t = _quiet(connect, port, timeout)
+    if err:
+        log("ROMFS deploy failed (%s): copying .mpy files instead" % err)
+        return files, t
+    log("library deployed as a ROMFS image (%d modules run from flash)" % len(lib))
+    return [f for f in files if f not in lib], t
+
+
 def install(
     port,
     board,
@@ -451,6 +472,7 @@ def install(
             files = list(built) if built is not None else build(src, out, source)
             files += build_libs(board_libs(board), out, source)
             files.append((bfile, "/board.json"))
+            files, t = _romfs_first(t, port, files, out, timeout, log)
             log("copying %d files (%s)" % (len(files), "source" if source else ".mpy"))
             copied = copy_files(t, files, log)
             remove_stale(t, [dev for _, dev in files], log)

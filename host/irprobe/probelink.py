@@ -1,7 +1,7 @@
 # irprobe.probelink: the host end of the probe's USB command channel over pyserial (host only).
 # Frames, commands and retries are meterproto.link.channel.HostSide (docs/COMMAND-CHANNEL.md); this
 # module adds the port: open, enter the channel (A: the running app answers HELLO; B: the raw
-# REPL starts probe.usb.serve()), blocking calls with timeouts, and plain-words failures.
+# REPL starts probe.repl_serve.serve()), blocking calls with timeouts, and plain-words failures.
 # Everything the probe says is untrusted: frames are CRC-checked, lengths capped, every JSON
 # answer bounded by irprobe.inbound.check_tree here, and device text cleaned before printing.
 import os
@@ -28,7 +28,8 @@ MAX_ANSWER = max(H.PULL_MAX, MAX_PAYLOAD + OVERHEAD)
 ATTEMPT_FACTOR = 4
 NOISE_BYTES = 8 * MAX_ANSWER
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n>"
-SERVE = b"import probe.usb\r\nprobe.usb.serve()\r\n"
+SERVE = b"import probe.repl_serve\r\nprobe.repl_serve.serve()\r\n"
+RAW_HELLO_S = 15.0  # first answer after the raw REPL started the server
 
 
 def clean(text, limit=200):
@@ -50,7 +51,8 @@ class ProbeLink:
             MAX_ANSWER, first_seq=1 + (int.from_bytes(os.urandom(2), "big") % 60000)
         )
         self.info = None
-        self.via_raw_repl = False  # path B: the app was interrupted; restart it on close
+        self.via_raw_repl = False  # path B: the app was interrupted; it resumes after BYE
+        self.said_bye = False
         self.bytes_out = 0
         self.bytes_in = 0
         self.frames = 0
@@ -80,7 +82,9 @@ class ProbeLink:
                 if not raw_repl:
                     raise
                 link._enter_raw_repl()
-                link.info = link.hello()
+                # The server may first have to start the reader app (probe.repl_serve):
+                # seconds on a slow board.
+                link.info = link.hello(timeout=max(timeout, RAW_HELLO_S))
         except BaseException:
             link.close()
             raise
@@ -118,7 +122,7 @@ class ProbeLink:
         end = time.monotonic() + timeout
         while time.monotonic() < end and len(buf) < 65536:
             buf += self.ser.read(256)
-            if buf.endswith(ending) or ending in buf[-len(ending) - 8 :]:
+            if ending in buf:  # all of buf came after our request; the board may say more
                 return True
         return False
 
@@ -202,8 +206,8 @@ class ProbeLink:
                 frame = self.host.retry()
 
     # -- commands -----------------------------------------------------------------------
-    def hello(self, retries=1):
-        v = self.call(self.host.hello(), retries=retries)
+    def hello(self, retries=1, timeout=None):
+        v = self.call(self.host.hello(), timeout=timeout, retries=retries)
         if not isinstance(v.get("device_id"), str) or not v["device_id"]:
             raise LinkError("the probe on %s did not say who it is" % self.name)
         return v
@@ -258,18 +262,23 @@ class ProbeLink:
             if resp is not None:
                 return bytes(before), resp.value
 
-    def bye(self):
+    def bye(self, timeout=None):
+        self.said_bye = True
         try:
-            return self.call(self.host.bye(), retries=0)
+            return self.call(self.host.bye(), timeout=timeout, retries=0)
         except LinkError:
             return None
 
     def close(self):
         try:
             if self.via_raw_repl:
-                # Leave the raw REPL (Ctrl-B) and soft-reset (Ctrl-D): main.py starts the
-                # reader app again, as it was before we interrupted it.
                 self.via_raw_repl = False
+                if not self.said_bye:
+                    self.bye(timeout=1.0)  # an error on our side: end the server at once
+                # The server has ended (its BYE answer came last). A probe with a reader app
+                # goes back to it by itself (probe.repl_serve) and ignores these bytes; one
+                # without leaves the raw REPL (Ctrl-B) and soft-resets (Ctrl-D), so main.py
+                # starts it.
                 self.ser.write(b"\r\x02\x04")
                 self.ser.flush()
         except Exception:

@@ -180,3 +180,34 @@ def test_random_and_mutated_input_only_decode_error():
         if rng.below(4) == 0:
             buf = buf[:rng.below(len(buf) + 1)]
         _fuzz_one(bytes(buf))
+
+
+def test_nesting_is_bounded_at_max_depth():
+    # MAX_DEPTH arrays of one element around an unsigned: accepted; one more: refused.
+    def nested(levels):
+        return b"\x01\x01" * levels + b"\x11\x07"
+
+    v, pos = axdr.decode(nested(axdr.MAX_DEPTH))
+    for _ in range(axdr.MAX_DEPTH):
+        v = v[0]
+    assert v == 7 and pos == 2 * axdr.MAX_DEPTH + 2
+    t, _ = axdr.decode_typed(b"\x02\x02" + nested(3) + b"\x01\x00")
+    assert t[0] == axdr.STRUCTURE and t[1][1] == (axdr.ARRAY, [])
+    assert "deeper" in raises(DecodeError, axdr.decode, nested(axdr.MAX_DEPTH + 1))
+    # a structure whose last member closes several levels at once
+    v, _ = axdr.decode(unhexlify("02 02 01 01 02 01 11 05 11 06"))
+    assert v == ([(5,)], 6)
+
+
+def test_compact_description_depth_is_bounded_too():
+    # compact-array of array[1] of ... of unsigned: the description nests as deep as it says
+    def compact(levels):
+        desc = b"\x01\x00\x01" * levels + b"\x11"
+        return b"\x13" + desc + b"\x01\x2A"
+
+    v, _ = axdr.decode(compact(3))
+    assert v == [[[[42]]]]
+    assert "too deep" in raises(DecodeError, axdr.decode, compact(axdr.MAX_DEPTH + 2))
+    # an element that runs past the contents is refused, not read from the bytes after it
+    bad = unhexlify("13 12 01 07 08")  # long-unsigned elements in 1 content byte, then 08
+    assert "past" in raises(DecodeError, axdr.decode, bad)

@@ -84,7 +84,8 @@ def _record_around(payload):
 
 def test_json_nested_3000_deep_is_a_decode_error_never_a_crash():
     """CPython's parser recurses (RecursionError near 1000 levels); MicroPython's does not.
-    Either way a probe's or host's reader sees a reading or a DecodeError, nothing else."""
+    Either way a probe's or host's reader sees a reading or a DecodeError, nothing else
+    (the host bounds depth further: irprobe.inbound.check_tree)."""
     import sys
 
     from meterproto.link import channel

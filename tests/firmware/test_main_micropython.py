@@ -116,17 +116,22 @@ def test_button_and_host_take_store_records_that_the_host_pulls(tmp_path):
 
 def test_after_ctrl_c_the_raw_repl_server_still_takes_readings(tmp_path):
     # Path B of docs/COMMAND-CHANNEL.md: the host stopped main.py with Ctrl-C before it ever
-    # spoke to it, then runs hostlink.SERVE_SOURCE in the raw REPL and asks for a reading.
+    # spoke to it, then runs SERVE_SOURCE in the raw REPL and asks for a reading. After BYE
+    # the reader app runs on (probe.repl_serve): a button press at 30 s reads and stores
+    # again, and only the next Ctrl-C (at 40 s) ends it.
     host = HostSide()
     usb = [(21000, host.hello()), (21050, host.take()), (21100, host.bye())]
     source = H.SERVE_SOURCE.decode().replace("serve()", "serve(5000)")
-    r, board = _run_main(tmp_path, usb=usb, after=source + "print('SERVE-RETURNED')\n")
+    r, board = _run_main(tmp_path, presses=[(30000, 30150)], usb=usb,
+                         after="import time\ntime.STOP_MS[0] = 40000\n" + source
+                         + "print('SERVE-RETURNED')\n")
     text = r.text()
     assert "SERVE-RETURNED" in text, text
     answers = {f.type & 0x7F: f for f in _frames(r.stdout)}
     take = H.decode_json(answers[H.CMD_TAKE].payload)
     assert take["outcome"] == "success" and take["seq"] == 1, text
-    assert len(_records_on_flash(board)) == 1
+    assert text.count("stopped (Ctrl-C)") == 2, text
+    assert len(_records_on_flash(board)) == 2, text
 
 
 def test_bad_board_and_config_files_fall_back_to_defaults_and_still_read(tmp_path):

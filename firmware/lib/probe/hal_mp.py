@@ -5,6 +5,7 @@ import time
 
 from meterproto.compat import sleep_ms, ticks_diff, ticks_ms
 from meterproto.line import FMT_7E1, FMT_8N1, FMT_8E1, wire_ms
+from probe.heapmark import sample as heap_sample
 
 RXBUF = 2048  # UART ring buffer (heap): ~1 s at 19200 Bd, ~2 s at 9600 Bd without a read
 TXBUF = 512
@@ -48,6 +49,7 @@ class UartPort:
         self._mv = memoryview(self._buf)
         self._last = ticks_ms()
         self._ms = 0
+        self._fed = True  # the last read() returned bytes: sample the heap on the next one
 
     def now_ms(self):
         # An unbounded count built from tick differences: no wrap inside a session.
@@ -85,12 +87,18 @@ class UartPort:
         self.fmt = fmt
 
     def read(self, deadline_ms):
+        if self._fed:
+            # The session has digested what the last read returned: its heap peaks now
+            # (probe.heapmark), not while it waits for more.
+            self._fed = False
+            heap_sample()
         while True:
             n = self.uart.any()
             if n:
                 if n > len(self._buf):
                     n = len(self._buf)
                 got = self.uart.readinto(self._mv[0:n]) or 0
+                self._fed = True
                 return bytes(self._mv[0:got])
             now = self.now_ms()
             if now >= deadline_ms:

@@ -4,7 +4,7 @@ import gc
 
 from probe.app import drop_modules
 
-running = None  # the App main() built (kept after it stops, for the raw-REPL probe.usb.serve)
+running = None  # the App main() built (kept after it stops, for the raw-REPL probe.repl_serve)
 
 
 def main():
@@ -20,7 +20,7 @@ def main():
 
         app = boot()
         del boot
-        running = app  # after Ctrl-C, probe.usb.serve() (raw REPL) still reaches the reader
+        running = app  # after Ctrl-C, probe.repl_serve.serve() (raw REPL) still reaches the reader
         drop_modules(("probe.boot",))  # only needed once: free its code
         gc.collect()
         app.run()

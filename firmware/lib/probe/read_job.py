@@ -6,8 +6,25 @@
 # Functions on the App (probe.app), loaded with the first read: not on the heap before.
 import gc
 
+from probe.heapmark import sample as heap_sample
 from probe.led import ERROR, STORAGE_FULL, SUCCESS
 from probe.settings import settings
+
+
+# Kept through the session, given up for the commit: on the RP2040 the reading's many small
+# objects end up between the freed protocol code, so 143 KB free held no 2.2 KB piece for
+# the reading's JSON (measured on the emulated Pico). The commit (JSON, record bytes) and the
+# TAKE answer (JSON, frame) need about this much in one piece for a day of load profile.
+RESERVE = 32 * 1024
+
+
+def _reserve():
+    for n in (RESERVE, RESERVE // 2):
+        try:
+            return bytearray(n)
+        except MemoryError:
+            pass
+    return None
 
 
 def make_session(s):
@@ -59,6 +76,7 @@ def begin(app, profile=None):
             app._report(ERROR, None, None, "cannot start a read: %s" % e)
             return False
     gc.collect()  # between sessions, never mid-frame
+    app.reserve = _reserve()
     app.echo = echo
     app.led.play("busy", now)
     app._show(["READING..."])
@@ -86,8 +104,11 @@ def finish(app):
     seq = None
     message = str(m.error) if m.error is not None else "ok"
     digest = st.digest()
-    st = m = app.echo = None  # the session's objects go before the commit needs memory
-    gc.collect()
+    st = m = app.echo = app.reserve = None  # the session's objects go before the commit
+    # ... and so does the protocol code (tens of KB of bytecode in RAM on MicroPython 1.24):
+    # the commit and the USB answer need room in one piece; the next read imports it again.
+    app._free_memory(True)
+    heap_sample()  # the reading, before the commit
     if outcome == SUCCESS and app.store is None and app.store_error is not None:
         outcome, why = app.store_error
         message = "reading not stored: %s" % why
@@ -115,6 +136,7 @@ def _commit(app, reading, digest):
     except Exception as e:  # StoreFull, or an OSError from the file system
         return (STORAGE_FULL if is_store_full(e) else ERROR), None, \
             "reading not stored: %s" % e
+    heap_sample()
     return SUCCESS, seq, "ok"
 
 

@@ -46,9 +46,12 @@ def make_session(s):
         for k in ("ek", "ak", "system_title"):
             if keys.get(k):
                 kw[k] = _hex(keys[k])
+        from probe.heapmark import max_pdu
+
+        # The APDU size the probe asks for follows its free heap (probe.heapmark).
         return AutoSession(mode=_AUTO_MODES[mode], address=s["address"] or "",
                            max_baud=s["max_baud"], password=s["password"],
-                           wakeup=s["wakeup"], **kw)
+                           wakeup=s["wakeup"], max_pdu=max_pdu(), **kw)
     raise LocalProtocolError("unknown meter mode %r (use auto, iec, e or hdlc)" % (mode,))
 
 

@@ -19,9 +19,8 @@
 #   serve(idle_ms=None) -> None. Blocking loop for the raw-REPL path; returns after BYE,
 #     a raw Ctrl-C (then raises KeyboardInterrupt) or idle_ms without a frame.
 #   stdio_streams() -> (stream_in, stream_out) on sys.stdin/sys.stdout (select.poll).
-#   serve() (module level): for `exec("import probe.usb\nprobe.usb.serve()")`; uses the
-#     last CommandServer created (`current`), else one for the stopped reader app
-#     (probe.main.running), else one on the default store and config.
+#   The raw-REPL entry is probe.repl_serve.serve(): it uses the last CommandServer created
+#     (`current`), else one for the stopped reader app (probe.main.running).
 # While a session is open, Ctrl-C is off (micropython.kbd_intr(-1)); it is restored on exit.
 import sys
 
@@ -30,6 +29,7 @@ from meterproto.link.device import DeviceSide, EscapeScanner
 from meterproto.compat import hexlify, sleep_ms, ticks_diff, ticks_ms
 from meterproto.errors import LocalProtocolError
 from meterproto.line import FMT_NAMES
+from probe import heapmark
 
 current = None  # the last server built: the raw-REPL serve() reuses the app's objects
 # Largest PULL answer this device builds: the answer, its frame and the stuffed copy each need
@@ -97,8 +97,12 @@ class CommandServer:
 
     def _feed(self, data, now_ms):
         self._last_ms = now_ms
-        for frame in self.link.receive(data):
+        frames = self.link.receive(data)
+        if frames:
+            heapmark.sample()  # the answers are built: a peak of every host command
+        for frame in frames:
             self.out.write(frame)
+        frames = None
         if self.link.session_open and not self._kbd_off:
             _kbd_intr(-1)  # binary mode: a 0x03 must not raise KeyboardInterrupt
             self._kbd_off = True
@@ -192,6 +196,7 @@ class CommandServer:
         return int(time.time()) + self._clock_offset
 
     def hello(self, args):
+        heapmark.mark_reset()  # a host session starts: its heap low-water mark starts too
         return self.status(args)
 
     def status(self, args):
@@ -204,6 +209,9 @@ class CommandServer:
         else:
             d.update({"count": 0, "first_seq": None, "last_seq": None, "acked": 0,
                       "free_pct": None, "full": True})
+        heap = heapmark.report()
+        if heap is not None:
+            d["heap"] = heap
         return d
 
     def config_get(self, args):
@@ -228,6 +236,7 @@ class CommandServer:
         # mpremote (Ctrl-C, raw REPL) must never wait for a meter read to end.
         if self._kbd_off:
             _kbd_intr(3)
+        heapmark.mark_reset()  # the answer carries this read's low-water mark
         try:
             res = fn()
         finally:
@@ -244,6 +253,10 @@ class CommandServer:
             res["storage"] = {"count": st["count"], "slots_left": st.get("slots_left"),
                               "capacity": st.get("capacity")}
         self._room(4096)  # the reading goes out as JSON: a few KB in one piece
+        heap = heapmark.report()
+        if heap is not None:
+            res = dict(res)
+            res["heap"] = heap
         return res
 
     def list(self, args):
@@ -390,24 +403,3 @@ class _StdoutWriter:
 def stdio_streams():
     return _StdinReader(), _StdoutWriter()
 
-
-def serve(idle_ms=30000):
-    """Entry point for the raw REPL: exec("import probe.usb\\nprobe.usb.serve()")."""
-    srv = current
-    app = getattr(sys.modules.get("probe.main"), "running", None)
-    if srv is None and app is not None:
-        # The reader ran (main.py) and was stopped by Ctrl-C without ever hearing from the
-        # host: serve its store, settings and meter port (TAKE, BRIDGE) all the same.
-        inp, out = stdio_streams()
-        srv = CommandServer(inp, out, app.store, app.config, app=app)
-    if srv is None:
-        from probe.config import Config
-        from probe.fsys import Fsys
-        from probe.store import Store
-
-        fs = Fsys()
-        store = Store(fs)
-        store.recover()
-        inp, out = stdio_streams()
-        srv = CommandServer(inp, out, store, Config(fs).load())
-    srv.serve(idle_ms)

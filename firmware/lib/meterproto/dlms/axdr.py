@@ -125,11 +125,45 @@ def _need(buf, pos, n, what):
 
 
 def _decode(buf, pos, typed, depth):
-    if depth > MAX_DEPTH:
-        raise DecodeError("data nested deeper than %d levels" % MAX_DEPTH)
-    if pos >= len(buf):
-        raise DecodeError("data ends where a value was expected")
-    return _body(buf, pos + 1, buf[pos], typed, depth)
+    """One value at pos -> (value, newpos), depth levels below the top (compact arrays).
+
+    Iterative: open arrays and structures wait on an explicit stack (at most MAX_DEPTH), so
+    deep data costs a few list slots, not the C stack of a small board, whatever the chain
+    of calls above this one."""
+    stack = []  # [tag, items, elements still to come] per open array/structure
+    end = len(buf)
+    while True:
+        if depth + len(stack) > MAX_DEPTH:
+            raise DecodeError("data nested deeper than %d levels" % MAX_DEPTH)
+        if pos >= end:
+            raise DecodeError("data ends where a value was expected")
+        tag = buf[pos]
+        pos += 1
+        if tag == ARRAY or tag == STRUCTURE:
+            count, pos = decode_length(buf, pos)
+            if count > end - pos:  # every element needs at least its tag byte
+                raise DecodeError("%s claims %d elements, only %d bytes follow"
+                                  % (tag_name(tag), count, end - pos))
+            if count:
+                stack.append([tag, [], count])
+                continue
+            v = [] if tag == ARRAY else ()
+            if typed:
+                v = (tag, v)
+        else:
+            v, pos = _body(buf, pos, tag, typed, depth + len(stack))
+        while stack:  # v completes the innermost open value, and perhaps those around it
+            top = stack[-1]
+            top[1].append(v)
+            top[2] -= 1
+            if top[2]:
+                break
+            stack.pop()
+            v = top[1] if top[0] == ARRAY else tuple(top[1])
+            if typed:
+                v = (top[0], v)
+        else:
+            return v, pos
 
 
 def _body(buf, pos, tag, typed, depth):
@@ -142,15 +176,7 @@ def _body(buf, pos, tag, typed, depth):
             v -= 1 << (8 * n)
         pos += n
     elif tag == ARRAY or tag == STRUCTURE:
-        count, pos = decode_length(buf, pos)
-        if count > len(buf) - pos:  # every element needs at least its tag byte
-            raise DecodeError("%s claims %d elements, only %d bytes follow"
-                              % (tag_name(tag), count, len(buf) - pos))
-        items = []
-        for _ in range(count):
-            item, pos = _decode(buf, pos, typed, depth + 1)
-            items.append(item)
-        v = items if tag == ARRAY else tuple(items)
+        return _decode(buf, pos - 1, typed, depth)  # containers: the iterative decoder
     elif tag in (OCTET_STRING, VISIBLE_STRING, UTF8_STRING):
         n, pos = decode_length(buf, pos)
         _need(buf, pos, n, tag_name(tag))
@@ -227,60 +253,107 @@ def decode_whole(buf, typed=False):
 # ---- compact-array (clause 8): a type description once, then the values without tags ----
 
 def _read_typedesc(buf, pos, depth):
-    """-> (typedesc, newpos); typedesc is a tag, (ARRAY, n, desc) or (STRUCTURE, [descs])."""
-    if depth > MAX_DEPTH:
-        raise DecodeError("compact-array type nested too deep")
-    _need(buf, pos, 1, "a compact-array type description")
-    tag = buf[pos]
-    pos += 1
-    if tag == ARRAY:
-        _need(buf, pos, 2, "a compact-array type description")
-        n = _uint(buf, pos, 2)
-        sub, pos = _read_typedesc(buf, pos + 2, depth + 1)
-        if n and not _min_size(sub):
-            # Elements of zero bytes would let 4 bytes of description ask for 2**32 values.
-            raise DecodeError("compact-array of empty elements")
-        return (ARRAY, n, sub), pos
-    if tag == STRUCTURE:
-        count, pos = decode_length(buf, pos)
-        if count > len(buf) - pos:
-            raise DecodeError("compact-array structure type claims %d members" % count)
-        subs = []
-        for _ in range(count):
-            sub, pos = _read_typedesc(buf, pos, depth + 1)
-            subs.append(sub)
-        return (STRUCTURE, subs), pos
-    if tag == COMPACT_ARRAY or tag not in TAG_NAMES:
-        raise DecodeError("bad type 0x%02X in a compact-array description" % tag)
-    return tag, pos
+    """-> (typedesc, newpos); typedesc is a tag, (ARRAY, n, desc) or (STRUCTURE, [descs]).
+    Iterative like _decode: open arrays and structures wait on an explicit stack."""
+    stack = []  # [ARRAY, n] or [STRUCTURE, descs, members still to come]
+    while True:
+        if depth + len(stack) > MAX_DEPTH:
+            raise DecodeError("compact-array type nested too deep")
+        _need(buf, pos, 1, "a compact-array type description")
+        tag = buf[pos]
+        pos += 1
+        if tag == ARRAY:
+            _need(buf, pos, 2, "a compact-array type description")
+            stack.append([ARRAY, _uint(buf, pos, 2)])
+            pos += 2
+            continue
+        if tag == STRUCTURE:
+            count, pos = decode_length(buf, pos)
+            if count > len(buf) - pos:
+                raise DecodeError("compact-array structure type claims %d members" % count)
+            if count:
+                stack.append([STRUCTURE, [], count])
+                continue
+            d = (STRUCTURE, [])
+        elif tag == COMPACT_ARRAY or tag not in TAG_NAMES:
+            raise DecodeError("bad type 0x%02X in a compact-array description" % tag)
+        else:
+            d = tag
+        while stack:  # d completes the innermost open description, perhaps more
+            top = stack[-1]
+            if top[0] == ARRAY:
+                if top[1] and not _has_size(d):
+                    # Elements of zero bytes would let 4 bytes of description ask for 2**32
+                    # values.
+                    raise DecodeError("compact-array of empty elements")
+                stack.pop()
+                d = (ARRAY, top[1], d)
+                continue
+            top[1].append(d)
+            top[2] -= 1
+            if top[2]:
+                break
+            stack.pop()
+            d = (STRUCTURE, top[1])
+        else:
+            return d, pos
 
 
-def _min_size(desc):
-    if isinstance(desc, int):
-        return 0 if desc in (NULL, DONT_CARE) else 1
-    if desc[0] == ARRAY:
-        return desc[1] * _min_size(desc[2])
-    total = 0
-    for sub in desc[1]:
-        total += _min_size(sub)
-    return total
+def _has_size(desc):
+    """True when a value of this description takes at least one byte."""
+    todo = [desc]
+    while todo:
+        d = todo.pop()
+        if isinstance(d, int):
+            if d != NULL and d != DONT_CARE:
+                return True
+        elif d[0] == ARRAY:
+            if d[1]:
+                todo.append(d[2])
+        else:
+            todo.extend(d[1])
+    return False
+
+
+def _members(d):
+    return d[1] if d[0] == ARRAY else len(d[1])
+
+
+def _member(d, i):
+    return d[2] if d[0] == ARRAY else d[1][i]
 
 
 def _decode_packed(buf, pos, desc, typed, depth):
-    if depth > MAX_DEPTH:
-        raise DecodeError("compact-array nested too deep")
-    if isinstance(desc, int):  # a simple type: the value without its tag
-        return _body(buf, pos, desc, typed, depth)
-    subs = [desc[2]] * desc[1] if desc[0] == ARRAY else desc[1]
-    items = []
-    for sub in subs:
-        item, pos = _decode_packed(buf, pos, sub, typed, depth + 1)
-        items.append(item)
-    if desc[0] == STRUCTURE:
-        items = tuple(items)
-    if typed:
-        return (desc[0], items), pos
-    return items, pos
+    """One element of a compact-array (its values without tags), iteratively."""
+    stack = []  # [description, items, members done] per open array/structure
+    d = desc
+    while True:
+        if depth + len(stack) > MAX_DEPTH:
+            raise DecodeError("compact-array nested too deep")
+        if isinstance(d, int):  # a simple type: the value without its tag
+            v, pos = _body(buf, pos, d, typed, depth + len(stack))
+        elif _members(d):
+            stack.append([d, [], 0])
+            d = _member(d, 0)
+            continue
+        else:
+            v = [] if d[0] == ARRAY else ()
+            if typed:
+                v = (d[0], v)
+        while stack:
+            top = stack[-1]
+            top[1].append(v)
+            top[2] += 1
+            td = top[0]
+            if top[2] < _members(td):
+                d = _member(td, top[2])
+                break
+            stack.pop()
+            v = top[1] if td[0] == ARRAY else tuple(top[1])
+            if typed:
+                v = (td[0], v)
+        else:
+            return v, pos
 
 
 def _decode_compact(buf, pos, typed, depth):
@@ -289,18 +362,21 @@ def _decode_compact(buf, pos, typed, depth):
     desc_bytes = bytes(buf[start:pos])
     n, pos = decode_length(buf, pos)
     _need(buf, pos, n, "compact-array contents")
-    contents = bytes(buf[pos:pos + n])
+    end = pos + n
     items = []
-    p = 0
-    while p < n:
-        item, q = _decode_packed(contents, p, desc, typed, depth + 1)
-        if q == p:
+    # Decoded in place (no copy of the contents): an element that runs past the end is an
+    # error found right after it.
+    while pos < end:
+        item, q = _decode_packed(buf, pos, desc, typed, depth + 1)
+        if q == pos:
             raise DecodeError("compact-array element of zero size")
+        if q > end:
+            raise DecodeError("compact-array element runs past its contents")
         items.append(item)
-        p = q
+        pos = q
     if typed:
-        return (desc_bytes, items), pos + n
-    return items, pos + n
+        return (desc_bytes, items), end
+    return items, end
 
 
 # ---- encoding (what a client's requests need) ----

@@ -131,7 +131,7 @@ E_FAILED = "failed"
 # b"\x04\x04>"; send b"\x02" (Ctrl-B) for the friendly REPL or b"\x04" to soft-reset.
 ENTER_RAW_REPL = b"\r\x03\x03\x01"
 RAW_REPL_PROMPT = b"raw REPL; CTRL-B to exit\r\n>"
-SERVE_SOURCE = b"import probe.usb\nprobe.usb.serve()\n"
+SERVE_SOURCE = b"import probe.repl_serve\nprobe.repl_serve.serve()\n"
 
 # Host bytes that end bridge mode. Long and odd so meter traffic never contains it.
 ESCAPE = b"\x1b\x1b\x1bIRPROBE-BRIDGE-END\x1b\x1b\x1b"

@@ -1,0 +1,73 @@
+# probe.heapmark: the probe's heap low-water mark (device side), sampled where memory peaks:
+# every step of a meter session (the UART port's read), every answer of the USB server and
+# after each commit. The mark is the live heap: free bytes after a collect, so garbage that
+# the next automatic collect would free does not count. On CPython (no gc.mem_free) it is idle.
+import gc
+
+_free = getattr(gc, "mem_free", None)
+_alloc = getattr(gc, "mem_alloc", None)
+
+# [lowest since boot, lowest since mark_reset()]; None until the first sample.
+_low = [None, None]
+
+
+def sample():
+    """Take a sample; returns the free heap now (None on CPython).
+
+    A collect costs milliseconds, so it runs only when the uncollected figure is below a
+    mark already: free heap after a collect is at least the figure before it, so a sample
+    above both marks cannot lower either of them.
+    """
+    if _free is None:
+        return None
+    f = _free()
+    b, s = _low
+    if b is not None and s is not None and f >= b and f >= s:
+        return f
+    gc.collect()
+    f = _free()
+    if b is None or f < b:
+        _low[0] = f
+    if s is None or f < s:
+        _low[1] = f
+    return f
+
+
+def mark_reset():
+    """Start a new session mark (a take, a sync): the next samples set it."""
+    _low[1] = None
+    return sample()
+
+
+def low():
+    """Lowest free heap since the last mark_reset() (bytes, or None)."""
+    return _low[1]
+
+
+def report():
+    """{"free", "total", "low_boot", "low"} in bytes for the host (the probe status, TAKE)."""
+    if _free is None:
+        return None
+    f = sample()
+    return {"free": f, "total": f + _alloc() if _alloc is not None else None,
+            "low_boot": _low[0], "low": _low[1]}
+
+
+# The DLMS client proposes a max PDU (client-max-receive-pdu-size, IEC 62056-5-3 9.3.3)
+# that the heap can take: the reassembled APDU plus its decoded elements cost a few times its
+# size, and RESERVE stays free for the commit and the USB answer.
+PDU_MIN = 256
+PDU_MAX = 1024
+RESERVE = 64 * 1024
+
+
+def max_pdu(free=None):
+    """The largest APDU this probe should ask for now (bytes, a multiple of 64)."""
+    if free is None:
+        if _free is None:
+            return PDU_MAX  # CPython: no budget to keep
+        gc.collect()
+        free = _free()
+    n = (free - RESERVE) // 8
+    n = PDU_MIN if n < PDU_MIN else (PDU_MAX if n > PDU_MAX else n)
+    return n - n % 64
