@@ -17,6 +17,40 @@ from irprobe.inbound import MAX_ID, MAX_TEXT, Untrusted, check_reading, text
 
 SCHEMA_VERSION = 3
 
+_INSERT_VALUE = 'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)'
+_IN_CHUNK = 500  # seqs per IN (...) lookup: below SQLite's oldest limit of 999 parameters
+_DUMPS = json.JSONEncoder(sort_keys=True).encode  # the stored text: json.dumps(.., sort_keys)
+
+
+class _Batch:
+    """What one add_records transaction has learnt: seqs held, meters' keys, value rows."""
+
+    def __init__(self):
+        self.known = {}
+        self.meters = {}
+        self.values = []
+
+
+def _checked(seq, taken_at, reading, digest=None):
+    """One record, checked (irprobe.inbound): (seq, taken_at, reading, digest hex, stored
+    text). Raises BadRecord."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 1 << 32:
+        raise BadRecord("record sequence number %r is out of range" % (seq,))
+    if taken_at is not None and (
+        isinstance(taken_at, bool)
+        or not isinstance(taken_at, int)
+        or not 0 <= taken_at < 1 << 40
+    ):
+        raise BadRecord("record %d has an impossible time %r" % (seq, taken_at))
+    if not isinstance(reading, dict):
+        raise BadRecord("record %d holds no reading" % seq)
+    try:
+        r = check_reading(reading, "record %d" % seq)  # the one check (irprobe.inbound)
+    except Untrusted as e:
+        raise BadRecord(str(e))
+    digest_hex = bytes(digest).hex() if digest else None
+    return seq, taken_at, r, digest_hex, _DUMPS(reading)  # stored as the probe sent it
+
 BUSY_S = 15.0  # how long a write waits for another process's transaction before giving up
 
 _MIGRATIONS = {
@@ -298,40 +332,40 @@ class Store:
         """
         device_id = _text(device_id, "device id", MAX_ID, True)
         added = dup = conflicts = 0
+        records = [_checked(*rec) for rec in records]  # all refused before any write
+        batch = _Batch()
         with self._tx():
             self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
+            batch.known = self._held(device_id, [rec[0] for rec in records])
             for rec in records:
-                got = self._add_one(device_id, *rec)
+                got = self._add_one(device_id, batch, *rec)
                 if got == "added":
                     added += 1
                 elif got == "conflict":
                     conflicts += 1
                 else:
                     dup += 1
+            if batch.values:  # every value row of the batch in one statement
+                self.conn.executemany(_INSERT_VALUE, batch.values)
         return added, dup, conflicts
 
-    def _add_one(self, device_id, seq, taken_at, reading, digest=None):
+    def _held(self, device_id, seqs):
+        """{seq: (taken_at, digest, reading text)} of those seqs already stored."""
+        out = {}
+        seqs = sorted(set(seqs))
+        for i in range(0, len(seqs), _IN_CHUNK):
+            part = seqs[i : i + _IN_CHUNK]
+            for seq, t, d, r in self.conn.execute(
+                "SELECT seq, taken_at, digest, reading FROM sessions WHERE device_id = ? AND"
+                " seq IN (%s)" % ",".join("?" * len(part)),
+                [device_id] + part,
+            ):
+                out[seq] = (t, d, r)
+        return out
+
+    def _add_one(self, device_id, batch, seq, taken_at, r, digest_hex, text_):
         c = self.conn
-        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 1 << 32:
-            raise BadRecord("record sequence number %r is out of range" % (seq,))
-        if taken_at is not None and (
-            isinstance(taken_at, bool)
-            or not isinstance(taken_at, int)
-            or not 0 <= taken_at < 1 << 40
-        ):
-            raise BadRecord("record %d has an impossible time %r" % (seq, taken_at))
-        if not isinstance(reading, dict):
-            raise BadRecord("record %d holds no reading" % seq)
-        try:
-            r = check_reading(reading, "record %d" % seq)  # the one check (irprobe.inbound)
-        except Untrusted as e:
-            raise BadRecord(str(e))
-        digest_hex = bytes(digest).hex() if digest else None
-        text_ = json.dumps(reading, sort_keys=True)  # stored as the probe sent it
-        old = c.execute(
-            "SELECT taken_at, digest, reading FROM sessions WHERE device_id = ? AND seq = ?",
-            (device_id, seq),
-        ).fetchone()
+        old = batch.known.get(seq)
         if old:
             if old[:2] != (taken_at, digest_hex):
                 raise SeqConflict(
@@ -348,17 +382,21 @@ class Store:
             return "conflict"
         m = r["meter"]
         meter_id = m["id"] or "unknown"
-        c.execute(
-            "INSERT OR IGNORE INTO meters (meter_id, manufacturer, ident) VALUES (?, ?, ?)",
-            (meter_id, m["manufacturer"], m["ident"]),
-        )
-        if m["manufacturer"] or m["ident"]:
+        mkey = (meter_id, m["manufacturer"], m["ident"])
+        mpk = batch.meters.get(mkey)
+        if mpk is None:  # once per meter and batch: the same meter's readings follow
             c.execute(
-                "UPDATE meters SET manufacturer = COALESCE(?, manufacturer), "
-                "ident = COALESCE(?, ident) WHERE meter_id = ?",
-                (m["manufacturer"], m["ident"], meter_id),
+                "INSERT OR IGNORE INTO meters (meter_id, manufacturer, ident) VALUES (?, ?, ?)",
+                mkey,
             )
-        mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
+            if m["manufacturer"] or m["ident"]:
+                c.execute(
+                    "UPDATE meters SET manufacturer = COALESCE(?, manufacturer), "
+                    "ident = COALESCE(?, ident) WHERE meter_id = ?",
+                    (m["manufacturer"], m["ident"], meter_id),
+                )
+            mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
+            batch.meters[mkey] = mpk
         cur = c.execute(
             "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
             " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -366,12 +404,10 @@ class Store:
              text_),
         )
         sid = cur.lastrowid
-        c.executemany(
-            'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)',
-            [
-                (sid, pos, v["obis"], v["value"], v["unit"], v["address"], v["time"])
-                for pos, v in enumerate(r["values"])
-            ],
+        batch.known[seq] = (taken_at, digest_hex, text_)
+        batch.values.extend(
+            (sid, pos, v["obis"], v["value"], v["unit"], v["address"], v["time"])
+            for pos, v in enumerate(r["values"])
         )
         for p in r["profiles"]:  # one shape (irprobe.inbound): the clock is the row time
             c.executemany(

@@ -16,57 +16,83 @@ class Untrusted(ValueError):
     """Device data that cannot be taken as it is (plain-words message)."""
 
 
-def _bad_text(s):
-    try:
-        s.encode("utf-8")  # fails on a lone surrogate, and only on one
-    except UnicodeEncodeError:
-        return "holds a lone UTF-16 surrogate (not valid text)"
-    return None
-
-
 def check_tree(obj, what="the message", max_depth=MAX_DEPTH, max_items=MAX_ITEMS):
     """Raise Untrusted unless obj is plain JSON data within the bounds above. Iterative, so
-    no input can exhaust the stack. Returns obj."""
+    no input can exhaust the stack. Returns obj.
+    Containers are walked; leaves are checked as they are met, and all strings at once at the
+    end (their lengths, then one UTF-8 encode of them joined: a lone surrogate fails it
+    wherever it stands, since Python never pairs surrogates across strings)."""
+    texts = []
+    items = 1
+    if items > max_items:
+        raise Untrusted("%s holds more than %d items" % (what, max_items))
     stack = [(obj, 1)]
-    items = 0
     while stack:
         o, depth = stack.pop()
-        items += 1
+        if isinstance(o, dict):
+            kids = o.values()
+            if depth >= max_depth:
+                raise Untrusted("%s is nested more than %d levels deep" % (what, max_depth))
+            items += 2 * len(o)
+        elif isinstance(o, list):
+            kids = None
+            if depth >= max_depth:
+                raise Untrusted("%s is nested more than %d levels deep" % (what, max_depth))
+            items += len(o)
+        else:
+            _leaf(o, what, texts)
+            continue
         if items > max_items:
             raise Untrusted("%s holds more than %d items" % (what, max_items))
-        if o is None or o is True or o is False:
-            continue
-        if isinstance(o, str):
-            if len(o) > MAX_STRING:
-                raise Untrusted("%s holds a text of %d characters (at most %d)"
-                                % (what, len(o), MAX_STRING))
-            why = _bad_text(o)
-            if why:
-                raise Untrusted("%s %s" % (what, why))
-            continue
-        if isinstance(o, int):
-            if not INT_MIN <= o <= INT_MAX:
-                raise Untrusted("%s holds a number too large to keep (%d digits)"
-                                % (what, len(str(abs(o)))))
-            continue
-        if isinstance(o, float):
-            if o != o or o in (float("inf"), float("-inf")):
-                raise Untrusted("%s holds a number that is not finite" % what)
-            continue
-        if depth >= max_depth and isinstance(o, (list, dict)):
-            raise Untrusted("%s is nested more than %d levels deep" % (what, max_depth))
-        if isinstance(o, list):
-            for x in o:
-                stack.append((x, depth + 1))
-        elif isinstance(o, dict):
-            for k, v in o.items():
-                if not isinstance(k, str):
-                    raise Untrusted("%s has a key that is not text" % what)
-                stack.append((k, depth + 1))
-                stack.append((v, depth + 1))
-        else:
-            raise Untrusted("%s holds a %s, which JSON data never does" % (what, type(o).__name__))
+        depth += 1
+        if kids is not None:
+            texts.extend(o)  # its keys: join() below refuses any that is not text
+        for v in (o if kids is None else kids):
+            tv = type(v)
+            if tv is str:
+                texts.append(v)
+            elif v is None or tv is bool:
+                pass
+            elif tv is int:
+                if not INT_MIN <= v <= INT_MAX:
+                    _leaf(v, what, texts)
+            else:
+                stack.append((v, depth))
+    if texts:
+        try:
+            joined = "".join(texts)
+        except TypeError:  # only keys enter texts unchecked
+            raise Untrusted("%s has a key that is not text" % what)
+        if max(map(len, texts)) > MAX_STRING:
+            for s in texts:
+                _leaf(s, what, [])
+        try:
+            joined.encode("utf-8")  # fails on a lone surrogate, and only on one
+        except UnicodeEncodeError:
+            raise Untrusted("%s %s" % (what, "holds a lone UTF-16 surrogate (not valid text)"))
     return obj
+
+
+def _leaf(o, what, texts):
+    """Check one value that is neither a list nor an object (the precise path)."""
+    if o is None or o is True or o is False:
+        return
+    if isinstance(o, str):
+        if len(o) > MAX_STRING:
+            raise Untrusted("%s holds a text of %d characters (at most %d)"
+                            % (what, len(o), MAX_STRING))
+        texts.append(o)
+        return
+    if isinstance(o, int):
+        if not INT_MIN <= o <= INT_MAX:
+            raise Untrusted("%s holds a number too large to keep (%d digits)"
+                            % (what, len(str(abs(o)))))
+        return
+    if isinstance(o, float):
+        if o != o or o in (float("inf"), float("-inf")):
+            raise Untrusted("%s holds a number that is not finite" % what)
+        return
+    raise Untrusted("%s holds a %s, which JSON data never does" % (what, type(o).__name__))
 
 
 # -- the reading shape ----------------------------------------------------------------------
@@ -102,6 +128,38 @@ def text(v, what, cap=MAX_TEXT, required=False, controls_ok=False):
     if controls_ok or v.isprintable() or not _C0.search(v):
         return v
     raise Untrusted("%s contains control characters" % what)
+
+
+def _plain_values(values, what, t):
+    """The values as _value gives them. The common shape (an object of plain short texts,
+    "extra" a list of them) is taken as it is when str.isprintable holds over all of them
+    at once (False for any C0 control or DEL); anything else, or any doubt, goes through
+    the precise checks of _value."""
+    out = []
+    strs = []
+    for pos, v in enumerate(values):
+        if type(v) is dict:
+            o, val, u, a, tm, ex = v.get("obis"), v.get("value"), v.get("unit"), \
+                v.get("address"), v.get("time"), v.get("extra")
+            if (
+                (o is None or (type(o) is str and len(o) <= 64))
+                and (val is None or (type(val) is str and len(val) <= MAX_TEXT))
+                and (u is None or (type(u) is str and len(u) <= 32))
+                and (a is None or (type(a) is str and len(a) <= 64))
+                and (tm is None or (type(tm) is str and len(tm) <= 64))
+                and (ex is None or (type(ex) is list and all(
+                    type(x) is str and len(x) <= MAX_TEXT for x in ex)))
+            ):
+                strs += (o or "", val or "", u or "", a or "", tm or "")
+                if ex:
+                    strs += ex
+                out.append({"obis": o, "value": val, "unit": u, "address": a, "time": tm,
+                            "extra": list(ex) if ex else None})
+                continue
+        out.append(_value(v, pos, what, t))
+    if "".join(strs).isprintable():
+        return out
+    return [_value(v, pos, what, t) for pos, v in enumerate(values)]
 
 
 def _profile(p, what, text=text):
@@ -150,6 +208,22 @@ def _profile(p, what, text=text):
     return {"obis": name, "period_min": period, "columns": columns, "rows": out_rows}
 
 
+def _value(v, pos, what, t):
+    if not isinstance(v, dict):
+        raise Untrusted("%s: value %d is not an object" % (what, pos))
+    extra = v.get("extra")
+    if extra is not None and not isinstance(extra, list):
+        extra = [extra]
+    return {
+        "obis": t(v.get("obis"), "OBIS code", 64),
+        "value": t(v.get("value"), "value"),
+        "unit": t(v.get("unit"), "unit", 32),
+        "address": t(v.get("address"), "address", 64),
+        "time": t(v.get("time"), "time", 64),
+        "extra": [t(x, "value") for x in extra] if extra else None,
+    }
+
+
 def check_reading(d, what="the reading", for_display=False):
     """The one check of a reading from a probe, a meter or a file (used by the database,
     `take` and `sync`): bounded data (check_tree) in the one reading shape. Returns a new
@@ -174,21 +248,10 @@ def check_reading(d, what="the reading", for_display=False):
         isinstance(baud, bool) or not isinstance(baud, int) or not 0 < baud <= MAX_BAUD
     ):
         raise Untrusted("%s: baud is not a number from 1 to %d" % (what, MAX_BAUD))
-    out_values = []
-    for pos, v in enumerate(values):
-        if not isinstance(v, dict):
-            raise Untrusted("%s: value %d is not an object" % (what, pos))
-        extra = v.get("extra")
-        if extra is not None and not isinstance(extra, list):
-            extra = [extra]
-        out_values.append({
-            "obis": t(v.get("obis"), "OBIS code", 64),
-            "value": t(v.get("value"), "value"),
-            "unit": t(v.get("unit"), "unit", 32),
-            "address": t(v.get("address"), "address", 64),
-            "time": t(v.get("time"), "time", 64),
-            "extra": [t(x, "value") for x in extra] if extra else None,
-        })
+    if for_display:
+        out_values = [_value(v, pos, what, t) for pos, v in enumerate(values)]
+    else:
+        out_values = _plain_values(values, what, t)
     profiles = d.get("profiles")
     if profiles and not isinstance(profiles, list):
         raise Untrusted("%s: profiles are not a list" % what)
