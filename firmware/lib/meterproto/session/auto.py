@@ -46,6 +46,7 @@ class AutoSession(Machine):
         self.stage = None
         self.iec = None  # the IEC client, kept for its identification
         self.notes = []  # plain words: what was tried, in order
+        self._pending = None  # (baud, set_line, mode) of the DLMS start waiting for timeout()
 
     @property
     def dlms(self):
@@ -73,10 +74,17 @@ class AutoSession(Machine):
 
     def receive(self, data, now_ms):
         self.bytes_rx += len(data)
+        if self._pending is not None:
+            self._start_pending(now_ms)
         self.sub.receive(data, now_ms)
         self._after(now_ms)
 
     def timeout(self, now_ms):
+        p = self._pending
+        if p is not None:  # the handover, started from the driver's own frame
+            self._pending = None
+            self._start_dlms(now_ms, p[0], p[1], p[2])
+            return
         self.sub.timeout(now_ms)
         self._after(now_ms)
 
@@ -96,6 +104,18 @@ class AutoSession(Machine):
             self._find_done(now_ms)
         else:
             self._dlms_done()
+
+    def _later(self, now_ms, baud, set_line, mode):
+        """Start DLMS on the next timeout() (due now), not here: here is deep inside the
+        IEC client's receive(), and importing and starting the DLMS client there took the
+        rp2 port's small C stack past its limit in mode E ('maximum recursion depth')."""
+        self._pending = (baud, set_line, mode)
+        self._deadline = now_ms
+
+    def _start_pending(self, now_ms):
+        baud, set_line, mode = self._pending
+        self._pending = None
+        self._start_dlms(now_ms, baud, set_line, mode)
 
     def _start_dlms(self, now_ms, baud, set_line, mode):
         if self.find and self.found is None:
@@ -131,7 +151,7 @@ class AutoSession(Machine):
                           "use --server %s%s" % (f["server"], f["size"], f["tried"], f["server"],
                                                  _size_flag(f)))
         baud, mode = self._then
-        self._start_dlms(now_ms, baud, False, mode)
+        self._later(now_ms, baud, False, mode)
 
     def _iec_done(self, now_ms):
         iec = self.iec
@@ -140,14 +160,14 @@ class AutoSession(Machine):
                 # said as what happened, not as a fault: a direct-HDLC meter is read next
                 self.notes.append("no answer to the IEC sign-on at 300 baud 7E1, so direct "
                                   "HDLC at %d baud 8N1" % self.hdlc_baud)
-                self._start_dlms(now_ms, self.hdlc_baud, True, "HDLC")
+                self._later(now_ms, self.hdlc_baud, True, "HDLC")
                 return
             self._fail(iec.error)
             return
         if iec.handover is not None:
             baud, fmt = iec.handover
             self.notes.append("meter offered mode E: HDLC at %d baud 8N1 after ACK 2 Z 2" % baud)
-            self._start_dlms(now_ms, baud, False, "E")
+            self._later(now_ms, baud, False, "E")
             return
         if self.mode == "e":
             self.notes.append("mode E was asked for, but the meter does not offer it (no \\2 in "
