@@ -194,13 +194,12 @@ def _server_class(ln):
     return GuruxServer
 
 
-def objects(spec=SPEC):
-    """The Gurux object model: serial, logical device name, registers, clock, a 30-minute
-    profile (clock, 1.8.0, 32.7.0)."""
+def base_objects(spec, clock_time):
+    """The serial number (0.0.96.1.0.255), the registers of spec["registers"] and the clock,
+    as Gurux objects: the part every Gurux-served test meter shares."""
     from gurux_dlms import GXDateTime
     from gurux_dlms.enums import DataType, Unit
-    from gurux_dlms.objects import (GXDLMSCaptureObject, GXDLMSClock, GXDLMSData,
-                                    GXDLMSProfileGeneric, GXDLMSRegister)
+    from gurux_dlms.objects import GXDLMSClock, GXDLMSData, GXDLMSRegister
 
     serial = GXDLMSData("0.0.96.1.0.255")
     serial.value = spec["serial"]
@@ -212,7 +211,17 @@ def objects(spec=SPEC):
         r.setDataType(2, DataType.UINT32)
         regs.append(r)
     clock = GXDLMSClock("0.0.1.0.0.255")
-    clock.time = GXDateTime(_aware(spec["clock"]))
+    clock.time = GXDateTime(clock_time)
+    return serial, regs, clock
+
+
+def objects(spec=SPEC):
+    """The Gurux object model: serial, logical device name, registers, clock, a 30-minute
+    profile (clock, 1.8.0, 32.7.0)."""
+    from gurux_dlms import GXDateTime
+    from gurux_dlms.objects import GXDLMSCaptureObject, GXDLMSProfileGeneric
+
+    serial, regs, clock = base_objects(spec, _aware(spec["clock"]))
     pg = GXDLMSProfileGeneric("1.0.99.1.0.255")
     for o in (clock, regs[0], regs[1]):
         pg.captureObjects.append((o, GXDLMSCaptureObject(2, 0)))

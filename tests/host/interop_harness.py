@@ -431,21 +431,11 @@ def gurux_objects(spec=GURUX_METER):
     """The Gurux object model of a small meter: serial, registers, clock, 15-minute profile."""
     from datetime import datetime, timedelta
     from gurux_dlms import GXDateTime
-    from gurux_dlms.enums import DataType, Unit
-    from gurux_dlms.objects import (GXDLMSCaptureObject, GXDLMSClock, GXDLMSData,
-                                    GXDLMSProfileGeneric, GXDLMSRegister)
+    from gurux_dlms.objects import GXDLMSCaptureObject, GXDLMSProfileGeneric
 
-    serial = GXDLMSData("0.0.96.1.0.255")
-    serial.value = spec["serial"]
-    serial.setDataType(2, DataType.STRING)
-    regs = []
-    for ln, value, scaler, unit, _text, _u in spec["registers"]:
-        r = GXDLMSRegister(ln)
-        r.value, r.scaler, r.unit = value, scaler, Unit(unit)
-        r.setDataType(2, DataType.UINT32)
-        regs.append(r)
-    clock = GXDLMSClock("0.0.1.0.0.255")
-    clock.time = GXDateTime(datetime.fromisoformat(spec["clock"]))
+    from gurux_meter import base_objects
+
+    serial, regs, clock = base_objects(spec, datetime.fromisoformat(spec["clock"]))
     pg = GXDLMSProfileGeneric("1.0.99.1.0.255")
     pg.captureObjects.append((clock, GXDLMSCaptureObject(2, 0)))
     pg.captureObjects.append((regs[0], GXDLMSCaptureObject(2, 0)))
