@@ -136,7 +136,8 @@ class DlmsClient(ProfileReader, Machine):
         self._iid = 1
         self._iid_now = 1
         self._relabelled = 0  # data blocks the meter labelled with-list (C4 03)
-        self._go_on = False  # an answer is handled: plan the next request (_pump)
+        self._go_on = None  # what to send next once an answer is handled (see _pump)
+        self._aare_in = None  # the AARE whose HLS challenge is answered next
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -161,13 +162,24 @@ class DlmsClient(ProfileReader, Machine):
             if ev is None:
                 break
             try:
-                self._event(ev, now_ms)
-                if self._go_on:
-                    # The next request is planned from here, not from inside the answer's
-                    # handling: five frames less on the rp2 port's 8 KB C stack, where the
-                    # probe's app already holds a dozen ('maximum recursion depth' in mode E).
-                    self._go_on = False
-                    self._next(now_ms)
+                if ev[0] == hdlc_link.EV_APDU:  # the common event, handled one frame higher
+                    self.apdus += 1
+                    apdu = ev[1]
+                    ev = None
+                    if self.cipher is not None and self.state not in (_ASSOCIATE, _RELEASE):
+                        apdu = self.cipher.response(apdu)  # deciphered here: a frame higher
+                    self._apdu(apdu, now_ms)
+                    apdu = None
+                else:
+                    self._event(ev, now_ms)
+                go_on = self._go_on
+                if go_on is not None:
+                    # The next request is made from here, not from inside the answer's
+                    # handling: frames less on the rp2 port's 8 KB C stack, where the
+                    # probe's app already holds a dozen ('maximum recursion depth' in mode E
+                    # and in the ciphering of HLS-GMAC requests).
+                    self._go_on = None
+                    go_on(now_ms)
             except ProtocolError as e:
                 self._stop(e, now_ms)
             except (IndexError, KeyError, TypeError, ValueError) as e:
@@ -193,10 +205,7 @@ class DlmsClient(ProfileReader, Machine):
         kind = ev[0]
         if kind == hdlc_link.EV_CONNECTED:
             self.reading.notes.append("HDLC connected: %s" % _params_text(ev[1]))
-            self._associate(now_ms)
-        elif kind == hdlc_link.EV_APDU:
-            self.apdus += 1
-            self._apdu(ev[1], now_ms)
+            self._go_on = self._associate
         elif kind == hdlc_link.EV_CLOSED:
             if self.state == _DISC:
                 self._end()
@@ -264,9 +273,17 @@ class DlmsClient(ProfileReader, Machine):
 
     def _request(self, apdu, now_ms):
         """Every xDLMS request goes out ciphered in a ciphered association (glo-/ded-)."""
-        if self.cipher is not None:
-            apdu = self.cipher.request(apdu)
+        c = self.cipher
+        if c is not None:
+            apdu = c.wrap(apdu, c.form)  # = c.request(apdu), a frame less
         self.link.send_apdu(apdu, now_ms)
+
+    def _reply_to_challenge(self, now_ms):
+        """HLS pass 3 (IEC 62056-5-3 9.2.7.4): f(StoC) to the meter."""
+        aare = self._aare_in
+        self._aare_in = None
+        ic = self.cipher.ic if self.cipher is not None else None
+        self._request(self._hls.reply_to_challenge(aare, ic), now_ms)
 
     def _aare(self, aare):
         if self.cipher is None:
@@ -293,9 +310,7 @@ class DlmsClient(ProfileReader, Machine):
         return True
 
     def _apdu(self, apdu, now_ms):
-        st = self.state
-        if self.cipher is not None and st not in (_ASSOCIATE, _RELEASE):
-            apdu = self.cipher.response(apdu)
+        st = self.state  # ciphered answers come deciphered (_pump)
         if st == _ASSOCIATE:
             aare = acse.parse_aare(apdu)
             if aare.context == acse.CONTEXT_SN and self.sn is None and \
@@ -306,13 +321,13 @@ class DlmsClient(ProfileReader, Machine):
             self.server_pdu = aare.max_pdu or 0xFFFF
             if self.mechanism == 5:
                 self.state = _HLS
-                ic = self.cipher.ic if self.cipher is not None else None
-                self._request(self._hls.reply_to_challenge(aare, ic), now_ms)
+                self._aare_in = aare
+                self._go_on = self._reply_to_challenge
                 return
-            self._read_object_list(now_ms)
+            self._go_on = self._read_object_list
         elif st == _HLS:
             self._hls.check_server(apdu)
-            self._read_object_list(now_ms)
+            self._go_on = self._read_object_list
         elif st == _RELEASE:
             self._disconnect(now_ms)
         elif apdu[:1] == b"\xd8":
@@ -373,7 +388,7 @@ class DlmsClient(ProfileReader, Machine):
                 self._queue = list(self._batch) + self._queue
                 self.max_list = 1
                 self._raw = None
-                self._go_on = True
+                self._go_on = self._next
                 return
             raise
         if r.relabelled:
@@ -434,7 +449,7 @@ class DlmsClient(ProfileReader, Machine):
         else:
             for it, res in zip(self._batch, results):
                 self._vals[(it[1], it[2])] = res  # encoded Data, or an int DAR
-        self._go_on = True  # _pump asks for the next item: see there
+        self._go_on = self._next
 
     def _elements(self, buf, pos, last):
         """The bytes buf[pos:] of the array value in flight (object list or profile buffer):
