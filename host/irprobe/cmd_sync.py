@@ -52,10 +52,12 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     """
     from meterproto.link import channel as H
     from meterproto.errors import DecodeError
-    from meterproto.link.recpack import Unpacker
+
+    from irprobe.packed_rows import RowReader
 
     from irprobe.db import MAX_ID, BadRecord, SeqConflict, StoreError
     from irprobe.probelink import LinkError, clean
+    from irprobe.record_rows import RecordRows
 
     clock = clock or time.monotonic
     started = clock()
@@ -103,7 +105,9 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     mb = max_bytes or H.PULL_MAX
     if progress:
         progress(0, count)
-    reader = Unpacker()  # records of either version; keeps the schemas the probe sends
+    # Records of either version; keeps the schemas the probe sends. Packed readings come as
+    # checked rows (irprobe.packed_rows), any other as a Record the store checks.
+    reader = RowReader()
     while True:
         if clock() - started > max_seconds:
             raise LinkError(
@@ -117,7 +121,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
         spans = []  # (first, last, is a gap notice) in order: readings and gap notices
         for raw in raws:
             try:
-                rec = reader.feed(raw)  # checked as a reading by the store (irprobe.inbound)
+                rec = reader.feed(raw)
             except DecodeError as e:
                 raise LinkError(
                     "the probe sent a record that cannot be read (%s); nothing of it "
@@ -137,7 +141,8 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
                 spans.append((rec.seq, rec.gap_to, True))
                 continue
             spans.append((rec.seq, rec.seq, False))
-            batch.append((rec.seq, rec.time_s, rec.reading, rec.digest))
+            batch.append(rec if rec.__class__ is RecordRows
+                         else (rec.seq, rec.time_s, rec.reading, rec.digest))
         if not spans:
             break  # only schemas: nothing more to come
         if stats["pulled"] + len(batch) > max_records or stats["bytes"] > max_total:
@@ -190,6 +195,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
             progress(stats["pulled"], max(count, stats["pulled"]))
     stats["gap"] = gap
     stats["stored_as"] = key
+    stats["by_tables"] = reader.fast  # packed readings taken as rows (irprobe.packed_rows)
     return stats
 
 
