@@ -20,16 +20,25 @@ from irprobe.record_rows import RecordRows, rows_of
 SCHEMA_VERSION = 3
 
 _INSERT_VALUE = 'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)'
+_SESSION_COLUMNS = "device_id, seq, meter, taken_at, protocol, mode, baud, digest, reading"
+_INSERT_SESSION = "INSERT INTO sessions (id, %s) VALUES (?%s)" % (_SESSION_COLUMNS, ", ?" * 9)
+_INSERT_SESSION_SERIAL = "INSERT INTO sessions (%s) VALUES (?%s)" % (_SESSION_COLUMNS, ", ?" * 8)
+_INSERT_PROFILE = "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)"
 _IN_CHUNK = 500  # seqs per IN (...) lookup: below SQLite's oldest limit of 999 parameters
 
 
 class _Batch:
-    """What one add_records transaction has learnt: seqs held, meters' keys, value rows."""
+    """What one add_records transaction has learnt: seqs held, meters' keys; the rows it
+    writes at its end, each table in one statement (sessions first: the others refer to
+    them). next_id: the next session id, on SQLite (None: the database gives it)."""
 
     def __init__(self):
         self.known = {}
         self.meters = {}
+        self.next_id = None
+        self.sessions = []
         self.values = []
+        self.profiles = []
 
 
 def _checked(rec):
@@ -330,6 +339,11 @@ class Store:
         with self._tx():
             self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
             batch.known = self._held(device_id, [rec.seq for rec in records])
+            if isinstance(self.conn, sqlite3.Connection):
+                # The write lock is held since BEGIN IMMEDIATE: no other writer takes an id
+                # before COMMIT, so the ids SQLite would give (largest + 1) can be given here.
+                batch.next_id = 1 + (self.conn.execute(
+                    "SELECT MAX(id) FROM sessions").fetchone()[0] or 0)
             for rec in records:
                 got = self._add_one(device_id, batch, rec)
                 if got == "added":
@@ -338,8 +352,12 @@ class Store:
                     conflicts += 1
                 else:
                     dup += 1
-            if batch.values:  # every value row of the batch in one statement
+            if batch.sessions:
+                self.conn.executemany(_INSERT_SESSION, batch.sessions)
+            if batch.values:
                 self.conn.executemany(_INSERT_VALUE, batch.values)
+            if batch.profiles:
+                self.conn.executemany(_INSERT_PROFILE, batch.profiles)
         return added, dup, conflicts
 
     def _held(self, device_id, seqs):
@@ -391,24 +409,22 @@ class Store:
                 )
             mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
             batch.meters[mkey] = mpk
-        cur = c.execute(
-            "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
-            " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (device_id, seq, mpk, taken_at, rec.protocol, rec.mode, rec.baud, digest_hex,
-             text_),
-        )
-        sid = cur.lastrowid
+        row = (device_id, seq, mpk, taken_at, rec.protocol, rec.mode, rec.baud, digest_hex,
+               text_)
+        if batch.next_id is None:  # PostgreSQL: its serial gives the id
+            sid = c.execute(_INSERT_SESSION_SERIAL, row).lastrowid
+        else:
+            sid = batch.next_id
+            batch.next_id += 1
+            batch.sessions.append((sid,) + row)
         batch.known[seq] = (taken_at, digest_hex, text_)
         n = len(rec.columns[0])
         batch.values.extend(zip(itertools.repeat(sid, n), range(n), *rec.columns))
         for p in rec.profiles:  # one shape (irprobe.inbound): the clock is the row time
-            c.executemany(
-                "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (sid, p["obis"], n, row["time"], col["obis"], val, col["unit"])
-                    for n, row in enumerate(p["rows"])
-                    for col, val in zip(p["columns"], row["values"])
-                ],
+            batch.profiles.extend(
+                (sid, p["obis"], n, row["time"], col["obis"], val, col["unit"])
+                for n, row in enumerate(p["rows"])
+                for col, val in zip(p["columns"], row["values"])
             )
         return "added"
 

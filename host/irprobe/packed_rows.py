@@ -28,6 +28,9 @@ _ENC = json.encoder.encode_basestring_ascii  # what DUMPS writes for a string (e
 _TIME_CAP = 64  # irprobe.inbound._value: a value's time
 _TEXT = [0]  # the text layout: the template's cells are texts
 _MAX_INT = 1 << 64  # layouts beyond this are left to the general way
+# Longer number cells met, per cell (a register that did not move since the last reading,
+# a time of day, a current): looked up, not decoded again; at most this many kept.
+_SEEN = 1024
 
 
 class RowReader:
@@ -76,7 +79,8 @@ class RowReader:
 
 
 class _Schema:
-    """One schema's tables: per cell (table, layout, base, cap) in body order; the constant
+    """One schema's tables: per cell (table, layout, base, cap, longer numbers seen) in body
+    order; the constant
     columns and the JSON templates (notes absent, notes empty)."""
 
     def __init__(self, ident, cells, consts, pick_value, pick_time, templates):
@@ -121,7 +125,7 @@ class _Schema:
 def _cells(body, pos, cells, texts, encs):
     """Decode cells from body[pos]; -1 when one is not for the tables."""
     try:
-        for tab, lay, base, cap in cells:
+        for tab, lay, base, cap, seen in cells:
             t = body[pos]
             e = tab[t]
             if e is not None:  # one byte: most cells
@@ -137,15 +141,25 @@ def _cells(body, pos, cells, texts, encs):
                 if b < 0x80:
                     t, p = (t & 0x7F) | (b << 7), pos + 2
                 else:
-                    t, p = get_varint(body, pos)
-                if not t & 1:
+                    c = body[pos + 2]
+                    if c < 0x80:
+                        t, p = (t & 0x7F) | ((b & 0x7F) << 7) | (c << 14), pos + 3
+                    else:
+                        t, p = get_varint(body, pos)
+                e = seen.get(t)
+                if e is None and not t & 1:
                     z = t >> 1
                     x = _text(base + ((z >> 1) if not z & 1 else -((z + 1) >> 1)), lay)
                     if len(x) <= cap:
-                        pos = p
-                        texts.append(x)
-                        encs.append('"%s"' % x)
-                        continue
+                        e = (x, '"%s"' % x)
+                        if len(seen) >= _SEEN:
+                            seen.clear()
+                        seen[t] = e
+                if e is not None:
+                    pos = p
+                    texts.append(e[0])
+                    encs.append(e[1])
+                    continue
             x, _, pos = get_cell(body, pos, lay, base)  # text, or refused: checked here
             e = _entry(x, cap)
             if e is None:
@@ -228,7 +242,7 @@ def _build(s):
         for (lay, base), cap in zip(lays, caps):
             if not _layout_ok(lay):
                 return None
-            cells.append((_table(lay, base, cap), lay, base, cap))
+            cells.append((_table(lay, base, cap), lay, base, cap, {}))
         shapes.append((len(lays), has_time))
     # the frame, checked once on a reading of this schema whose cells are all ""
     sample = check_reading(_synth(s, ident, 0, lambda i: ""), "a schema")
@@ -254,7 +268,7 @@ def _build(s):
     lay_i = None
     if ident is not None:
         b = base_of(ident)
-        lay_i = [(_table(ident, b, MAX_ID), ident, b, MAX_ID)]
+        lay_i = [(_table(ident, b, MAX_ID), ident, b, MAX_ID, {})]
     return _Schema(lay_i, cells, consts, _pick(value_idx), _pick(time_idx), templates)
 
 
