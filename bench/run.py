@@ -235,21 +235,23 @@ def power_and_sync_cuts():
     import test_sync as ts
     from irprobe.sim.probe_sim import ProbeSim
     import pathlib
-    buf = io.StringIO()
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            with ProbeSim("iskra-mt174", root=os.path.join(tmp, "probe")) as sim:
-                with contextlib.redirect_stdout(buf):
-                    ts.test_cut_at_every_frame_then_resume(sim, pathlib.Path(tmp))
-        except AssertionError as e:
-            out["failures"].append("sync cut: %s" % e)
-    rows = _parse(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", buf.getvalue())
-    per_round = 6
-    for cut, before, added, dups, total in rows:
-        want = per_round * (cut + 1)
-        out["sync_cuts"] += 1
-        out["lost"] += max(0, want - total)
-        out["duplicated"] += max(0, total - want)
+    from irprobe.cmd_sync import STORE_RECORDS
+    for every in (1, STORE_RECORDS):  # acked after each answer, and after several
+        buf = io.StringIO()
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                with ProbeSim("iskra-mt174", root=os.path.join(tmp, "probe")) as sim:
+                    with contextlib.redirect_stdout(buf):
+                        ts.test_cut_at_every_frame_then_resume(sim, pathlib.Path(tmp), every)
+            except AssertionError as e:
+                out["failures"].append("sync cut: %s" % e)
+        rows = _parse(r"^\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", buf.getvalue())
+        per_round = 6
+        for cut, before, added, dups, total in rows:
+            want = per_round * (cut + 1)
+            out["sync_cuts"] += 1
+            out["lost"] += max(0, want - total)
+            out["duplicated"] += max(0, total - want)
     print("power cuts at every flash operation of a commit and an ack: %d cuts, lost %d, "
           "corrupt %d, reused seq %d" % (out["power_cuts"], out["lost"], out["corrupt"],
                                          out["reused_seq"]))
