@@ -17,7 +17,7 @@ from irprobe.db_pg import PgError
 from irprobe.inbound import MAX_ID, MAX_TEXT, Untrusted, text
 from irprobe.record_rows import RecordRows, rows_of
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _INSERT_VALUE = 'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)'
 _SESSION_COLUMNS = "device_id, seq, meter, taken_at, protocol, mode, baud, digest, reading"
@@ -127,6 +127,10 @@ _MIGRATIONS = {
             published_at INTEGER NOT NULL,
             PRIMARY KEY (broker, topic))""",
     ],
+    # Values by OBIS code across all meters: only history()'s unit lookup used it, which the
+    # meter's own sessions serve (sessions_meter), and it cost a fifth of a sync's insert time
+    # (docs/STORAGE.md, "Sync").
+    4: ['DROP INDEX IF EXISTS values_obis'],
 }
 
 
