@@ -63,3 +63,38 @@ def test_store_full_message_and_config_secrets():
     out = cfg.apply({"meters": [{"name": "m", "password": "hunter2"}]})
     assert out["meters"][0]["password"] == "***" and "hunter2" not in repr(out)
     assert Config(fs.remount()).load().profile("m")["password"] == "hunter2"
+
+
+def test_a_day_of_load_profile_is_committed_in_small_pieces():
+    # The probe writes a record as it makes it (records.write_record): no write, and so no
+    # buffer, near the size of the reading (4.7 KB of JSON here: a frame seen once).
+    from irprobe.sim import simflash
+
+    sizes = []
+    real = simflash._File.write
+
+    def write(f, data):
+        sizes.append(len(data))
+        return real(f, data)
+
+    rows = [["2026-11-24 %02d:%02d:00" % (k // 4, k % 4 * 15), str(12300100 + 37 * k)]
+            for k in range(96)]
+    day = {"protocol": "dlms", "meter": {"id": "70000005"},
+           "values": [{"obis": "1-0:1.8.0*255", "value": "001234.567", "unit": "kWh"}],
+           "objects": [{"obis": "0-0:%d.0.0*255" % i, "class_id": 3} for i in range(30)],
+           "profiles": [{"obis": "1-0:99.1.0*255", "rows": rows}]}
+    fs = SimFlash()
+    st = Store(fs)
+    st.commit(_reading(1), 1)
+    simflash._File.write = write
+    try:
+        seq = st.commit(day, 2)
+    finally:
+        simflash._File.write = real
+    assert sum(sizes) > 4000 and max(sizes) < 1024, (sum(sizes), max(sizes))
+    from meterproto.link.recpack import Unpacker
+    from meterproto.link.records import split_records
+
+    up = Unpacker()
+    got = [up.feed(r) for r in split_records(st.pull(1, 1 << 20))]
+    assert got[-1].seq == seq and got[-1].reading == day
