@@ -290,10 +290,38 @@ def remote_hashes(t, paths):
     return out
 
 
-# Bytes per raw-REPL exec when copying a file: mpremote's default of 256 costs one round
-# trip per 256 bytes (about 800 for the firmware); 2 KB (up to 8 KB of source text to
-# compile on the board) is 8 x fewer and fits the heap of a board in the raw REPL.
+# File bytes per raw-REPL exec when copying: mpremote's fs_writefile costs a round trip per
+# 256 bytes plus two per file (about 1,000 for the firmware, most of an install on a slow
+# link); small files share an exec and large ones go 2 KB at a time (up to 8 KB of source
+# text for the board to compile: it fits the heap of a board in the raw REPL).
 WRITE_CHUNK = 2048
+_WRITER = "def _w(p,d,m):\n f=open(p,m)\n f.write(d)\n f.close()\n"
+
+
+def write_files(t, items):
+    """Write [(device path, bytes)] with as few raw-REPL execs as the chunk size allows."""
+    from mpremote.transport import TransportExecError
+
+    def run(lines):
+        try:
+            t.exec("\n".join(lines))
+        except TransportExecError as e:
+            msg = e.error_output.strip().splitlines()
+            raise InstallError("writing the firmware files on the board failed: %s"
+                               % (msg[-1] if msg else "unknown error"))
+
+    run([_WRITER])
+    batch, size = [], 0
+    for dev, data in items:
+        for i in range(0, max(1, len(data)), WRITE_CHUNK):
+            part = data[i:i + WRITE_CHUNK]
+            batch.append("_w(%r,%r,%r)" % (dev, part, "wb" if i == 0 else "ab"))
+            size += len(part) + 64
+            if size >= WRITE_CHUNK:
+                run(batch)
+                batch, size = [], 0
+    if batch:
+        run(batch)
 
 
 def _twin(dev):
@@ -328,8 +356,8 @@ def copy_files(t, files, log=print):
     for dev, data in want.items():
         if have.get(dev) != hashlib.sha256(data).hexdigest():
             _mkdirs(t, dev, made)
-            t.fs_writefile(dev, data, chunk_size=WRITE_CHUNK)
             copied.append(dev)
+    write_files(t, [(dev, want[dev]) for dev in copied])
     for twin in twins:
         if have.get(twin) is not None:
             t.fs_rmfile(twin)

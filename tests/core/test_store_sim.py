@@ -3,6 +3,7 @@
 from irprobe.sim.simflash import PowerCut, SimFlash
 from probe.config import Config
 from probe.store import Store, StoreFull
+from core_checks import raises
 
 
 def _reading(n):
@@ -98,3 +99,53 @@ def test_a_day_of_load_profile_is_committed_in_small_pieces():
     up = Unpacker()
     got = [up.feed(r) for r in split_records(st.pull(1, 1 << 20))]
     assert got[-1].seq == seq and got[-1].reading == day
+
+
+def test_schema_read_back_in_pieces_matches_the_whole():
+    # probe.store_schema skips the frame and keeps the layouts: the same as parsing the
+    # whole record, for texts with quotes, backslashes, braces and a member named like "f".
+    from meterproto.link.recpack import Packer, _schema_body
+    from meterproto.link.records import K_SCHEMA
+    from meterproto.errors import DecodeError
+    from probe.store_schema import read_schema
+
+    odd = {"protocol": "iec62056-21", "meter": {"id": "1", "ident": '/A"B{[}]\\ \u00e9'},
+           "values": [{"obis": "1.8.0", "value": "%06d.000" % n, "unit": 'k"W{h',
+                       "f": '},"k":"x'} for n in range(30)], "notes": ['n"1']}
+    for reading in (odd, _reading(5)):
+        recs = Packer().pack(7, 7, reading)
+        assert recs[0][3] == K_SCHEMA
+        fs = SimFlash()
+        f = fs.open("/s", "wb")
+        f.write(b"xyz" + recs[0])
+        f.close()
+        f = fs.open("/s", "rb")
+        sid, got = read_schema(f, 3)
+        f.close()
+        want_id, want = _schema_body(recs[0])
+        assert sid == want_id == 7
+        for k in ("c", "p", "n", "i", "k"):
+            assert got[k] == want[k], k
+        assert got["f"] == {}
+        bad = bytearray(recs[0])
+        bad[len(bad) // 2] ^= 1
+        f = fs.open("/b", "wb")
+        f.write(bytes(bad))
+        f.close()
+        f = fs.open("/b", "rb")
+        assert raises(DecodeError, read_schema, f, 0)
+        f.close()
+
+
+def test_readings_of_one_meter_share_one_schema_read_back_from_flash():
+    # Each commit reads the segment's schema back (probe.store_schema) instead of keeping
+    # it in RAM: ten readings of one meter cost one schema record, not ten.
+    from meterproto.link.records import K_SCHEMA, split_records
+
+    fs = SimFlash()
+    st = Store(fs)
+    for n in range(10):
+        st.commit(_reading(n), n)
+    raw = fs.files["/data/%s" % st.segs[0].name]
+    kinds = [r[3] for r in split_records(raw)]
+    assert kinds.count(K_SCHEMA) == 1 and len(kinds) == 11, kinds

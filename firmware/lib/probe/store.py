@@ -261,9 +261,9 @@ class Store:
         pk = Packer()
         if self._schema_at is not None:
             try:  # the schema is read back from flash: no RAM held between readings
-                pk.adopt(self._read_at(self._schema_at[0], self._schema_at[1]))
-            except (DecodeError, OSError):
-                pass  # then this reading brings a new schema
+                pk.adopt_parts(*self._schema_parts(self._schema_at[0], self._schema_at[1]))
+            except (DecodeError, OSError, MemoryError):
+                pass  # then this reading brings a new schema: only flash space is lost
         if self._seen is not None:
             pk.seen = self._seen
         try:
@@ -271,20 +271,18 @@ class Store:
         finally:
             self._seen = pk.seen
             # (meterproto.link.jsonpieces stays: small, and the USB server shares it)
-            _forget(("meterproto.link.recpack", "meterproto.link.cells"))
+            _forget(("meterproto.link.recpack", "meterproto.link.cells", "probe.store_schema"))
 
-    def _read_at(self, name, pos):
+    def _schema_parts(self, name, pos):
+        """(id, parsed body without its frame) of the schema at pos of segment name, read
+        in small pieces (probe.store_schema, let go after the commit)."""
+        from probe.store_schema import read_schema
+
         f = self.fs.open(self._p(name), "rb")
         try:
-            f.seek(pos)
-            head = f.read(R.HEAD)
-            n = R.record_info(head)[0]
-            raw = head + f.read(n - R.HEAD)
+            return read_schema(f, pos)
         finally:
             f.close()
-        if not R.check(raw, 0, n):
-            raise DecodeError("a stored schema record is damaged")
-        return raw
 
     def _commit(self, pk, seq, seg, time_s, reading, digest):
         # The records are planned, counted, then written in small pieces (records.write_record):

@@ -21,7 +21,8 @@
 #   Packer() .pack(seq, time_s, reading, digest) -> list of records (a schema first when the
 #       reading's frame is new); .plan(...) the same unbuilt: [(kind, head, obj, body
 #       length)] for records.write_record (the store writes them in pieces); .reset() forgets the schema (a new segment starts);
-#       .adopt(schema record) takes a schema read back from flash as the current one;
+#       .adopt(schema record) takes a schema read back from flash as the current one
+#       (.adopt_parts(id, parsed body) from probe.store_schema, which skips the frame);
 #       .seen: key of the last reading's frame (keep it to carry on after a reload)
 #   Unpacker() .feed(raw) -> Record (meterproto.link.records; a gap notice has .gap_to) or
 #       None for a schema; either version; raises DecodeError (unknown schema, bad body,
@@ -148,7 +149,10 @@ class Packer:
 
     def adopt(self, raw):
         """Take the schema record raw (read back from a segment) as the current one."""
-        sid, s = _schema_body(raw)
+        self.adopt_parts(*_schema_body(raw))
+
+    def adopt_parts(self, sid, s):
+        """The same from its id and parsed body (its frame "f" is not needed)."""
         self.schema_id, self.lays, self.cols = sid, [c[2:] for c in s["c"]], s["p"]
         self.notes = s.get("n") or []
         self.ident = s.get("i")
