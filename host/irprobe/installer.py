@@ -292,14 +292,18 @@ def remote_hashes(t, paths):
 
 # File bytes per raw-REPL exec when copying: mpremote's fs_writefile costs a round trip per
 # 256 bytes plus two per file (about 1,000 for the firmware, most of an install on a slow
-# link); small files share an exec and large ones go 2 KB at a time (up to 8 KB of source
-# text for the board to compile: it fits the heap of a board in the raw REPL).
-WRITE_CHUNK = 2048
-_WRITER = "def _w(p,d,m):\n f=open(p,m)\n f.write(d)\n f.close()\n"
+# link) and sends each byte as up to 4 characters of repr. Here small files share an exec,
+# large ones go 4 KB at a time, as base64 (5.5 KB of source text for the board to compile:
+# it fits the heap of a board in the raw REPL).
+WRITE_CHUNK = 4096
+_WRITER = ("from binascii import a2b_base64 as _b\n"
+           "def _w(p,d,m):\n f=open(p,m)\n f.write(_b(d))\n f.close()\n")
 
 
 def write_files(t, items):
     """Write [(device path, bytes)] with as few raw-REPL execs as the chunk size allows."""
+    import base64
+
     from mpremote.transport import TransportExecError
 
     def run(lines):
@@ -315,7 +319,8 @@ def write_files(t, items):
     for dev, data in items:
         for i in range(0, max(1, len(data)), WRITE_CHUNK):
             part = data[i:i + WRITE_CHUNK]
-            batch.append("_w(%r,%r,%r)" % (dev, part, "wb" if i == 0 else "ab"))
+            batch.append("_w(%r,%r,%r)" % (dev, base64.b64encode(part).decode(),
+                                           "wb" if i == 0 else "ab"))
             size += len(part) + 64
             if size >= WRITE_CHUNK:
                 run(batch)

@@ -3,8 +3,8 @@
 # pinned in tests/device/package.json), end to end through the host CLI: install, configure,
 # take an IEC meter and three DLMS meters (direct HDLC with a 96-row profile, mode E, HLS-GMAC
 # ciphered) from the simulator, run the doctor on the probe, cut the power during a commit,
-# restart from the same flash, let the probe's own store append 1,000 more readings (over the
-# raw REPL), restart, sync them all, and check the database. Prints the probe's own heap
+# restart from the same flash, add a segment of 1,000 more readings (over the raw REPL; the
+# store's boot scan adopts them), restart, sync them all, and check the database. Prints the probe's own heap
 # low-water marks and FAILS when one is under 64 KB (issue 12).
 # The emulator runs at 0.3-0.5 x real time, so the meters run on a slowed clock (--time-scale)
 # and are served over TCP without line emulation (a pty cannot carry 7E1; tests/device/relay).
@@ -175,6 +175,22 @@ def expected(name):
     return [p for p in lst if p["name"] == name][0]
 
 
+def install(cdc):
+    """irprobe install, each of its steps shown with the time it was reached."""
+    t = time.monotonic()
+    p = subprocess.Popen([PY, "-m", "irprobe", "install", "--board", "pico", "--port", cdc,
+                          "--timeout", "180"], cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    steps = []
+    for line in p.stderr:
+        steps.append("%.0f s %s" % (time.monotonic() - t, line.strip()[:60]))
+    out = p.stdout.read()
+    if p.wait(900) != 0:
+        fail("irprobe install: %s" % " / ".join(steps[-3:]))
+    say("installed in %.0f s: %s" % (time.monotonic() - t, out.strip()))
+    print("    " + "\n    ".join(steps))
+
+
 def check_values(name, reading, exp):
     got = {v["obis"]: (v["value"], v["unit"]) for v in reading["values"]}
     if isinstance(exp.get("expected"), dict):  # DLMS
@@ -248,8 +264,7 @@ def main():
         info = emu.start()
         cdc = info["cdc"]
         say("emulated Pico up: USB %s, UART0 %s" % (cdc, info["uart0"]))
-        r = irprobe("install", "--board", "pico", "--port", cdc, "--timeout", "180", timeout=900)
-        say("installed: " + r.stdout.strip())
+        install(cdc)
         relay = Relay(info["uart0"])
 
         def plug(sim, listen=False):
@@ -323,16 +338,16 @@ def main():
                  % (count, len(METERS)))
         say("restarted from the same flash: the reader app answers, %d records (%d before the "
             "cut)" % (count, len(METERS)))
-        # 1,000 more readings appended by the probe's own store, then a restart: the boot
-        # scan finds them, and the sync carries them all.
+        # 1,000 more readings in a segment of their own, found by the store's boot scan;
+        # then the sync carries them all.
         t = time.monotonic()
-        fill(cdc, FILL)
+        size = fill(cdc, hello["next_seq"], FILL)
         hello = wait_for_app(cdc)
         if hello.get("count") != count + FILL:
-            fail("after appending %d readings the probe holds %r records (%d expected)"
+            fail("after adding %d readings the probe holds %r records (%d expected)"
                  % (FILL, hello.get("count"), count + FILL))
-        say("the probe's store appended %d readings and restarted in %.0f s: %d records"
-            % (FILL, time.monotonic() - t, hello["count"]))
+        say("%d more readings (%d bytes) on the probe's flash, restarted in %.0f s: the "
+            "store holds %d" % (FILL, size, time.monotonic() - t, hello["count"]))
         t = time.monotonic()
         r = irprobe("sync", "--port", cdc, "--db", db, timeout=600)
         say("sync in %.0f s: %s" % (time.monotonic() - t, r.stdout.strip().splitlines()[-1]))
@@ -373,44 +388,36 @@ def _figure(text, what):
     return int(m.group(1)) if m else None
 
 
-# Run on the probe in the raw REPL after a soft reset (the app is not running): its own store
-# code (probe.store.Store on littlefs) appends n IEC-like readings of 24 registers, one commit
-# each, as takes would. Only the packer is kept loaded between commits (the store lets it go
-# after each one to spare the heap between reads: here that would only cost time).
-FILL_SCRIPT = """
-from probe import fsys, store
-from probe.fsys import Fsys
-store._forget = lambda names: None
-st = store.Store(Fsys(fsys.ROOT))
-st.recover()
-for n in range(%d):
-    v = [{"obis": "1-0:%%d.8.0*255" %% (k + 1), "value": "%%06d.%%03d" %% (n, k), "unit": "kWh"}
-         for k in range(24)]
-    st.commit({"meter": {"id": "FILL0001", "manufacturer": "XYZ", "ident": "/XYZ5FILL"},
-               "protocol": "iec62056-21", "mode": "C", "baud": 9600, "values": v},
-              1764000000 + 900 * n, b"fill")
-print(st.status()["count"])
-"""
+def fill_reading(n):
+    v = [{"obis": o, "value": x, "unit": u} for o, x, u in fill_values(n)]
+    return {"meter": {"id": "FILL0001", "manufacturer": "XYZ", "ident": "/XYZ5FILL"},
+            "protocol": "iec62056-21", "mode": "C", "baud": 9600, "values": v}
 
 
 def fill_values(n):
     return [("1-0:%d.8.0*255" % (k + 1), "%06d.%03d" % (n, k), "kWh") for k in range(24)]
 
 
-def fill(cdc, n):
-    """The probe's store appends n readings (raw REPL), then main.py starts the app again."""
+def fill(cdc, first, n):
+    """n readings from seq first on, packed by the record code the probe runs
+    (meterproto.link.recpack), written as one segment file onto the probe's flash over the
+    raw REPL; then main.py starts again and the store's boot scan checks and adopts them.
+    (Committing them one by one on the emulated Pico takes about 1 s each.)"""
     sys.path.insert(0, os.path.join(ROOT, "host"))
     from irprobe import installer
+    from meterproto.link.recpack import Packer
 
+    pk = Packer()
+    data = bytearray()
+    for i in range(n):
+        for r in pk.pack(first + i, 1764000000 + 900 * i, fill_reading(i), b"fill"):
+            data += r
     t = installer.connect(cdc, 30)
     try:
-        out = t.exec(FILL_SCRIPT % n, timeout=900)
-    except Exception as e:  # the board's error text, not a traceback of ours
-        fail("the probe's store could not append the readings: %s"
-             % (getattr(e, "error_output", b"") or str(e)))
+        installer.write_files(t, [("/data/%08d.seg" % first, bytes(data))])
     finally:
         installer.restart(t)
-    return int(out.decode().strip().splitlines()[-1])
+    return len(data)
 
 
 def check_db(db, stored, count):

@@ -282,14 +282,17 @@ class CommandServer:
         cap = _pull_cap()
         if max_bytes > cap:
             max_bytes = cap  # fewer records per answer; the host asks again
-        try:
-            out = self.store.pull(first, max_bytes, have)
-        except MemoryError:  # a fragmented heap: free what the app can, then once more
-            make_room = getattr(self.app, "make_room", None)
-            if make_room is None:
-                raise
-            make_room()
-            out = self.store.pull(first, max_bytes, have)
+        out = None
+        for cap in (max_bytes, 1024, 1):  # 1: one record, whatever its size
+            try:
+                out = self.store.pull(first, min(cap, max_bytes), have)
+                break
+            except MemoryError:  # a fragmented heap: free what the app can, ask for less
+                if cap == 1:
+                    raise
+                make_room = getattr(self.app, "make_room", None)
+                if make_room is not None:
+                    make_room()
         if args.get("w") == 1:
             out = H.whiten(out)  # the host undoes it: far fewer bytes stuffed on the wire
         return out
