@@ -70,3 +70,36 @@ def test_without_release_the_modules_stay_and_the_reading_is_the_same():
         [(v.obis, v.value, v.unit) for v in b.values]
     assert (a.manufacturer, a.ident) == (b.manufacturer, b.ident)
     assert a.notes[:2] == b.notes[:2]
+
+
+def _hdlc_read(profile, **kw):
+    """Direct HDLC read with release_modules=True; -> (reading, modules seen at the object
+    list request)."""
+    import meterproto.dlms.acse  # noqa: F401
+    from meterproto.dlms.client import ACSE_MODULES
+
+    saved = {n: sys.modules[n] for n in ACSE_MODULES}
+    seen = []
+    rol = DlmsClient._read_object_list
+
+    def read_object_list(self, now_ms):
+        rol(self, now_ms)
+        seen.append([n for n in ACSE_MODULES if n in sys.modules])
+
+    DlmsClient._read_object_list = read_object_list
+    try:
+        r = run(AutoSession(mode="hdlc", release_modules=True, **kw),
+                VirtualLine(profiles.make_meter(profile)))
+    finally:
+        DlmsClient._read_object_list = rol
+        for n, m in saved.items():
+            sys.modules[n] = m
+        setattr(sys.modules["meterproto.dlms"], "acse", saved["meterproto.dlms.acse"])
+        setattr(sys.modules["meterproto.dlms"], "initiate", saved["meterproto.dlms.initiate"])
+    return r, seen
+
+
+def test_the_association_code_goes_once_associated():
+    r, seen = _hdlc_read("dlms-lp96")
+    assert seen == [[]]  # AARQ/AARE modules not resident while the meter is read
+    assert sum(len(p["rows"]) for p in r.profiles) == 96 and len(r.values) > 3

@@ -5,11 +5,11 @@
 # conformance allows (GET-with-list), then each load profile by range, then DISC.
 # RAM (the RP2040 heap): array values are decoded as their blocks arrive (axdr_stream), rows
 # and object_list entries kept as A-XDR bytes until they are done, small receive PDUs.
-from meterproto.compat import const
+from meterproto.compat import MICROPYTHON, const, forget
 from meterproto.errors import NoAnswer, Refused, ProtocolError, DecodeError, LocalProtocolError
 from meterproto.line import FMT_8N1
 from meterproto.machine import Machine
-from meterproto.dlms import acse, axdr, cosem, get
+from meterproto.dlms import axdr, cosem, get
 from meterproto.hdlc import link as hdlc_link
 from meterproto.dlms.axdr_stream import ArrayStream
 from meterproto.dlms.client_profile import CLOCK, ProfileReader  # noqa: F401 (CLOCK: API)
@@ -37,6 +37,9 @@ _READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3,)}
 # needs. 512 bytes keeps that small on the RP2040 and costs one GET-next per 500 bytes.
 _MAX_PDU = const(512)
 _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls": 5}
+# Needed to associate only (AARQ/AARE, IEC 62056-5-3 9.3.2): let go once associated, when
+# release_modules says so (MicroPython: their bytecode is heap the rest of the read needs).
+ACSE_MODULES = ("meterproto.dlms.acse", "meterproto.dlms.initiate")
 
 
 class DlmsClient(ProfileReader, Machine):
@@ -62,7 +65,7 @@ class DlmsClient(ProfileReader, Machine):
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
                  max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None,
-                 profile_entries=None, capture_times="auto"):
+                 profile_entries=None, capture_times="auto", release_modules=MICROPYTHON):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -110,6 +113,7 @@ class DlmsClient(ProfileReader, Machine):
         self.release = release
         self.max_list = max_list
         self.max_pdu = max_pdu
+        self.release_modules = release_modules
         self.link = link or hdlc_link.HdlcClientLink(
             client_sap=client_sap, server_upper=server_upper, server_lower=server_lower,
             addr_size=server_addr_size, max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
@@ -252,6 +256,8 @@ class DlmsClient(ProfileReader, Machine):
 
     # -- association -----------------------------------------------------------------------
     def _associate(self, now_ms):
+        from meterproto.dlms import acse
+
         self.state = _ASSOCIATE
         c = self.cipher
         pdu = self.max_pdu
@@ -312,6 +318,8 @@ class DlmsClient(ProfileReader, Machine):
     def _apdu(self, apdu, now_ms):
         st = self.state  # ciphered answers come deciphered (_pump)
         if st == _ASSOCIATE:
+            from meterproto.dlms import acse
+
             aare = acse.parse_aare(apdu)
             if aare.context == acse.CONTEXT_SN and self.sn is None and \
                     self._short_names_instead(aare, now_ms):
@@ -517,6 +525,9 @@ class DlmsClient(ProfileReader, Machine):
 
     # -- the reading plan -------------------------------------------------------------------------
     def _read_object_list(self, now_ms):
+        if self.release_modules:  # associated: the AARQ/AARE code is not needed any more
+            self._hls = None
+            forget(ACSE_MODULES)
         self.state = _OBJECTS
         self._get([(15, ASSOCIATION_LN, 2)], now_ms)
 
@@ -557,6 +568,8 @@ class DlmsClient(ProfileReader, Machine):
 
     def _close(self, now_ms):
         if self.release == "rlrq":
+            from meterproto.dlms import acse
+
             self.state = _RELEASE
             self.link.send_apdu(acse.build_rlrq(0), now_ms)
             return

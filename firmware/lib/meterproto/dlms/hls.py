@@ -2,7 +2,7 @@
 # 9.2.7, Green Book): HLS-GMAC pass 3/4 (mechanism 5, reply_to_HLS_authentication, class 15
 # method 1) and the ciphered context (glo-/ded- APDUs with invocation counters). Core, the
 # client's side; the meter's is irprobe.sim.hls_server.
-from meterproto.dlms import acse, axdr, security
+from meterproto.dlms import axdr, security
 from meterproto.compat import random_bytes
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, Refused
 
@@ -56,6 +56,7 @@ class HlsClient:
 
     def aarq(self, conformance=0x001E1D, max_pdu=0xFFFF, user_info=None):
         """user_info: the glo-initiate-request of a ciphered association (ClientCipher)."""
+        from meterproto.dlms import acse  # associating only: let go after (dlms.client)
         return acse.build_aarq(5, conformance=conformance, max_pdu=max_pdu,
                                system_title=self.system_title, challenge=self.ctos,
                                ciphered=user_info is not None, user_info=user_info)
@@ -193,6 +194,7 @@ class ClientCipher(_Cipher):
 
     def initiate_request(self, conformance=0x001E1D, max_pdu=0xFFFF):
         """glo-initiate-request (0x21) for the AARQ's user-information."""
+        from meterproto.dlms import acse  # associating only: let go after (dlms.client)
         plain = acse.build_initiate_request(conformance, max_pdu, self.dedicated_key)
         return self._cipher(0x21, self.ek, plain)
 
@@ -201,6 +203,7 @@ class ClientCipher(_Cipher):
 
     def accept_aare(self, aare):
         """Take the meter's system title and decipher its glo-initiate-response in place."""
+        from meterproto.dlms import acse  # associating only: let go after (dlms.client)
         if aare.accepted and aare.context != acse.CONTEXT_LN_CIPHERED:
             raise Refused("the meter accepted the association without ciphering (context %s):"
                           " read it without keys" % aare.context)

@@ -53,7 +53,8 @@ class AutoSession(Machine):
         self._dlms_opts = dict(dlms_options)
         self._dlms_opts.update({"client_sap": client_sap, "server_upper": server_upper,
                           "server_lower": server_lower, "auth": auth, "password": password,
-                          "system_title": system_title, "ek": ek, "ak": ak})
+                          "system_title": system_title, "ek": ek, "ak": ak,
+                          "release_modules": release_modules})
         self.find = server_upper == "auto"
         if self.find:
             self._dlms_opts["server_upper"] = 1
