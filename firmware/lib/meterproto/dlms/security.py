@@ -46,7 +46,9 @@ def _block_fn(key16, backend):
     if backend == "cryptography":
         enc = _Cipher(_alg.AES(bytes(key16)), _modes.ECB()).encryptor()
         return enc.update
-    return _pure.Aes128(key16).encrypt
+    from meterproto.dlms.aes128 import Aes128  # no AES library here: the slow one
+
+    return Aes128(key16).encrypt
 
 
 def _check_key(key16):
