@@ -76,15 +76,16 @@ def _hdlc_read(profile, **kw):
     """Direct HDLC read with release_modules=True; -> (reading, modules seen at the object
     list request)."""
     import meterproto.dlms.acse  # noqa: F401
-    from meterproto.dlms.client import ACSE_MODULES
+    import meterproto.dlms.hls  # noqa: F401
+    from meterproto.dlms.client import ASSOCIATION_MODULES
 
-    saved = {n: sys.modules[n] for n in ACSE_MODULES}
+    saved = {n: sys.modules[n] for n in ASSOCIATION_MODULES}
     seen = []
     rol = DlmsClient._read_object_list
 
     def read_object_list(self, now_ms):
         rol(self, now_ms)
-        seen.append([n for n in ACSE_MODULES if n in sys.modules])
+        seen.append([n for n in ASSOCIATION_MODULES if n in sys.modules])
 
     DlmsClient._read_object_list = read_object_list
     try:
@@ -94,8 +95,8 @@ def _hdlc_read(profile, **kw):
         DlmsClient._read_object_list = rol
         for n, m in saved.items():
             sys.modules[n] = m
-        setattr(sys.modules["meterproto.dlms"], "acse", saved["meterproto.dlms.acse"])
-        setattr(sys.modules["meterproto.dlms"], "initiate", saved["meterproto.dlms.initiate"])
+        for n, m in saved.items():
+            setattr(sys.modules["meterproto.dlms"], n.rsplit(".", 1)[1], m)
     return r, seen
 
 
@@ -103,3 +104,15 @@ def test_the_association_code_goes_once_associated():
     r, seen = _hdlc_read("dlms-lp96")
     assert seen == [[]]  # AARQ/AARE modules not resident while the meter is read
     assert sum(len(p["rows"]) for p in r.profiles) == 96 and len(r.values) > 3
+
+
+def test_the_hls_code_goes_once_associated_and_the_ciphering_stays():
+    from meterproto.compat import unhexlify
+    from irprobe.sim.dlms_profiles import PROFILES
+
+    p = PROFILES["dlms-hls"]
+    r, seen = _hdlc_read("dlms-hls", client_sap=p["client_sap"], auth="hls-gmac",
+                         system_title=b"IRPROBE1", ek=unhexlify(p["ek"]),
+                         ak=unhexlify(p["ak"]))
+    assert seen == [[]]  # neither ACSE nor the HLS pass 3/4 while the meter is read
+    assert len(r.values) > 3 and r.profiles  # ... and the ciphered reads went on

@@ -37,9 +37,9 @@ _READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3,)}
 # needs. 512 bytes keeps that small on the RP2040 and costs one GET-next per 500 bytes.
 _MAX_PDU = const(512)
 _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls": 5}
-# Needed to associate only (AARQ/AARE, IEC 62056-5-3 9.3.2): let go once associated, when
+# Needed to associate only (AARQ/AARE, IEC 62056-5-3 9.3.2; HLS pass 3/4): let go once associated, when
 # release_modules says so (MicroPython: their bytecode is heap the rest of the read needs).
-ACSE_MODULES = ("meterproto.dlms.acse", "meterproto.dlms.initiate")
+ASSOCIATION_MODULES = ("meterproto.dlms.acse", "meterproto.dlms.initiate", "meterproto.dlms.hls")
 
 
 class DlmsClient(ProfileReader, Machine):
@@ -94,7 +94,7 @@ class DlmsClient(ProfileReader, Machine):
             security = 0x30 if ek and ak else 0
         self.cipher = None
         if security:
-            from meterproto.dlms.hls import ClientCipher
+            from meterproto.dlms.cipher import ClientCipher
             self.cipher = ClientCipher(system_title, ek, ak, security, invocation_counter,
                                        dedicated_key)
             system_title = self.cipher.system_title
@@ -527,7 +527,7 @@ class DlmsClient(ProfileReader, Machine):
     def _read_object_list(self, now_ms):
         if self.release_modules:  # associated: the AARQ/AARE code is not needed any more
             self._hls = None
-            forget(ACSE_MODULES)
+            forget(ASSOCIATION_MODULES)
         self.state = _OBJECTS
         self._get([(15, ASSOCIATION_LN, 2)], now_ms)
 

@@ -22,7 +22,8 @@ DLMS_MODULES = ("meterproto.obis", "meterproto.reading", "meterproto.hdlc.frame"
                 "meterproto.dlms.initiate", "meterproto.dlms.acse", "meterproto.dlms.get",
                 "meterproto.dlms.cosem", "meterproto.dlms.axdr_stream",
                 "meterproto.dlms.client_profile", "meterproto.dlms.client")
-CIPHER_MODULES = ("meterproto.dlms.aes_gcm", "meterproto.dlms.security", "meterproto.dlms.hls")
+CIPHER_MODULES = ("meterproto.dlms.aes_gcm", "meterproto.dlms.security", "meterproto.dlms.cipher",
+                  "meterproto.dlms.hls")
 IEC_MODULES = ("meterproto.iec.client", "meterproto.iec.msg", "meterproto.iec.data",
                "meterproto.iec.wakeup", "meterproto.iec")
 
