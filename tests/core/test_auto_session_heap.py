@@ -116,3 +116,33 @@ def test_the_hls_code_goes_once_associated_and_the_ciphering_stays():
                          ak=unhexlify(p["ak"]))
     assert seen == [[]]  # neither ACSE nor the HLS pass 3/4 while the meter is read
     assert len(r.values) > 3 and r.profiles  # ... and the ciphered reads went on
+
+
+def test_the_ciphering_code_goes_with_the_disc():
+    from meterproto.compat import unhexlify
+    from meterproto.dlms.client import CIPHER_MODULES
+    from irprobe.sim.dlms_profiles import PROFILES
+
+    import meterproto.dlms.cipher  # noqa: F401
+    saved = {n: sys.modules[n] for n in CIPHER_MODULES}
+    p = PROFILES["dlms-hls"]
+    seen = []
+    disc = DlmsClient._disconnect
+
+    def disconnect(self, now_ms):
+        disc(self, now_ms)
+        seen.append(([n for n in CIPHER_MODULES if n in sys.modules], self.cipher))
+
+    DlmsClient._disconnect = disconnect
+    try:
+        c = DlmsClient(client_sap=p["client_sap"], auth="hls-gmac", system_title=b"IRPROBE1",
+                       ek=unhexlify(p["ek"]), ak=unhexlify(p["ak"]), release_modules=True)
+        r = run(c, VirtualLine(profiles.make_meter("dlms-hls")))
+    finally:
+        DlmsClient._disconnect = disc
+        for n, m in saved.items():
+            sys.modules[n] = m
+            setattr(sys.modules["meterproto.dlms"], n.rsplit(".", 1)[1], m)
+    assert seen == [([], None)]  # neither the ciphering's modules nor its object after DISC
+    assert len(r.values) > 3 and r.profiles  # the reading is whole
+    assert c.counters[0] > 5 and c.counters[1] > 5  # the counters outlive the cipher

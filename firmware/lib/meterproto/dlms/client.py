@@ -40,6 +40,9 @@ _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls":
 # Needed to associate only (AARQ/AARE, IEC 62056-5-3 9.3.2; HLS pass 3/4): let go once associated, when
 # release_modules says so (MicroPython: their bytecode is heap the rest of the read needs).
 ASSOCIATION_MODULES = ("meterproto.dlms.acse", "meterproto.dlms.initiate", "meterproto.dlms.hls")
+# The ciphered context: let go with the DISC (an HDLC frame, never ciphered), before the
+# reading's last texts are made.
+CIPHER_MODULES = ("meterproto.dlms.cipher", "meterproto.dlms.security", "meterproto.dlms.aes_gcm")
 
 
 class DlmsClient(ProfileReader, Machine):
@@ -53,7 +56,8 @@ class DlmsClient(ProfileReader, Machine):
     (context 3, glo-initiate-request, then glo-/ded- requests); security=0x30 (default),
     0x10 or 0x20, or 0 for HLS-GMAC in the plain context; invocation_counter is our first
     counter (the meter refuses one it has seen); dedicated_key selects ded- ciphering;
-    system_title defaults to "IRPROBE1". self.cipher holds the counters after the session.
+    system_title defaults to "IRPROBE1". self.counters: (our next invocation counter, the
+    meter's last) once the session is over (self.cipher holds them while it runs).
 
     max_pdu: the largest APDU we take (client-max-receive-pdu-size); longer answers come in
     blocks of at most this size. Small blocks keep the heap the session needs small.
@@ -114,6 +118,7 @@ class DlmsClient(ProfileReader, Machine):
         self.max_list = max_list
         self.max_pdu = max_pdu
         self.release_modules = release_modules
+        self.counters = None
         self.link = link or hdlc_link.HdlcClientLink(
             client_sap=client_sap, server_upper=server_upper, server_lower=server_lower,
             addr_size=server_addr_size, max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
@@ -317,6 +322,8 @@ class DlmsClient(ProfileReader, Machine):
 
     def _apdu(self, apdu, now_ms):
         st = self.state  # ciphered answers come deciphered (_pump)
+        if st == _DISC:
+            return  # a late answer after our DISC: the reading is complete
         if st == _ASSOCIATE:
             from meterproto.dlms import acse
 
@@ -577,6 +584,12 @@ class DlmsClient(ProfileReader, Machine):
 
     def _disconnect(self, now_ms):
         self.state = _DISC
+        c = self.cipher
+        if c is not None:
+            self.counters = (c.ic, c.peer_ic)
+            if self.release_modules:  # nothing more is ciphered: its code can go
+                self.cipher = c = None
+                forget(CIPHER_MODULES)
         self.link.disconnect(now_ms)
 
     def _fail(self, exc):
