@@ -147,6 +147,7 @@ class DlmsClient(ProfileReader, Machine):
         self._relabelled = 0  # data blocks the meter labelled with-list (C4 03)
         self._go_on = None  # what to send next once an answer is handled (see _pump)
         self._aare_in = None  # the AARE whose HLS challenge is answered next
+        self._plain = None  # a request to cipher and send (see _pump)
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -175,8 +176,10 @@ class DlmsClient(ProfileReader, Machine):
                     self.apdus += 1
                     apdu = ev[1]
                     ev = None
-                    if self.cipher is not None and self.state not in (_ASSOCIATE, _RELEASE):
-                        apdu = self.cipher.response(apdu)  # deciphered here: a frame higher
+                    c = self.cipher
+                    if c is not None and self.state not in (_ASSOCIATE, _RELEASE):
+                        # deciphered here, frames higher (response() says why not)
+                        apdu = c.unwrap(apdu)[0] if c.ciphered(apdu) else c.response(apdu)
                     self._apdu(apdu, now_ms)
                     apdu = None
                 else:
@@ -189,6 +192,11 @@ class DlmsClient(ProfileReader, Machine):
                     # and in the ciphering of HLS-GMAC requests).
                     self._go_on = None
                     go_on(now_ms)
+                plain = self._plain
+                if plain is not None:  # ciphered here too, not down where it was asked for
+                    self._plain = None
+                    c = self.cipher
+                    self.link.send_apdu(c.wrap(plain, c.form), now_ms)
             except ProtocolError as e:
                 self._stop(e, now_ms)
             except (IndexError, KeyError, TypeError, ValueError) as e:
@@ -284,9 +292,9 @@ class DlmsClient(ProfileReader, Machine):
 
     def _request(self, apdu, now_ms):
         """Every xDLMS request goes out ciphered in a ciphered association (glo-/ded-)."""
-        c = self.cipher
-        if c is not None:
-            apdu = c.wrap(apdu, c.form)  # = c.request(apdu), a frame less
+        if self.cipher is not None:
+            self._plain = apdu  # _pump ciphers it (c.request), a few C stack frames higher
+            return
         self.link.send_apdu(apdu, now_ms)
 
     def _reply_to_challenge(self, now_ms):
