@@ -238,9 +238,7 @@ class DlmsClient(ProfileReader, Machine):
         if self.state != _CONNECT:
             # the meter stopped answering mid-session: a DISC all the same, in case it still
             # hears us (its answers may be what is lost), so it does not stay in HDLC
-            from meterproto.hdlc import frame as hf
-            self._send(hf.encode_frame(self.link.server, hf.client_address(self.client_sap),
-                                       hf.ctl_u(hf.K_DISC)), now_ms)
+            self._hang_up(now_ms)
         if self.state == _CONNECT and isinstance(exc, NoAnswer):
             exc = NoAnswer(
                 "no answer to SNRM (HDLC connect) from server %s at %d baud: check the "
@@ -248,6 +246,13 @@ class DlmsClient(ProfileReader, Machine):
                 "client 1, 17 or a lower address from the serial number) and that the meter "
                 "speaks HDLC on this port" % (self._server_text(), self.baud))
         self._fail(exc)
+
+    def _hang_up(self, now_ms):
+        """A DISC (IEC 62056-46 6.4.4.3.3), whatever the link machine's state: the meter
+        leaves HDLC (or answers DM if it never entered it)."""
+        from meterproto.hdlc import frame as hf
+        self._send(hf.encode_frame(self.link.server, hf.client_address(self.client_sap),
+                                   hf.ctl_u(hf.K_DISC)), now_ms)
 
     def _stop(self, exc, now_ms):
         """A protocol error after connecting: say why, and still close the link politely."""
