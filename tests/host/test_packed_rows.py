@@ -308,3 +308,12 @@ def test_sync_version_1_records_beside_packed_ones(tmp_path, capsys):
             got.setdefault(r["seq"], []).append((r["obis"], r["value"], r["unit"]))
     for seq, r in enumerate(v1 + new, 1):
         assert got[seq] == [(v["obis"], v["value"], v["unit"]) for v in r["values"]]
+
+
+def test_tables_kept_only_for_the_schemas_the_unpacker_keeps():
+    rr = RowReader()
+    for k in range(Unpacker.KEEP + 8):  # a new schema each time (a new segment)
+        for raw in _pack([_reading("%010.3f" % k)] * 2, first_seq=1 + 10 * k):
+            rr.feed(raw)
+    assert rr.fast == 2 * (Unpacker.KEEP + 8)
+    assert set(rr._tables) <= set(rr.unpacker.schemas) and len(rr._tables) <= Unpacker.KEEP
