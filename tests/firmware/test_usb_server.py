@@ -135,6 +135,52 @@ def test_full_sync_pull_in_pieces_then_ack(kbd):
     assert rig.call(rig.hs.ack(12)).value["acked"] == 12
 
 
+def test_pull_asks_for_less_when_the_heap_has_no_room(kbd):
+    # A fragmented heap (MemoryError for a large answer): the probe frees what it can and
+    # sends a smaller answer instead of failing the sync.
+    rig = Rig(12)
+    real = rig.store.pull
+    asked = []
+
+    def pull(first, max_bytes, have=None):
+        asked.append(max_bytes)
+        if max_bytes > 1024:
+            raise MemoryError("memory allocation failed")
+        return real(first, max_bytes, have)
+
+    rig.store.pull = pull
+    rig.app.room = 0
+    rig.app.make_room = lambda: setattr(rig.app, "room", rig.app.room + 1)
+    rig.call(rig.hs.hello())
+    recs = rig.call(rig.hs.pull(0, 8000)).value
+    assert asked[:2] == [8000, 1024] and rig.app.room == 1
+    assert 0 < sum(len(r) for r in recs) <= 1024 or len(recs) == 1
+
+
+def test_a_large_take_answer_goes_out_in_pieces(kbd):
+    # The TAKE answer (a day of load profile as JSON) is written in pieces as it is made:
+    # the host gets the same reading, and no write is near the answer's size.
+    rig = Rig()
+    rows = [["2026-11-24 %02d:%02d:00" % (k // 4, k % 4 * 15), str(1000 + k)]
+            for k in range(96)]
+    reading = {"protocol": "dlms", "values": [], "profiles": [{"rows": rows}]}
+    rig.app.take_reading = lambda: {"outcome": "success", "seq": 1, "reading": reading,
+                                    "message": "ok"}
+    writes = []
+    real = rig.out.write
+
+    def write(data):
+        writes.append(len(data))
+        return real(data)
+
+    rig.srv.out.write = write
+    rig.call(rig.hs.hello())
+    del writes[:]
+    v = rig.call(rig.hs.take()).value
+    assert v["reading"] == reading
+    assert sum(writes) > 3000 and max(writes) < 1024, (sum(writes), max(writes))
+
+
 def test_config_secrets_are_never_echoed(kbd):
     rig = Rig()
     rig.call(rig.hs.hello())

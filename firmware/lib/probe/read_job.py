@@ -11,22 +11,6 @@ from probe.led import ERROR, STORAGE_FULL, SUCCESS
 from probe.settings import settings
 
 
-# Kept through the session, given up for the commit: on the RP2040 the reading's many small
-# objects end up between the freed protocol code, so 143 KB free held no 2.2 KB piece for
-# the reading's JSON (measured on the emulated Pico). The commit (JSON, record bytes) and the
-# TAKE answer (JSON, frame) need about this much in one piece for a day of load profile.
-RESERVE = 32 * 1024
-
-
-def _reserve():
-    for n in (RESERVE, RESERVE // 2):
-        try:
-            return bytearray(n)
-        except MemoryError:
-            pass
-    return None
-
-
 def make_session(s):
     """The Machine for one read, from settings() (probe.session.make_session, loaded now)."""
     from probe.session import make_session as make
@@ -76,7 +60,6 @@ def begin(app, profile=None):
             app._report(ERROR, None, None, "cannot start a read: %s" % e)
             return False
     gc.collect()  # between sessions, never mid-frame
-    app.reserve = _reserve()
     app.echo = echo
     app.led.play("busy", now)
     app._show(["READING..."])
@@ -104,9 +87,11 @@ def finish(app):
     seq = None
     message = str(m.error) if m.error is not None else "ok"
     digest = st.digest()
-    st = m = app.echo = app.reserve = None  # the session's objects go before the commit
+    st = m = app.echo = None  # the session's objects go before the commit
     # ... and so does the protocol code (tens of KB of bytecode in RAM on MicroPython 1.24):
-    # the commit and the USB answer need room in one piece; the next read imports it again.
+    # the next read imports it again. The commit and the USB answer are written in small
+    # pieces (records.write_record, channel.write_frame): the heap, fragmented by the
+    # reading's many small objects, needs no large free piece for them.
     app._free_memory(True)
     heap_sample()  # the reading, before the commit
     if outcome == SUCCESS and app.store is None and app.store_error is not None:
@@ -120,8 +105,7 @@ def finish(app):
         app._next_interval = None
     elif app._next_interval is None:
         app._next_interval = app.hw.clock.ticks_ms() + app.s["interval_s"] * 1000
-    app._free_memory()  # after the commit: the freed code leaves holes, and a commit
-    # needs a few KB in one piece (JSON text, record bytes)
+    app._free_memory()  # after the commit: room for the next read's modules
 
 
 def _commit(app, reading, digest):

@@ -78,6 +78,14 @@ def _forget(names):
                 del d[name[name.rfind(".") + 1:]]
 
 
+def _size(recs):
+    """Bytes the planned records take on flash."""
+    n = 0
+    for r in recs:
+        n += R.OVERHEAD2 + r[3]
+    return n
+
+
 class Store:
     def __init__(self, fs, root="/data", min_free_pct=3):
         self.fs = fs
@@ -253,42 +261,48 @@ class Store:
         pk = Packer()
         if self._schema_at is not None:
             try:  # the schema is read back from flash: no RAM held between readings
-                pk.adopt(self._read_at(self._schema_at[0], self._schema_at[1]))
-            except (DecodeError, OSError):
-                pass  # then this reading brings a new schema
+                pk.adopt_parts(*self._schema_parts(self._schema_at[0], self._schema_at[1]))
+            except (DecodeError, OSError, MemoryError):
+                pass  # then this reading brings a new schema: only flash space is lost
         if self._seen is not None:
             pk.seen = self._seen
         try:
             return self._commit(pk, seq, seg, time_s, reading, digest)
         finally:
             self._seen = pk.seen
-            _forget(("meterproto.link.recpack", "meterproto.link.cells"))
+            # (meterproto.link.jsonpieces stays: small, and the USB server shares it)
+            _forget(("meterproto.link.recpack", "meterproto.link.cells", "probe.store_schema"))
 
-    def _read_at(self, name, pos):
+    def _schema_parts(self, name, pos):
+        """(id, parsed body without its frame) of the schema at pos of segment name, read
+        in small pieces (probe.store_schema, let go after the commit)."""
+        from probe.store_schema import read_schema
+
         f = self.fs.open(self._p(name), "rb")
         try:
-            f.seek(pos)
-            head = f.read(R.HEAD)
-            n = R.record_info(head)[0]
-            raw = head + f.read(n - R.HEAD)
+            return read_schema(f, pos)
         finally:
             f.close()
-        if not R.check(raw, 0, n):
-            raise DecodeError("a stored schema record is damaged")
-        return raw
 
     def _commit(self, pk, seq, seg, time_s, reading, digest):
-        recs = pk.pack(seq, time_s, reading, digest) if seg else None
-        if seg is None or seg.size + sum(len(r) for r in recs) > SEG_MAX:
+        # The records are planned, counted, then written in small pieces (records.write_record):
+        # a day of DLMS load profile needs no record-sized buffer (heap on the RP2040).
+        recs = pk.plan(seq, time_s, reading, digest) if seg else None
+        if seg is None or seg.size + _size(recs) > SEG_MAX:
             pk.reset()  # a new segment carries its own schema
-            recs = pk.pack(seq, time_s, reading, digest)
+            recs = pk.plan(seq, time_s, reading, digest)
             seg = Seg("%08d.seg" % seq)
-        data = b"".join(recs)
+        size = _size(recs)
+        for r in recs:
+            if r[3] > R.MAX_BODY:  # before anything is written
+                raise DecodeError("reading too large to store (%d bytes, at most %d)"
+                                  % (r[3], R.MAX_BODY))
         try:
-            self.check_room(len(data))
+            self.check_room(size)
             f = self.fs.open(self._p(seg.name), "ab")
             try:
-                f.write(data)
+                for kind, head, obj, n in recs:
+                    R.write_record(f.write, kind, head, obj, n)
             finally:
                 f.close()  # the commit point: littlefs syncs the file on close
         except Exception as e:
@@ -298,7 +312,7 @@ class Store:
             if isinstance(e, OSError) and e.args and e.args[0] == _ENOSPC:
                 raise StoreFull(self.free_pct(), self.min_free_pct)
             raise
-        if recs[0][3] == R.K_SCHEMA:
+        if recs[0][0] == R.K_SCHEMA:
             self._schema_at = (seg.name, seg.size)  # it went first, at the old end
         if not seg.count:
             self.segs.append(seg)
@@ -307,7 +321,7 @@ class Store:
             seg.gaps.extend(range(seg.last + 1, seq))  # a seq burnt by a torn append
         seg.last = seq
         seg.count += 1
-        seg.size += len(data)
+        seg.size += size
         self._avg = max(16, seg.size // seg.count)
         self._next = seq + 1
         return seq

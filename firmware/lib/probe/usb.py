@@ -14,7 +14,8 @@
 #       app.run_doctor(request) -> the doctor's result dict (meterproto.doctor.ladder, issue 4)
 #       app.busy -> True while a meter session runs (then no flash writes: "busy", retry)
 #       app.hw.clock.time_s() / app.set_clock(time_s)
-#       app.make_room() -> frees heap (drops modules it can load again) before a big answer
+#       app.make_room() -> frees heap (drops modules it can load again) when a PULL
+#         answer finds no room
 #   poll(now_ms) -> True while a host session is open. Non-blocking; call it every loop.
 #   serve(idle_ms=None) -> None. Blocking loop for the raw-REPL path; returns after BYE,
 #     a raw Ctrl-C (then raises KeyboardInterrupt) or idle_ms without a frame.
@@ -74,6 +75,7 @@ class CommandServer:
         self._clock_offset = 0
         self._bridge = None  # dict while in bridge mode
         self._ended = False  # a session ended (serve() returns)
+        self._pieces = 0  # answer pieces written (heap samples every 8th)
         current = self
 
     # -- the loop -------------------------------------------------------------------------
@@ -97,17 +99,22 @@ class CommandServer:
 
     def _feed(self, data, now_ms):
         self._last_ms = now_ms
-        frames = self.link.receive(data)
-        if frames:
-            heapmark.sample()  # the answers are built: a peak of every host command
-        for frame in frames:
-            self.out.write(frame)
-        frames = None
+        self._pieces = 0
+        self.link.receive(data, self._write)  # answers go out in pieces as they are made
         if self.link.session_open and not self._kbd_off:
             _kbd_intr(-1)  # binary mode: a 0x03 must not raise KeyboardInterrupt
             self._kbd_off = True
         if self.link.bridge is not None and self._bridge is None:
             self._start_bridge(now_ms)
+
+    def _write(self, piece):
+        """One piece of an answer to the host. The first piece of each answer is written once
+        the command has run and its answer is ready to go: the heap's peak of every host
+        command, so the low-water mark is sampled there (and every 8th piece after)."""
+        if self._pieces % 8 == 0:
+            heapmark.sample()
+        self._pieces += 1
+        self.out.write(piece)
 
     def _end_session(self):
         self._ended = True
@@ -252,7 +259,6 @@ class CommandServer:
             st = self.store.status()  # how full, in readings (docs/STORAGE.md)
             res["storage"] = {"count": st["count"], "slots_left": st.get("slots_left"),
                               "capacity": st.get("capacity")}
-        self._room(4096)  # the reading goes out as JSON: a few KB in one piece
         heap = heapmark.report()
         if heap is not None:
             res = dict(res)
@@ -276,30 +282,20 @@ class CommandServer:
         cap = _pull_cap()
         if max_bytes > cap:
             max_bytes = cap  # fewer records per answer; the host asks again
-        try:
-            out = self.store.pull(first, max_bytes, have)
-        except MemoryError:  # a fragmented heap: free what the app can, then once more
-            make_room = getattr(self.app, "make_room", None)
-            if make_room is None:
-                raise
-            make_room()
-            out = self.store.pull(first, max_bytes, have)
+        out = None
+        for cap in (max_bytes, 1024, 1):  # 1: one record, whatever its size
+            try:
+                out = self.store.pull(first, min(cap, max_bytes), have)
+                break
+            except MemoryError:  # a fragmented heap: free what the app can, ask for less
+                if cap == 1:
+                    raise
+                make_room = getattr(self.app, "make_room", None)
+                if make_room is not None:
+                    make_room()
         if args.get("w") == 1:
             out = H.whiten(out)  # the host undoes it: far fewer bytes stuffed on the wire
-        self._room(len(out))
         return out
-
-    def _room(self, nbytes):
-        """Check that nbytes fit in one piece five times over (the answer, its JSON or bytes
-        copy, the frame body, the stuffed frame while it grows); if not, let the app drop
-        what it can."""
-        make_room = getattr(self.app, "make_room", None)
-        if make_room is None:
-            return
-        try:
-            [bytearray(nbytes + 64) for _ in range(5)]  # a trial: dropped at once
-        except MemoryError:
-            make_room()
 
     def ack(self, args):
         self._need_store()

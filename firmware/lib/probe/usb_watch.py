@@ -51,7 +51,8 @@ class UsbWatch:
         usb = sys.modules.get("probe.usb")
         if usb is not None and usb.current is srv:
             usb.current = None
-        drop_modules(("probe.usb", "meterproto.link.device", "meterproto.link.channel"))
+        drop_modules(("probe.usb", "meterproto.link.device", "meterproto.link.channel",
+                      "meterproto.link.jsonpieces"))
 
 
 def server_builder(app, store, config):

@@ -4,14 +4,17 @@
 from meterproto.errors import ChecksumError, DecodeError
 from meterproto.link.channel import (CMD_BRIDGE, CMD_BYE, CMD_HELLO, CMD_PULL, COMMANDS,
                                  E_BAD_CRC, E_BAD_FRAME, E_BAD_REQUEST, E_FAILED, E_NO_SESSION,
-                                 E_TOO_LONG, E_UNKNOWN, E_UNSUPPORTED, ESCAPE, MAGIC,
+                                 E_TOO_LONG, E_UNKNOWN, E_UNSUPPORTED, ESCAPE, MAGIC, MAX_PAYLOAD,
                                  MAX_REQUEST, RESPONSE, T_BRIDGE_END, CommandError, Frame,
                                  FrameDecoder, FrameTooLong, decode_json, encode_frame,
-                                 encode_json, error_frame)
+                                 encode_json, error_frame, write_frame)
+from meterproto.link.jsonpieces import size as json_size
 
 
 class DeviceSide:
-    """Decodes requests, calls the handler, returns response frames; dedupes retries."""
+    """Decodes requests, calls the handler, answers; dedupes retries. An answer is kept as
+    (type, seq, payload bytes, JSON object or None, payload length) and framed as it is written
+    (channel.write_frame): a large answer never sits in RAM as a whole frame."""
 
     def __init__(self, handler, max_payload=MAX_REQUEST):
         self.handler = handler
@@ -27,14 +30,26 @@ class DeviceSide:
     def interrupted(self):
         return self.decoder.ctrl_c
 
-    def receive(self, data):
-        out = []
+    def receive(self, data, write=None):
+        """Handle the requests in data. With write(bytes) the answers are written through it
+        in pieces (the probe) and None is returned; without, a list of whole frames."""
+        out = [] if write is None else None
         pos = 0
         while pos < len(data) and self.bridge is None:
             for item in self.decoder.feed(data, pos, True):
                 resp = self._handle(item)
-                if resp is not None:
+                if resp is None:
+                    continue
+                if isinstance(resp, tuple):
+                    if write is None:
+                        resp = encode_frame(resp[0], resp[1], resp[2], resp[3], resp[4])
+                    else:
+                        write_frame(write, resp[0], resp[1], resp[2], resp[3], resp[4])
+                        continue
+                if write is None:
                     out.append(resp)
+                else:
+                    write(resp)
             pos = self.decoder.pos
         if self.bridge is not None:
             self.leftover = bytes(data[pos:])
@@ -80,6 +95,15 @@ class DeviceSide:
             if fn is None:
                 raise CommandError(E_UNSUPPORTED, "this probe does not support %s" % name)
             result = fn(args)
+            if item.type == CMD_PULL:
+                resp = (item.type | RESPONSE, item.seq, result, None, len(result))
+            else:  # counted here: a value JSON cannot carry fails before anything is sent
+                if result is None:
+                    result = {}
+                resp = (item.type | RESPONSE, item.seq, b"", result, json_size(result))
+            if resp[4] > MAX_PAYLOAD:
+                raise CommandError(E_FAILED, "the answer is too long for one frame (%d bytes)"
+                                   % resp[4])
         except Exception as e:  # every failure becomes an answer; the channel stays up
             code = getattr(e, "code", None)
             if isinstance(e, (DecodeError, KeyError, TypeError, ValueError)):
@@ -88,10 +112,6 @@ class DeviceSide:
                 code = E_FAILED
             msg = getattr(e, "message", None) or str(e) or type(e).__name__
             return error_frame(item.seq, code, "%s: %s" % (name, msg))
-        if item.type == CMD_PULL:
-            payload = result  # bytes or bytearray: framed without a copy
-        else:
-            payload = encode_json(result if result is not None else {})
         if item.type == CMD_BRIDGE:
             self.bridge = args
             self.bridge_seq = item.seq
@@ -99,7 +119,7 @@ class DeviceSide:
         if item.type == CMD_BYE:
             self.session_open = False
             self.closed = True
-        return encode_frame(item.type | RESPONSE, item.seq, payload)
+        return resp
 
     def bridge_end_frame(self, info):
         """The frame that tells the host bridge mode is over; back to frames."""

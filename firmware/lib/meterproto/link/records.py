@@ -19,6 +19,8 @@
 #   record_info(data, i=0) -> (length, kind, seq or None) of the record at data[i], either
 #       version (kind "V" for version 1), header only;  check(data, i, n) -> CRC holds
 #   frame_record(kind, body) -> version 2 bytes;  gap_record(first, last, reason=1)
+#   write_record(write, kind, head, obj=None, n=None): the version 2 record of body head +
+#       the compact JSON of obj, written in pieces of about PIECE bytes (never whole)
 #   record_time(raw) -> time_s of a reading record (either version)
 #   json_reading(payload bytes) -> reading dict (DecodeError when it is not one)
 #   split_records(data) -> list of raw records (a USB pull carries them back to back)
@@ -151,6 +153,40 @@ def frame_record(kind, body):
     out[-2] = c >> 8
     out[-1] = c & 0xFF
     return bytes(out)
+
+
+PIECE = 512  # about the bytes handed to write() at a time by write_record
+
+
+def write_record(write, kind, head, obj=None, n=None):
+    """Write the version 2 record whose body is head followed by the compact JSON text of
+    obj (none when obj is None) through write(bytes), in pieces of about PIECE bytes: a
+    reading with a day of load profile is stored without its text or record ever being
+    whole in RAM. n: the body length when the caller has counted it. The same bytes as
+    frame_record(kind, head + dumps(obj).encode())."""
+    if obj is not None:
+        from meterproto.link.jsonpieces import pieces, size
+
+        if n is None:
+            n = len(head) + size(obj)
+    else:
+        n = len(head)
+    if n > MAX_BODY:
+        raise DecodeError("reading too large to store (%d bytes, at most %d)" % (n, MAX_BODY))
+    buf = bytearray((0x49, 0x52, VERSION2, kind, n >> 8, n & 0xFF))
+    buf += head
+    crc = 0xFFFF
+    if obj is not None:
+        for p in pieces(obj):
+            buf += p.encode()
+            if len(buf) >= PIECE:
+                crc = crc16(buf, crc)
+                write(buf)
+                buf = bytearray()
+    crc = crc16(buf, crc)
+    buf.append(crc >> 8)
+    buf.append(crc & 0xFF)
+    write(buf)
 
 
 def gap_record(first, last, reason=1):

@@ -19,8 +19,10 @@
 #
 # API
 #   Packer() .pack(seq, time_s, reading, digest) -> list of records (a schema first when the
-#       reading's frame is new); .reset() forgets the schema (a new segment starts);
-#       .adopt(schema record) takes a schema read back from flash as the current one;
+#       reading's frame is new); .plan(...) the same unbuilt: [(kind, head, obj, body
+#       length)] for records.write_record (the store writes them in pieces); .reset() forgets the schema (a new segment starts);
+#       .adopt(schema record) takes a schema read back from flash as the current one
+#       (.adopt_parts(id, parsed body) from probe.store_schema, which skips the frame);
 #       .seen: key of the last reading's frame (keep it to carry on after a reload)
 #   Unpacker() .feed(raw) -> Record (meterproto.link.records; a gap notice has .gap_to) or
 #       None for a schema; either version; raises DecodeError (unknown schema, bad body,
@@ -34,12 +36,11 @@ from meterproto.link.cells import get_varint as _get
 from meterproto.link.cells import layout as _layout
 from meterproto.link.cells import put_cell as _put_cell
 from meterproto.link.cells import put_varint as _put
+from meterproto.link.jsonpieces import pieces as _pieces
+from meterproto.link.jsonpieces import size as _jsize
 from meterproto.link.records import (HEAD, K_GAP, K_JSON, K_READING, K_SCHEMA, MAX_BODY,
-                                     Record, check, decode_record, frame_record,
-                                     json_reading, record_info)
-
-def _dumps(obj):
-    return json.dumps(obj, separators=(",", ":"))
+                                     Record, check, decode_record, json_reading, record_info,
+                                     write_record)
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -121,10 +122,14 @@ def _texts(items):
 
 def _key(frame, shapes, ncols):
     """A digest of the schema's content. The schema record keeps it ("k"), so adopt() never
-    recomputes it from JSON read back (whose dict order may differ on MicroPython)."""
+    recomputes it from JSON read back (whose dict order may differ on MicroPython). Hashed
+    piece by piece: a DLMS frame (association view, capture objects) is never whole text."""
     import hashlib
 
-    return hashlib.sha256(_dumps([frame, shapes, ncols]).encode()).digest()[:16]
+    h = hashlib.sha256()
+    for p in _pieces([frame, shapes, ncols]):
+        h.update(p.encode())
+    return h.digest()[:16]
 
 
 class Packer:
@@ -144,7 +149,10 @@ class Packer:
 
     def adopt(self, raw):
         """Take the schema record raw (read back from a segment) as the current one."""
-        sid, s = _schema_body(raw)
+        self.adopt_parts(*_schema_body(raw))
+
+    def adopt_parts(self, sid, s):
+        """The same from its id and parsed body (its frame "f" is not needed)."""
         self.schema_id, self.lays, self.cols = sid, [c[2:] for c in s["c"]], s["p"]
         self.notes = s.get("n") or []
         self.ident = s.get("i")
@@ -155,6 +163,18 @@ class Packer:
         self.seen = self.key
 
     def pack(self, seq, time_s, reading, digest=b""):
+        """The records of one reading, built (tests, the bench; the store uses plan())."""
+        out = []
+        for kind, head, obj, n in self.plan(seq, time_s, reading, digest):
+            b = bytearray()
+            write_record(b.extend, kind, head, obj, n)
+            out.append(bytes(b))
+        return out
+
+    def plan(self, seq, time_s, reading, digest=b""):
+        """The records of one reading, not yet built: [(kind, head, obj, body length)], the
+        body being head and the compact JSON of obj (None: head alone), for
+        records.write_record, which writes each in small pieces."""
         if hasattr(reading, "to_dict"):
             reading = reading.to_dict()
         if not isinstance(reading, dict):
@@ -165,7 +185,7 @@ class Packer:
         head = seq.to_bytes(4, "big") + time_s.to_bytes(4, "big") + d + bytes(8 - len(d))
         parts = _split(reading)
         if parts is None:
-            return [frame_record(K_JSON, head + _dumps(reading).encode())]
+            return [_as_json(head, reading)]
         frame, cells, rows, notes, ident = parts
         shapes = [[c[0], c[1]] for c in cells]
         key = _key([frame, ident is not None], shapes, [len(r[0]) if r else 0 for r in rows])
@@ -175,16 +195,16 @@ class Packer:
                 # A frame seen once (a technician's round of meters) goes as JSON; a schema
                 # pays off from the second reading of the same frame on.
                 self.seen = key
-                return [frame_record(K_JSON, head + _dumps(reading).encode())]
+                return [_as_json(head, reading)]
             lays = [[_layout(x) for x in c[2]] for c in cells]
             cols = [[_layout(x) for x in r[0]] if r else [] for r in rows]
             self.ident = _layout(ident) if ident is not None else None
-            body = _dumps({"f": frame, "c": [shapes[i] + lays[i] for i in range(len(cells))],
-                           "p": cols, "n": notes or [], "i": self.ident,
-                           "k": _hex(key)}).encode()
-            if len(body) + 4 > MAX_BODY:
-                return [frame_record(K_JSON, head + _dumps(reading).encode())]
-            out.append(frame_record(K_SCHEMA, seq.to_bytes(4, "big") + body))
+            body = {"f": frame, "c": [shapes[i] + lays[i] for i in range(len(cells))],
+                    "p": cols, "n": notes or [], "i": self.ident, "k": _hex(key)}
+            n = 4 + _jsize(body)
+            if n > MAX_BODY:
+                return [_as_json(head, reading)]
+            out.append((K_SCHEMA, seq.to_bytes(4, "big"), body, n))
             self.schema_id, self.key, self.lays, self.cols = seq, key, lays, cols
             self.notes = notes or []
         self.seen = key
@@ -211,8 +231,14 @@ class Packer:
             for row in rows[p]:
                 for j in range(len(row)):
                     _step(st, j, lays[j], _put_cell(b, row[j], lays[j], _pred(st, j, lays[j])))
-        out.append(frame_record(K_READING, bytes(b)))
+        out.append((K_READING, b, None, len(b)))
         return out
+
+
+def _as_json(head, reading):
+    """A reading that goes as JSON (kind J); too large a one fails in write_record, before
+    anything is written."""
+    return (K_JSON, head, reading, len(head) + _jsize(reading))
 
 
 def _start(lays):
