@@ -360,3 +360,21 @@ def test_any_edit_of_a_packed_record_gives_the_same_outcome_both_ways(data):
     raws[k] = frame_record(raws[k][3], bytes(body))
     got, _ = by_tables(raws)
     assert got == general(raws)
+
+
+def test_answers_before_an_unreadable_one_are_stored_and_acked(tmp_path):
+    """Answers are stored together; when one cannot be read, those before it in the same
+    store are still stored and acked (as when each answer was stored on its own)."""
+    from irprobe.cmd_sync import sync
+    from irprobe.probelink import LinkError, ProbeLink
+    from meterproto.link.records import K_READING
+
+    good = _pack([_reading(), _reading("000124.400"), _reading("000125.400")])
+    orphan = frame_record(K_READING, (4).to_bytes(4, "big") + bytes(12) + b"\x02\x00\x00\x01")
+    recs = {1: good[0] + good[1], 2: good[2], 3: good[3], 4: orphan}  # 4: its schema unknown
+    with HostileProbe(recs) as p, Store(str(tmp_path / "r.sqlite")) as s:
+        with ProbeLink.open(p.port, timeout=1.0) as link:
+            with pytest.raises(LinkError, match="schema that was not sent"):
+                sync(link, s, max_bytes=40)  # one record per answer
+        assert p.pulls >= 4 and p.acks == [3]
+        assert s.known_seqs("HOSTILE-1") == [1, 2, 3]
