@@ -1,8 +1,9 @@
 """irprobe sync: pull the probe's stored readings into the local database, then acknowledge.
 
-Order per batch (docs/COMMAND-CHANNEL.md): PULL from the cursor -> check every record's CRC
--> store them keyed by (device id, seq) in one transaction -> COMMIT -> ACK. A cut anywhere
-re-sends at most an unacked tail, which the database already holds: no loss, no duplicate.
+Order (docs/COMMAND-CHANNEL.md): PULL from the cursor, again from after the last record, up
+to STORE_RECORDS -> check every record's CRC -> store them keyed by (device id, seq) in one
+transaction -> COMMIT -> ACK. A cut anywhere re-sends at most an unacked tail, which the
+database may already hold: no loss, no duplicate.
 """
 import sys
 import time
@@ -37,6 +38,10 @@ BASE_SECONDS = 60.0
 # record, 70 ms for a day of DLMS profile, and the emulated Pico of `make test-device`
 # runs at a third of that speed.
 SECONDS_PER_RECORD = 0.25
+# Answers are stored together, in one transaction (one wait for the disk), up to this many
+# records or bytes; then acknowledged. A cut before that re-sends them: none is lost.
+STORE_RECORDS = 1024
+STORE_BYTES = 256 * 1024
 
 
 def session_limits(count):
@@ -45,21 +50,72 @@ def session_limits(count):
     return records, records * BYTES_PER_RECORD, BASE_SECONDS + records * SECONDS_PER_RECORD
 
 
-def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, clock=None):
+def _store(link, store, info, key, batch, spans, run_end, gap, stats):
+    """Store batch in one transaction, then ACK the consecutive run it extends. Returns
+    (key, run_end, gap) after it."""
+    from irprobe.db import BadRecord, SeqConflict, StoreError
+    from irprobe.probelink import LinkError, clean
+
+    try:
+        try:
+            added, dup, conflicts = (
+                store.add_records(key, batch) if batch else (0, 0, 0)  # committed
+            )
+        except SeqConflict:
+            # Same number, different record: the probe's storage was erased and its
+            # numbering restarted. Keep the old records; file the new ones apart.
+            key = store.new_epoch(stats["device_id"])
+            stats["new_epoch"] = key
+            added, dup, conflicts = store.add_records(key, batch)
+    except BadRecord as e:
+        raise LinkError(
+            "record from the probe refused: %s; nothing of this batch was "
+            "stored or acknowledged" % e
+        )
+    except StoreError as e:
+        raise LinkError("%s; nothing of this batch was acknowledged" % e)
+    # Only now, committed, may the probe delete: and only the consecutive run, so a
+    # record the probe skipped (quarantined, or a faulty probe) is never acked unseen.
+    for first, last, lost in spans:
+        if gap is None and first == run_end + 1:
+            run_end = last
+            if lost:
+                stats["lost"] = stats.get("lost", 0) + last - first + 1
+        elif gap is None:
+            gap = (run_end + 1, first)
+        if gap is not None and not lost:
+            stats["unacked"] += 1
+    if run_end > stats["acked"]:
+        answer = link.ack(run_end)
+        stats["probe_heap"] = answer.get("heap") if isinstance(answer, dict) else None
+        store.note_sync(key, run_end, clean(info.get("firmware"), 32))
+        stats["acked"] = run_end
+    stats["pulled"] += len(batch)
+    stats["added"] += added
+    stats["duplicates"] += dup
+    stats["conflicts"] += conflicts
+    return key, run_end, gap
+
+
+def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, clock=None,
+         store_every=STORE_RECORDS):
     """Pull everything from link (a ProbeLink) into store (irprobe.db.Store).
 
     Acks only the run of consecutive sequence numbers from the probe's own watermark that is
     committed to the store; records after a gap are stored but left on the probe. The whole
-    session is bounded by records, bytes and time (session_limits). progress(done, total) is
-    called after each batch. Returns a dict of figures.
+    session is bounded by records, bytes and time (session_limits). Answers are stored (and
+    acked) together once store_every records or STORE_BYTES have come. progress(done, total)
+    is called after each store. Returns a dict of figures.
     Raises LinkError / StoreError with a plain-words message.
     """
     from meterproto.link import channel as H
     from meterproto.errors import DecodeError
-    from meterproto.link.recpack import Unpacker
 
-    from irprobe.db import MAX_ID, BadRecord, SeqConflict, StoreError
+    from irprobe.packed_rows import RowReader
+
+    from irprobe.db import MAX_ID
     from irprobe.probelink import LinkError, clean
+    from irprobe.record_rows import RecordRows
 
     clock = clock or time.monotonic
     started = clock()
@@ -107,27 +163,41 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     mb = max_bytes or H.PULL_MAX
     if progress:
         progress(0, count)
-    reader = Unpacker()  # records of either version; keeps the schemas the probe sends
+    # Records of either version; keeps the schemas the probe sends. Packed readings come as
+    # checked rows (irprobe.packed_rows), any other as a Record the store checks.
+    reader = RowReader()
+    batch = []  # pulled, not yet stored: RecordRows or (seq, time, reading, digest)
+    spans = []  # (first, last, is a gap notice) in order: readings and gap notices
+    held = 0  # bytes of the records in batch
+
+    def flush(n_batch, n_spans):
+        """Store the first n_batch records of batch (n_spans spans) and ACK."""
+        nonlocal key, run_end, gap
+        if n_spans:
+            key, run_end, gap = _store(link, store, info, key, batch[:n_batch],
+                                       spans[:n_spans], run_end, gap, stats)
+            if progress:
+                progress(stats["pulled"], max(count, stats["pulled"]))
+
     while True:
         if clock() - started > max_seconds:
+            flush(len(batch), len(spans))  # what came in time is kept
             raise LinkError(
                 "sync took longer than %d s for the %d records the probe holds; stopped "
                 "(records up to %d are stored and acknowledged)" % (max_seconds, count, run_end)
             )
         raws = link.pull(cursor, mb, reader.last)
-        if not raws:
-            break
-        batch = []
-        spans = []  # (first, last, is a gap notice) in order: readings and gap notices
+        n_batch, n_spans = len(batch), len(spans)
         for raw in raws:
             try:
-                rec = reader.feed(raw)  # checked as a reading by the store (irprobe.inbound)
+                rec = reader.feed(raw)
             except DecodeError as e:
                 raise LinkError(
                     "the probe sent a record that cannot be read (%s); nothing of it "
                     "was stored or acknowledged" % clean(e)
                 )
             stats["bytes"] += len(raw)
+            held += len(raw)
             if rec is None:
                 continue  # a schema: the readings after it need it
             if rec.seq < cursor or (spans and rec.seq <= spans[-1][1]):
@@ -141,59 +211,28 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
                 spans.append((rec.seq, rec.gap_to, True))
                 continue
             spans.append((rec.seq, rec.seq, False))
-            batch.append((rec.seq, rec.time_s, rec.reading, rec.digest))
-        if not spans:
-            break  # only schemas: nothing more to come
-        if stats["pulled"] + len(batch) > max_records or stats["bytes"] > max_total:
-            raise LinkError(
-                "the probe sends more than the %d records it said it holds; stopped after %d "
-                "(records up to %d are stored and acknowledged)"
-                % (count, stats["pulled"], run_end)
-            )
-        try:
-            try:
-                added, dup, conflicts = (
-                    store.add_records(key, batch) if batch else (0, 0, 0)  # committed
+            batch.append(rec if rec.__class__ is RecordRows
+                         else (rec.seq, rec.time_s, rec.reading, rec.digest))
+        more = len(spans) > n_spans  # an answer of only schemas: nothing more to come
+        if more:
+            if stats["pulled"] + len(batch) > max_records or stats["bytes"] > max_total:
+                flush(n_batch, n_spans)  # the answers before this one were within bounds
+                raise LinkError(
+                    "the probe sends more than the %d records it said it holds; stopped after "
+                    "%d (records up to %d are stored and acknowledged)"
+                    % (count, stats["pulled"], run_end)
                 )
-            except SeqConflict:
-                # Same number, different record: the probe's storage was erased and its
-                # numbering restarted. Keep the old records; file the new ones apart.
-                key = store.new_epoch(device)
-                stats["new_epoch"] = key
-                added, dup, conflicts = store.add_records(key, batch)
-        except BadRecord as e:
-            raise LinkError(
-                "record from the probe refused: %s; nothing of this batch was "
-                "stored or acknowledged" % e
-            )
-        except StoreError as e:
-            raise LinkError("%s; nothing of this batch was acknowledged" % e)
-        # Only now, committed, may the probe delete: and only the consecutive run, so a
-        # record the probe skipped (quarantined, or a faulty probe) is never acked unseen.
-        for first, last, lost in spans:
-            if gap is None and first == run_end + 1:
-                run_end = last
-                if lost:
-                    stats["lost"] = stats.get("lost", 0) + last - first + 1
-            elif gap is None:
-                gap = (run_end + 1, first)
-            if gap is not None and not lost:
-                stats["unacked"] += 1
-        if run_end > stats["acked"]:
-            answer = link.ack(run_end)
-            stats["probe_heap"] = answer.get("heap") if isinstance(answer, dict) else None
-            store.note_sync(key, run_end, clean(info.get("firmware"), 32))
-            stats["acked"] = run_end
-        stats["pulled"] += len(batch)
-        stats["added"] += added
-        stats["duplicates"] += dup
-        stats["conflicts"] += conflicts
-        stats["batches"] += 1
-        cursor = spans[-1][1] + 1
-        if progress:
-            progress(stats["pulled"], max(count, stats["pulled"]))
+            stats["batches"] += 1
+            cursor = spans[-1][1] + 1
+            if len(spans) < store_every and held < STORE_BYTES:
+                continue  # one commit (and its wait for the disk) for several answers
+        flush(len(batch), len(spans))
+        batch, spans, held = [], [], 0
+        if not more:
+            break
     stats["gap"] = gap
     stats["stored_as"] = key
+    stats["by_tables"] = reader.fast  # packed readings taken as rows (irprobe.packed_rows)
     return stats
 
 

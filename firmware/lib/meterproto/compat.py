@@ -94,3 +94,21 @@ def random_bytes(n):
     if urandom is None:
         raise OSError("no entropy source on this platform (os.urandom missing)")
     return urandom(n)
+
+
+def forget(names):
+    """Drop modules from sys.modules and from their package, so their code (held in RAM by
+    MicroPython 1.24) is freed at the next collect; a later import loads them again. Through
+    the package's dict: no AttributeError to allocate when memory is short."""
+    import sys
+
+    mods = sys.modules
+    for name in names:
+        if name not in mods:
+            continue
+        del mods[name]
+        dot = name.rfind(".")
+        parent = mods.get(name[:dot]) if dot > 0 else None
+        table = parent.__dict__ if parent is not None else None
+        if table is not None and name[dot + 1:] in table:
+            del table[name[dot + 1:]]

@@ -10,6 +10,7 @@
 import gc
 import sys
 
+from meterproto.compat import forget
 from meterproto.errors import LocalProtocolError
 from probe.flashlog import describe, log
 from probe.led import ERROR, Player
@@ -292,15 +293,5 @@ def mem_free():
 
 
 def drop_modules(names):
-    """Forget modules (and the parent package's reference), so their code can be freed; a
-    later import loads them again."""
-    for name in names:
-        if name not in sys.modules:
-            continue
-        del sys.modules[name]
-        dot = name.rfind(".")
-        parent = sys.modules.get(name[:dot]) if dot > 0 else None
-        # Through the package's dict: no AttributeError to allocate when memory is short.
-        table = parent.__dict__ if parent is not None else None
-        if table is not None and name[dot + 1:] in table:
-            del table[name[dot + 1:]]
+    """Forget modules, so their code can be freed (meterproto.compat.forget)."""
+    forget(names)

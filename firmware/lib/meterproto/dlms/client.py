@@ -136,6 +136,7 @@ class DlmsClient(ProfileReader, Machine):
         self._iid = 1
         self._iid_now = 1
         self._relabelled = 0  # data blocks the meter labelled with-list (C4 03)
+        self._go_on = False  # an answer is handled: plan the next request (_pump)
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -161,6 +162,12 @@ class DlmsClient(ProfileReader, Machine):
                 break
             try:
                 self._event(ev, now_ms)
+                if self._go_on:
+                    # The next request is planned from here, not from inside the answer's
+                    # handling: five frames less on the rp2 port's 8 KB C stack, where the
+                    # probe's app already holds a dozen ('maximum recursion depth' in mode E).
+                    self._go_on = False
+                    self._next(now_ms)
             except ProtocolError as e:
                 self._stop(e, now_ms)
             except (IndexError, KeyError, TypeError, ValueError) as e:
@@ -366,7 +373,7 @@ class DlmsClient(ProfileReader, Machine):
                 self._queue = list(self._batch) + self._queue
                 self.max_list = 1
                 self._raw = None
-                self._next(now_ms)
+                self._go_on = True
                 return
             raise
         if r.relabelled:
@@ -427,7 +434,7 @@ class DlmsClient(ProfileReader, Machine):
         else:
             for it, res in zip(self._batch, results):
                 self._vals[(it[1], it[2])] = res  # encoded Data, or an int DAR
-        self._next(now_ms)
+        self._go_on = True  # _pump asks for the next item: see there
 
     def _elements(self, buf, pos, last):
         """The bytes buf[pos:] of the array value in flight (object list or profile buffer):

@@ -29,7 +29,9 @@ class ProfileReader:
         self._listed = False
         # per column, worked out once: the register scaler (class 3/4 value) and whether it
         # is the clock (class 8), whose text is the row's time stamp
-        self._cols = [(self._column_scaler(c), c["class_id"] == 8) for c in cols]
+        self._cols = []  # a loop, not a comprehension: one C stack frame less on the rp2
+        for c in cols:
+            self._cols.append((self._column_scaler(c), c["class_id"] == 8))
         lo, hi = self._range(obis)
         # selective access (LN, bit 21) or parameterized access (SN, bit 18)
         selective = self.conformance & (

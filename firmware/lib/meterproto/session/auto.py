@@ -3,7 +3,7 @@
 # (clause 6.4.5): ACK 2 Z 2, then HDLC/DLMS at Z baud 8N1 in the same session; otherwise
 # the mode C readout. No identification at all: direct HDLC at 9600 8N1 (IEC 62056-46),
 # as many IDIS meters speak on the optical port. Sub-machines run one after the other.
-from meterproto.compat import const
+from meterproto.compat import MICROPYTHON, const, forget
 from meterproto.errors import LocalProtocolError, NoAnswer
 from meterproto.line import FMT_8N1
 from meterproto.machine import Machine
@@ -12,17 +12,33 @@ MODES = ("auto", "iec", "e", "hdlc")
 _IEC = const(0)
 _DLMS = const(1)
 _FIND = const(2)  # server_upper "auto": meterproto.hdlc.discover finds the address first
+# What the IEC stage loads; let go before DLMS is imported (the two clients do not fit the
+# RP2040's heap together: MicroPython 1.24 holds a module's bytecode in RAM).
+# What the DLMS client imports, leaves first: loaded one by one from here, so no import nests
+# inside another. An import runs the module's body on the C stack of the caller, and mode E
+# starts DLMS deep in the app's call chain: nested imports there took the rp2 port past the
+# end of its small C stack (a crash, or 'maximum recursion depth exceeded').
+DLMS_MODULES = ("meterproto.obis", "meterproto.reading", "meterproto.hdlc.frame", "meterproto.hdlc.link", "meterproto.dlms.axdr",
+                "meterproto.dlms.initiate", "meterproto.dlms.acse", "meterproto.dlms.get",
+                "meterproto.dlms.cosem", "meterproto.dlms.axdr_stream",
+                "meterproto.dlms.client_profile", "meterproto.dlms.client")
+CIPHER_MODULES = ("meterproto.dlms.aes_gcm", "meterproto.dlms.security", "meterproto.dlms.hls")
+IEC_MODULES = ("meterproto.iec.client", "meterproto.iec.msg", "meterproto.iec.data",
+               "meterproto.iec.wakeup", "meterproto.iec")
 
 
 class AutoSession(Machine):
     """mode: "auto" (IEC sign-on, mode E if offered, else mode C, direct HDLC if silent),
     "iec" (mode C/readout only), "e" (mode E, no HDLC fallback), "hdlc" (direct HDLC).
     server_upper="auto": the HDLC server address is found first (the usual ones, and 4-byte
-    ones from address, the meter's serial); the reading's notes say which one answered."""
+    ones from address, the meter's serial); the reading's notes say which one answered.
+    release_modules: at the handover to DLMS the IEC modules are dropped from sys.modules
+    (default on MicroPython), so the DLMS client is loaded into the room they held."""
 
     def __init__(self, mode="auto", address="", password=None, client_sap=16, server_upper=1,
                  server_lower=None, auth=None, system_title=None, ek=None, ak=None,
-                 max_baud=19200, wakeup=None, hdlc_baud=9600, iec_retries=1, **dlms_options):
+                 max_baud=19200, wakeup=None, hdlc_baud=9600, iec_retries=1,
+                 release_modules=MICROPYTHON, **dlms_options):
         Machine.__init__(self)
         if mode not in MODES:
             raise LocalProtocolError("unknown mode %r (use auto, iec, e or hdlc)" % mode)
@@ -44,7 +60,9 @@ class AutoSession(Machine):
         self.found = None  # what meterproto.hdlc.discover found
         self.sub = None
         self.stage = None
-        self.iec = None  # the IEC client, kept for its identification
+        self.iec = None  # the IEC client while it runs
+        self.ident = None  # (manufacturer, identification text) the IEC stage saw
+        self.release_modules = release_modules
         self.notes = []  # plain words: what was tried, in order
         self._pending = None  # (baud, set_line, mode) of the DLMS start waiting for timeout()
 
@@ -111,6 +129,26 @@ class AutoSession(Machine):
         rp2 port's small C stack past its limit in mode E ('maximum recursion depth')."""
         self._pending = (baud, set_line, mode)
         self._deadline = now_ms
+        self._let_go()
+
+    def _let_go(self):
+        """The finished sub-machine goes (its counts and end of transmission are kept), and
+        with the IEC client its modules: nothing of them is needed for DLMS."""
+        sub = self.sub
+        if sub is None:
+            return
+        self.bytes_tx += sub.bytes_tx
+        if sub.tx_end_ms() > self._tx_end:
+            self._tx_end = sub.tx_end_ms()
+        iec = self.iec
+        if iec is not None and iec.ident is not None:
+            self.ident = (iec.ident.manufacturer, iec.ident.ident())
+        self.sub = self.iec = iec = sub = None
+        if self.release_modules:
+            forget(IEC_MODULES)
+            import gc
+
+            gc.collect()  # between two stages, not mid-frame: the line is quiet now
 
     def _start_pending(self, now_ms):
         baud, set_line, mode = self._pending
@@ -121,21 +159,17 @@ class AutoSession(Machine):
         if self.find and self.found is None:
             from meterproto.hdlc.discover import Discover
             self._then = (baud, mode)
-            self.bytes_tx += self.sub.bytes_tx if self.sub is not None else 0
             finder = Discover(client_sap=self._dlms_opts["client_sap"], serial=self.address,
                               baud=baud, set_line=set_line, disconnect=False)
-            start = now_ms
-            if self.sub is not None and self.sub.tx_end_ms() > start:
-                start = self.sub.tx_end_ms()
-            self._run(_FIND, finder, start)
+            self._run(_FIND, finder, self._tx_end if self._tx_end > now_ms else now_ms)
             return
+        o = self._dlms_opts
+        for name in DLMS_MODULES + (CIPHER_MODULES if o["ak"] or o["ek"] else ()):
+            __import__(name)
         from meterproto.dlms.client import DlmsClient
-        self.bytes_tx += self.sub.bytes_tx if self.sub is not None else 0
         client = DlmsClient(baud=baud, fmt=FMT_8N1, set_line=set_line, mode=mode, **self._dlms_opts)
-        start = now_ms
-        if self.sub is not None and self.sub.tx_end_ms() > start:
-            start = self.sub.tx_end_ms()  # the ACK must have left before HDLC timing starts
-        self._run(_DLMS, client, start)
+        # the ACK must have left before HDLC timing starts
+        self._run(_DLMS, client, self._tx_end if self._tx_end > now_ms else now_ms)
 
     def _find_done(self, now_ms):
         sub = self.sub
@@ -180,9 +214,8 @@ class AutoSession(Machine):
             self._fail(sub.error)
             return
         r = sub.result
-        if self.iec is not None and self.iec.ident is not None:
-            r.manufacturer = self.iec.ident.manufacturer
-            r.ident = self.iec.ident.ident()
+        if self.ident is not None:
+            r.manufacturer, r.ident = self.ident
         self._end(r)
 
     def _end(self, reading):

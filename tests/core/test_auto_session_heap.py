@@ -1,0 +1,72 @@
+# Mode E on the RP2040 ran out of heap at the handover ('memory allocation failed'): the IEC
+# client and its modules (35 KB of bytecode in RAM on MicroPython 1.24) were still resident
+# when the DLMS client (45 KB) was imported. Now the session lets go of both first.
+import sys
+
+from meterproto.driver import run
+from meterproto.dlms.client import DlmsClient
+from meterproto.session.auto import IEC_MODULES, AutoSession
+from irprobe.sim import profiles
+from irprobe.sim.vline import VirtualLine
+
+
+def _snapshot():
+    """The IEC modules as loaded now, to put back after the test (other tests hold their
+    classes)."""
+    import meterproto.iec.client  # noqa: F401
+    import meterproto.iec.data  # noqa: F401
+    import meterproto.iec.msg  # noqa: F401
+
+    return {n: sys.modules[n] for n in IEC_MODULES if n in sys.modules}
+
+
+def _restore(saved):
+    for name, mod in saved.items():
+        sys.modules[name] = mod
+    pkg = saved.get("meterproto.iec")
+    for name, mod in saved.items():
+        if pkg is not None and name.startswith("meterproto.iec."):
+            setattr(pkg, name[len("meterproto.iec."):], mod)
+    setattr(sys.modules["meterproto"], "iec", pkg)
+
+
+def _mode_e(release):
+    saved = _snapshot()
+    seen = []
+    st = DlmsClient.start
+
+    def dlms_start(self, now_ms):
+        s = session[0]
+        seen.append(([n for n in sys.modules if n.startswith("meterproto.iec")],
+                     s.iec, s.sub is self))
+        st(self, now_ms)
+
+    session = [AutoSession(mode="e", release_modules=release)]
+    DlmsClient.start = dlms_start
+    try:
+        r = run(session[0], VirtualLine(profiles.make_meter("lgz-zmd")))
+    finally:
+        DlmsClient.start = st
+        _restore(saved)
+    return r, seen
+
+
+def test_mode_e_drops_the_iec_client_and_its_modules_before_dlms():
+    r, seen = _mode_e(True)
+    assert r.protocol == "dlms" and r.mode == "E"
+    assert len(r.values) > 3
+    mods, iec, sub = seen[0]
+    assert mods == [], mods  # no IEC module resident while the DLMS client runs
+    assert iec is None and sub  # nor the IEC client itself: the DLMS client is all it holds
+    # what the IEC stage said about the meter is kept as text
+    assert r.manufacturer == "LGZ" and r.ident.startswith("LGZ")
+
+
+def test_without_release_the_modules_stay_and_the_reading_is_the_same():
+    a, seen = _mode_e(False)
+    assert seen[0][0]  # the IEC modules were still loaded: the figure above is the change
+    b, _ = _mode_e(True)
+    assert [(v.obis, v.value, v.unit) for v in a.values] == \
+        [(v.obis, v.value, v.unit) for v in b.values]
+    assert (a.manufacturer, a.ident) == (b.manufacturer, b.ident)
+    assert a.notes[:2] == b.notes[:2]
