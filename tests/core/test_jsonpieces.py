@@ -78,3 +78,34 @@ def test_too_large_a_record_writes_nothing():
     big = {"values": ["x" * 1000] * 40}
     assert raises(DecodeError, R.write_record, got.append, R.K_JSON, bytes(16), big)
     assert got == []
+
+
+def _reference_frame(ftype, seq, payload):
+    """A frame built the plain way (docs/COMMAND-CHANNEL.md), byte by byte."""
+    from meterproto.crc16 import crc16_ccitt_false
+
+    n = len(payload)
+    body = bytes((ftype, seq >> 8, seq & 0xFF, n >> 8, n & 0xFF)) + bytes(payload)
+    c = crc16_ccitt_false(body)
+    out = bytearray((0x7E,))
+    for b in body + bytes((c >> 8, c & 0xFF)):
+        if b < 0x20 or 0x7D <= b <= 0x7F:
+            out.append(0x7D)
+            out.append(b ^ 0x20)
+        else:
+            out.append(b)
+    out.append(0x7F)
+    return bytes(out)
+
+
+def test_frames_and_whitening_match_the_plain_way_on_this_runtime():
+    data = bytes((i * 37 + i // 7) & 0xFF for i in range(1500))
+    for n in (0, 1, 255, 256, 257, 700, 1500):
+        assert bytes(H.encode_frame(0x87, 300 + n, data[:n])) == \
+            _reference_frame(0x87, 300 + n, data[:n])
+        w = H.whiten(bytearray(data[:n]))
+        assert bytes(w) == bytes(b ^ 0x60 for b in data[:n])
+        assert bytes(H.whiten(w)) == data[:n]
+    obj = _reading(5)
+    assert bytes(H.encode_frame(0x85, 2, b"", obj)) == \
+        _reference_frame(0x85, 2, R.dumps(obj).encode())

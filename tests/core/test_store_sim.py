@@ -149,3 +149,37 @@ def test_readings_of_one_meter_share_one_schema_read_back_from_flash():
     raw = fs.files["/data/%s" % st.segs[0].name]
     kinds = [r[3] for r in split_records(raw)]
     assert kinds.count(K_SCHEMA) == 1 and len(kinds) == 11, kinds
+
+
+def test_pull_after_an_ack_carries_on_where_it_stopped():
+    # An ack that keeps the segment keeps the pull's place: the next pull does not read
+    # (and CRC-check) every acked record again from the segment's start.
+    from irprobe.sim import simflash
+    from meterproto.link.records import split_records, record_info
+
+    fs = SimFlash()
+    st = Store(fs)
+    for n in range(400):
+        st.commit(_reading(n), n)
+    done = 0
+    got = []
+    while done < 300:
+        b = st.pull(done + 1, 2000)
+        done = max(s for s in (record_info(r)[2] for r in split_records(b)) if s is not None)
+        st.ack(done)
+        got.append(done)
+    read = [0]
+    real = simflash._File.read
+
+    def counting(f, n=-1):
+        out = real(f, n)
+        read[0] += len(out)
+        return out
+
+    simflash._File.read = counting
+    try:
+        b = st.pull(done + 1, 2000)
+    finally:
+        simflash._File.read = real
+    assert record_info(split_records(b)[-1])[2] > done
+    assert st.segs[0].size > 8000 and read[0] < 5000, (st.segs[0].size, read[0])

@@ -32,6 +32,8 @@ PY = sys.executable
 SCALE = os.environ.get("IRPROBE_EMU_SCALE")
 # The HLS-GMAC client's system title (any 8 bytes; the meter learns it from the AARQ).
 CLIENT_TITLE = "4952505230303031"
+# Each PULL answer (up to 16 KB of records, CRC-checked, whitened and stuffed in Python)
+# takes the emulated Pico several seconds: sync waits up to a minute for one ("--timeout").
 MIN_FREE = 64 * 1024  # the heap the probe must keep free in every session (issue 12)
 FILL = 1000  # readings the probe's store appends before the sync (a sync of 1,000 records)
 
@@ -349,13 +351,13 @@ def main():
         say("%d more readings (%d bytes) on the probe's flash, restarted in %.0f s: the "
             "store holds %d" % (FILL, size, time.monotonic() - t, hello["count"]))
         t = time.monotonic()
-        r = irprobe("sync", "--port", cdc, "--db", db, timeout=600)
+        r = irprobe("sync", "--port", cdc, "--db", db, "--timeout", "60", timeout=600)
         say("sync in %.0f s: %s" % (time.monotonic() - t, r.stdout.strip().splitlines()[-1]))
         heap.append(("sync", _figure(r.stderr, "sync")))  # of count + FILL records
         hello = wait_for_app(cdc)
         heap.append(("since boot", (hello.get("heap") or {}).get("low_boot")))
         check_db(db, stored, count)
-        r = irprobe("sync", "--port", cdc, "--db", db, timeout=300)
+        r = irprobe("sync", "--port", cdc, "--db", db, "--timeout", "60", timeout=300)
         check_db(db, stored, count)
         say("second sync: nothing new, nothing duplicated")
     finally:

@@ -70,6 +70,17 @@ except ImportError:
     _crc_hqx = None
 
 
+def ccitt_false_table():
+    """The CCITT-FALSE table, for a loop that does more per byte (link.channel stuffs and
+    sums each byte of a frame in one pass); None on CPython, whose crc_hqx is faster."""
+    global _FALSE
+    if _crc_hqx is not None:
+        return None
+    if _FALSE is None:
+        _FALSE = _msb_first_table(0x1021)
+    return _FALSE
+
+
 def crc16_ccitt_false(data, crc=0xFFFF, start=0, end=None):
     """CRC-16/CCITT-FALSE of data[start:end]; pass crc to continue a running value."""
     global _FALSE

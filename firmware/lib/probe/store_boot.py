@@ -25,8 +25,9 @@ def recover(st):
             st.segs.append(Seg(name))
     st.segs.sort(key=lambda s: s.name)
     keep = []
+    schema_at = {}  # segment name -> offset of its last schema record
     for seg in st.segs:
-        last = _scan(st, seg, rep)
+        last = _scan(st, seg, rep, schema_at)
         if seg.count and seg.last > st.acked:
             keep.append(seg)
         else:
@@ -45,14 +46,13 @@ def recover(st):
     if st.segs:
         s = st.segs[-1]
         st._avg = max(16, s.size // max(1, s.count))
-        for pos, raw in st._records_of(s):
-            if raw[3] == R.K_SCHEMA:
-                st._schema_at = (s.name, pos)  # the next reading needs no new schema
+        if schema_at.get(s.name) is not None:  # found by its scan: no second pass
+            st._schema_at = (s.name, schema_at[s.name])  # the next reading needs no new one
     st._ready = True
     return rep
 
 
-def _scan(st, seg, rep):
+def _scan(st, seg, rep, schema_at):
     """Fill seg from its file; trim a torn or damaged tail. Returns the highest seq seen
     (even in a damaged tail: that number is never handed out again)."""
     good_end = 0
@@ -66,6 +66,8 @@ def _scan(st, seg, rep):
         size += len(raw)
         if raw[3] != R.K_SCHEMA:
             seqs.append(R.record_info(raw)[2])
+        else:
+            schema_at[seg.name] = pos
     f = st.fs.open(st._p(seg.name), "rb")
     try:
         end = st._file_size(f)

@@ -71,6 +71,7 @@
 import json
 
 from meterproto.compat import const
+from meterproto.crc16 import ccitt_false_table
 from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, RemoteProtocolError
 from meterproto.link.records import dumps
@@ -216,8 +217,24 @@ class _Sink:
         self.crc = 0xFFFF
 
     def body(self, data):
-        self.crc = crc16(data, self.crc)
-        _stuff(self.buf, data)
+        t = ccitt_false_table()
+        if t is None:  # CPython: its C CRC, then the stuffing
+            self.crc = crc16(data, self.crc)
+            _stuff(self.buf, data)
+        else:  # MicroPython: one pass per byte for both (the sync's hot loop on the probe)
+            out = self.buf
+            crc = self.crc
+            start = 0
+            for i in range(len(data)):
+                b = data[i]
+                crc = ((crc << 8) & 0xFF00) ^ t[(crc >> 8) ^ b]
+                if b < 0x20 or ESC <= b <= EOF:
+                    out += data[start:i]
+                    out.append(ESC)
+                    out.append(b ^ 0x20)
+                    start = i + 1
+            out += data[start:]
+            self.crc = crc
         if len(self.buf) >= CHUNK:
             self.flush()
 
@@ -261,10 +278,15 @@ def whiten(records):
     """A PULL answer for a host that asked for "w": 1 (a bytearray is changed in place)."""
     try:  # CPython: one C call
         return bytes(records).translate(bytes(i ^ PULL_WHITE for i in range(256)))
-    except AttributeError:  # MicroPython has no bytes.translate: in place, no copy
+    except AttributeError:  # MicroPython has no bytes.translate: in place, no copy, and
+        # 256 bytes at a time as one big int (XOR in C, not a loop in Python per byte)
         b = records if isinstance(records, bytearray) else bytearray(records)
-        for i in range(len(b)):
-            b[i] ^= PULL_WHITE
+        n = len(b)
+        mask = int.from_bytes(bytes((PULL_WHITE,)) * 256, "big")
+        for i in range(0, n, 256):
+            k = 256 if i + 256 <= n else n - i
+            m = mask if k == 256 else mask >> (8 * (256 - k))
+            b[i:i + k] = (int.from_bytes(b[i:i + k], "big") ^ m).to_bytes(k, "big")
         return b
 
 
