@@ -4,14 +4,15 @@
 # Plan: association view first, then every readable attribute in as few GETs as the meter's
 # conformance allows (GET-with-list), then each load profile by range, then DISC.
 # RAM (the RP2040 heap): array values are decoded as their blocks arrive (axdr_stream), rows
-# and object_list entries kept as A-XDR bytes until they are done, small receive PDUs.
+# and object_list entries kept as A-XDR bytes until they are done, small receive PDUs; the
+# association's code (acse, hls) and the reading's (get, cosem) are not loaded together on
+# the probe (release_modules).
 from meterproto.compat import MICROPYTHON, const, forget
 from meterproto.errors import NoAnswer, Refused, ProtocolError, DecodeError, LocalProtocolError
 from meterproto.line import FMT_8N1
 from meterproto.machine import Machine
-from meterproto.dlms import axdr, cosem, get
+from meterproto.dlms import axdr
 from meterproto.hdlc import link as hdlc_link
-from meterproto.dlms.axdr_stream import ArrayStream
 from meterproto.dlms.client_profile import CLOCK, ProfileReader  # noqa: F401 (CLOCK: API)
 from meterproto.obis import to_bytes
 from meterproto.reading import ID_OBIS, Reading, Value
@@ -371,6 +372,8 @@ class DlmsClient(ProfileReader, Machine):
 
     def _get(self, items, now_ms):
         """items: [(class, obis, attr)] or one (class, obis, attr, selector, params)."""
+        from meterproto.dlms import get
+
         self._batch = items
         self._raw = None
         self._stream = None
@@ -404,6 +407,8 @@ class DlmsClient(ProfileReader, Machine):
                          "blocks" % self._relabelled)
 
     def _get_response(self, apdu, now_ms):
+        from meterproto.dlms import get
+
         try:
             r = self._decode(apdu)
         except DecodeError as e:
@@ -482,6 +487,8 @@ class DlmsClient(ProfileReader, Machine):
     def _elements(self, buf, pos, last):
         """The bytes buf[pos:] of the array value in flight (object list or profile buffer):
         each element is handed on as soon as it has arrived (axdr_stream)."""
+        from meterproto.dlms.axdr_stream import ArrayStream
+
         st = self._stream
         if st is None:
             if self.state == _PROFILE:
@@ -520,6 +527,8 @@ class DlmsClient(ProfileReader, Machine):
 
     def _parse_entry(self, v):
         """One association object_list entry (LN: class 15, SN: class 12 with base names)."""
+        from meterproto.dlms import cosem
+
         if self.sn is None:
             return cosem.parse_object_list([v])[0]
         from meterproto.dlms.sn import parse_object_list_sn
@@ -529,12 +538,16 @@ class DlmsClient(ProfileReader, Machine):
         return o
 
     def _decode(self, apdu):
+        from meterproto.dlms import get
+
         if self.sn is not None:
             from meterproto.dlms.sn_session import response
             return response(apdu, len(self._batch))
         return get.parse_get_response(apdu)
 
     def _scaler_unit(self, obis):
+        from meterproto.dlms import cosem
+
         raw = self._vals.get((obis, 3))
         if not isinstance(raw, bytes):
             return None
@@ -548,6 +561,12 @@ class DlmsClient(ProfileReader, Machine):
         if self.release_modules:  # associated: the AARQ/AARE code is not needed any more
             self._hls = None
             forget(ASSOCIATION_MODULES)
+        # ... and what reads the meter is loaded only now, one module at a time (no import
+        # nests in another, for the C stack), into the room the association code left
+        from meterproto.dlms import get  # noqa: F401
+        from meterproto.dlms import cosem  # noqa: F401
+        from meterproto.dlms import axdr_stream  # noqa: F401
+
         self.state = _OBJECTS
         self._get([(15, ASSOCIATION_LN, 2)], now_ms)
 
@@ -623,6 +642,8 @@ class DlmsClient(ProfileReader, Machine):
 
     # -- values -------------------------------------------------------------------------------
     def _values(self):
+        from meterproto.dlms import cosem
+
         r = self.reading
         for cid, obis in self._value_objs:
             raw = self._vals.get((obis, 2))
@@ -668,6 +689,8 @@ def _dar_text(dar, obis, attr):
 
 
 def _readable(o, attr):
+    from meterproto.dlms import cosem
+
     if not o["attributes"]:
         return True  # no access rights given: try, the meter answers with a DAR if not
     return cosem.readable(o, attr)

@@ -4,7 +4,7 @@
 # A-XDR bytes and turned into scaled texts at the end. A mixin of dlms.client.DlmsClient: it
 # works on the client's state and asks through its _get().
 from meterproto.compat import const
-from meterproto.dlms import axdr, cosem
+from meterproto.dlms import axdr
 from meterproto.errors import LocalProtocolError
 
 CLOCK = "0-0:1.0.0*255"
@@ -23,6 +23,8 @@ class ProfileReader:
         self._profile["rows"] = rows
 
     def _start_profile(self, obis, now_ms):
+        from meterproto.dlms import cosem
+
         caps = self._vals.get((obis, 3))
         cols = cosem.parse_capture_objects(caps) if isinstance(caps, bytes) else []
         self._profile = {"obis": obis, "capture_objects": cols, "rows": []}
@@ -69,6 +71,8 @@ class ProfileReader:
         """One decoded profile entry (a structure of captured values). Until its transfer
         ends it is kept as its A-XDR bytes buf[start:end], a third of the room of its texts
         and one piece instead of six; only its time stamp is worked out now (checkpoint)."""
+        from meterproto.dlms import cosem
+
         p = self._profile
         cells = row[1] if row[0] == axdr.STRUCTURE else (row,)
         stamp = None
@@ -87,6 +91,8 @@ class ProfileReader:
     def _row_texts(self):
         """The kept rows of the profile in flight -> rows of texts (the reading format), in
         place, so each row's bytes can go as its texts take the room."""
+        from meterproto.dlms import cosem
+
         p = self._profile
         if p is None:
             return
@@ -126,6 +132,8 @@ class ProfileReader:
 def _dt_raw(text):
     """"YYYY-MM-DD HH:MM:SS" -> 12 date-time bytes, deviation and weekday unspecified (B.13:
     some meters refuse a specified deviation in a range; hundredths 0, not 0xFF)."""
+    from meterproto.dlms import cosem
+
     try:
         y, mo, d = int(text[0:4]), int(text[5:7]), int(text[8:10])
         hh, mm, ss = int(text[11:13]), int(text[14:16]), int(text[17:19] or 0)
