@@ -146,3 +146,32 @@ def test_the_ciphering_code_goes_with_the_disc():
     assert seen == [([], None)]  # neither the ciphering's modules nor its object after DISC
     assert len(r.values) > 3 and r.profiles  # the reading is whole
     assert c.counters[0] > 5 and c.counters[1] > 5  # the counters outlive the cipher
+
+
+def test_the_reading_code_is_not_loaded_beside_the_association_code():
+    from meterproto.compat import forget
+
+    reading = ("meterproto.dlms.get", "meterproto.dlms.cosem", "meterproto.dlms.axdr_stream")
+    import meterproto.dlms.axdr_stream  # noqa: F401
+    import meterproto.dlms.cosem  # noqa: F401
+    import meterproto.dlms.get  # noqa: F401
+    saved = {n: sys.modules[n] for n in reading}
+    seen = []
+    assoc = DlmsClient._associate
+
+    def associate(self, now_ms):
+        assoc(self, now_ms)
+        seen.append([n for n in reading if n in sys.modules])
+
+    forget(reading)
+    DlmsClient._associate = associate
+    try:
+        r, after = _hdlc_read("dlms-lp96")
+    finally:
+        DlmsClient._associate = assoc
+        for n, m in saved.items():
+            sys.modules[n] = m
+            setattr(sys.modules["meterproto.dlms"], n.rsplit(".", 1)[1], m)
+    assert seen == [[]]  # associating: no GET or COSEM code yet
+    assert after == [[]]  # reading: no association code any more
+    assert sum(len(p["rows"]) for p in r.profiles) == 96
