@@ -105,7 +105,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     committed to the store; records after a gap are stored but left on the probe. The whole
     session is bounded by records, bytes and time (session_limits). Answers are stored (and
     acked) together once store_every records or STORE_BYTES have come. progress(done, total)
-    is called after each store. Returns a dict of figures.
+    is called after each answer. Returns a dict of figures.
     Raises LinkError / StoreError with a plain-words message.
     """
     from meterproto.link import channel as H
@@ -176,8 +176,6 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
         if n_spans:
             key, run_end, gap = _store(link, store, info, key, batch[:n_batch],
                                        spans[:n_spans], run_end, gap, stats)
-            if progress:
-                progress(stats["pulled"], max(count, stats["pulled"]))
 
     while True:
         if clock() - started > max_seconds:
@@ -226,6 +224,9 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
                 )
             stats["batches"] += 1
             cursor = spans[-1][1] + 1
+            if progress:  # per answer: a probe's answer can take seconds (cmd_sync above)
+                done = stats["pulled"] + len(batch)
+                progress(done, max(count, done))
             if len(spans) < store_every and held < STORE_BYTES:
                 continue  # one commit (and its wait for the disk) for several answers
         flush(len(batch), len(spans))
