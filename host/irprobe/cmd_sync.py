@@ -39,9 +39,11 @@ BASE_SECONDS = 60.0
 # runs at a third of that speed.
 SECONDS_PER_RECORD = 0.25
 # Answers are stored together, in one transaction (one wait for the disk), up to this many
-# records or bytes; then acknowledged. A cut before that re-sends them: none is lost.
+# records, bytes or seconds since the first of them (a real probe answers slowly: its flash
+# is freed as it goes); then acknowledged. A cut before that re-sends them: none is lost.
 STORE_RECORDS = 1024
 STORE_BYTES = 256 * 1024
+STORE_SECONDS = 2.0
 
 
 def session_limits(count):
@@ -169,6 +171,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     batch = []  # pulled, not yet stored: RecordRows or (seq, time, reading, digest)
     spans = []  # (first, last, is a gap notice) in order: readings and gap notices
     held = 0  # bytes of the records in batch
+    since = None  # clock() when the first answer in batch came
 
     def flush(n_batch, n_spans):
         """Store the first n_batch records of batch (n_spans spans) and ACK."""
@@ -227,10 +230,13 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
             if progress:  # per answer: a probe's answer can take seconds (cmd_sync above)
                 done = stats["pulled"] + len(batch)
                 progress(done, max(count, done))
-            if len(spans) < store_every and held < STORE_BYTES:
+            if since is None:
+                since = clock()
+            if len(spans) < store_every and held < STORE_BYTES and \
+                    clock() - since < STORE_SECONDS:
                 continue  # one commit (and its wait for the disk) for several answers
         flush(len(batch), len(spans))
-        batch, spans, held = [], [], 0
+        batch, spans, held, since = [], [], 0, None
         if not more:
             break
     stats["gap"] = gap
