@@ -21,7 +21,8 @@ class _Meter(Machine):
     mode_e, silent_after_p1, wake (NULs needed before it listens)."""
 
     def __init__(self, ident=b"/LGZ5ZMD120\r\n", react=200, broken=(), bad_bcc=0,
-                 password=None, registers=None, readout=READOUT, wake=0, no_ident=False):
+                 password=None, registers=None, readout=READOUT, wake=0, no_ident=False,
+                 nak_wrong_password=False):
         Machine.__init__(self, 300, FMT_7E1)
         self.ident = ident
         self.react = react
@@ -32,6 +33,7 @@ class _Meter(Machine):
         self.readout = readout
         self.wake = wake
         self.no_ident = no_ident
+        self.nak_wrong_password = nak_wrong_password  # NAK, not a break (some meters)
         self.f = m.Framer()
         self.got = []  # every message received, as raw bytes
         self.todo = []  # (at_ms, action) pairs, in time order
@@ -90,7 +92,8 @@ class _Meter(Machine):
                 self._set_line(300, FMT_7E1)
             elif cd == "P1":
                 ok = data == "(" + (self.password or "") + ")"
-                self._later(now, ("send", b"\x06" if ok else m.BREAK))
+                no = b"\x15" if self.nak_wrong_password else m.BREAK
+                self._later(now, ("send", b"\x06" if ok else no))
             elif cd == "R1":
                 addr = data[:data.find("(")]
                 val = self.registers.get(addr)

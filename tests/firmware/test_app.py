@@ -285,3 +285,53 @@ def test_bad_setting_in_profile_is_reported_not_raised():
     a, hw = _app(make_meter("iskra-mt174"), config={"max_baud": 12345})
     a.run(until_ms=2000)
     assert a.last["outcome"] == "error" and "cannot start a read" in a.last["message"]
+
+
+def _dlms_app_with_fault(exc, nth=3):
+    """The app reading dlms-lp96 (direct HDLC) where our code raises exc at the nth profile
+    row: a stand-in for running out of memory, or the host's Ctrl-C."""
+    from meterproto.dlms.client import DlmsClient
+
+    meter = make_meter("dlms-lp96")
+    a, hw = _app(meter, presses=(), config={"mode": "hdlc"})
+    orig = DlmsClient._add_row
+    n = [0]
+
+    def add_row(self, *args):
+        n[0] += 1
+        if n[0] == nth:
+            raise exc
+        return orig(self, *args)
+
+    return a, hw, meter, (DlmsClient, orig, add_row)
+
+
+def test_out_of_memory_mid_read_ends_it_with_disc():
+    a, hw, meter, (cls, orig, bad) = _dlms_app_with_fault(MemoryError("memory allocation failed"))
+    cls._add_row = bad
+    try:
+        res = a.take_reading()
+    finally:
+        cls._add_row = orig
+    assert res["outcome"] == "error" and "memory" in res["message"]
+    while hw.port.read(hw.port.now_ms() + 300):  # the meter takes the last bytes
+        pass
+    assert meter.log[-1] == "HDLC disconnected", meter.log  # not left in HDLC
+    assert not a.busy
+
+
+def test_ctrl_c_during_a_take_ends_the_read_with_disc():
+    a, hw, meter, (cls, orig, bad) = _dlms_app_with_fault(KeyboardInterrupt())
+    cls._add_row = bad
+    try:
+        a.take_reading()
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the Ctrl-C was swallowed")
+    finally:
+        cls._add_row = orig
+    while hw.port.read(hw.port.now_ms() + 300):
+        pass
+    assert meter.log[-1] == "HDLC disconnected", meter.log
+    assert not a.busy  # the next take can start

@@ -80,6 +80,15 @@ class Driver:
                     trace.append((port.now_ms() - self.t0, T_LINE, (act[1], act[2])))
             act = m.next_action()
 
+    def abort(self, exc):
+        """End the session now (see Machine.abort) and send what leaves the meter idle."""
+        m = self.machine
+        try:
+            m.abort(exc, self.port.now_ms() - self.t0)
+            self._act()
+        except Exception:  # noqa: BLE001 - best effort: the port may be the fault
+            pass
+
     def step(self, budget_ms=None):
         """Advance the session by one wait of at most budget_ms (None: up to the machine's
         deadline); True once it has ended."""
@@ -119,10 +128,15 @@ class Driver:
 
 
 def run(machine, port, echo=None, trace=None):
-    """Run `machine` to the end on `port`; return machine.result or raise machine.error."""
+    """Run `machine` to the end on `port`; return machine.result or raise machine.error.
+    Ended from outside (Ctrl-C, a fault in our code), the session is hung up first (abort)."""
     d = Driver(machine, port, echo, trace)
-    while not d.step():
-        pass
+    try:
+        while not d.step():
+            pass
+    except BaseException as e:  # noqa: BLE001 - KeyboardInterrupt too: the meter goes idle
+        d.abort(e if isinstance(e, Exception) else LocalProtocolError("stopped by the user"))
+        raise
     if machine.error is not None:
         raise machine.error
     return machine.result

@@ -103,6 +103,22 @@ class Machine:
         """When what this machine has sent so far will have left the line."""
         return self._tx_end
 
+    def abort(self, exc, now_ms):
+        """End the session now with exc (a user's abort, a fault outside the protocol, no
+        memory): what leaves the meter idle is queued first (_hang_up: DISC for HDLC, B0 in
+        IEC programming mode), so the driver still sends it. Best effort: the line may be gone."""
+        if not self.done:
+            try:
+                self._hang_up(now_ms)
+            except Exception:  # noqa: BLE001 - no memory, a broken state: the error stays exc
+                pass
+        self.done = True
+        self.error = exc
+        self._deadline = None
+
+    def _hang_up(self, now_ms):
+        """Queue what ends an open session at the meter; nothing for a session that opens none."""
+
     def _finish(self, result):
         self.done = True
         self.result = result

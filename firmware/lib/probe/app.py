@@ -144,10 +144,13 @@ class App:
         """One session step; a bug in a protocol module ends the read, not the app."""
         try:
             return self.stepper.step(self.s["slice_ms"])
-        except Exception as e:
-            m = self.stepper.machine
-            m.done = True
-            m.error = e
+        except Exception as e:  # MemoryError too
+            st = self.stepper
+            if hasattr(st, "abort"):
+                st.abort(e)  # the DISC (HDLC) or B0 (IEC programming) still goes out
+            else:
+                st.machine.done = True
+                st.machine.error = e
             return True
 
     def _finish(self):

@@ -135,7 +135,16 @@ def take(app):
     if not begin(app):
         return app.last
     clock = app.hw.clock
-    while not app._step():
-        app.led.tick(clock.ticks_ms())
+    try:
+        while not app._step():
+            app.led.tick(clock.ticks_ms())
+    except KeyboardInterrupt:  # the host's Ctrl-C: the meter is left idle all the same
+        st = app.stepper
+        app.stepper = None
+        if st is not None:
+            from meterproto.errors import LocalProtocolError
+
+            st.abort(LocalProtocolError("the read was stopped (Ctrl-C)"))
+        raise
     app._finish()
     return app.last

@@ -124,6 +124,9 @@ class ClientCipher(_Cipher):
     def request(self, plain):
         return self.wrap(plain, self.form)
 
+    def ciphered(self, apdu):
+        return is_ciphered(apdu)
+
     def accept_aare(self, aare):
         """Take the meter's system title and decipher its glo-initiate-response in place."""
         from meterproto.dlms import acse  # associating only: let go after (dlms.client)

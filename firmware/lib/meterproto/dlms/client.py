@@ -147,6 +147,7 @@ class DlmsClient(ProfileReader, Machine):
         self._relabelled = 0  # data blocks the meter labelled with-list (C4 03)
         self._go_on = None  # what to send next once an answer is handled (see _pump)
         self._aare_in = None  # the AARE whose HLS challenge is answered next
+        self._plain = None  # a request to cipher and send (see _pump)
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -175,8 +176,10 @@ class DlmsClient(ProfileReader, Machine):
                     self.apdus += 1
                     apdu = ev[1]
                     ev = None
-                    if self.cipher is not None and self.state not in (_ASSOCIATE, _RELEASE):
-                        apdu = self.cipher.response(apdu)  # deciphered here: a frame higher
+                    c = self.cipher
+                    if c is not None and self.state not in (_ASSOCIATE, _RELEASE):
+                        # deciphered here, frames higher (response() says why not)
+                        apdu = c.unwrap(apdu)[0] if c.ciphered(apdu) else c.response(apdu)
                     self._apdu(apdu, now_ms)
                     apdu = None
                 else:
@@ -189,6 +192,11 @@ class DlmsClient(ProfileReader, Machine):
                     # and in the ciphering of HLS-GMAC requests).
                     self._go_on = None
                     go_on(now_ms)
+                plain = self._plain
+                if plain is not None:  # ciphered here too, not down where it was asked for
+                    self._plain = None
+                    c = self.cipher
+                    self.link.send_apdu(c.wrap(plain, c.form), now_ms)
             except ProtocolError as e:
                 self._stop(e, now_ms)
             except (IndexError, KeyError, TypeError, ValueError) as e:
@@ -230,9 +238,7 @@ class DlmsClient(ProfileReader, Machine):
         if self.state != _CONNECT:
             # the meter stopped answering mid-session: a DISC all the same, in case it still
             # hears us (its answers may be what is lost), so it does not stay in HDLC
-            from meterproto.hdlc import frame as hf
-            self._send(hf.encode_frame(self.link.server, hf.client_address(self.client_sap),
-                                       hf.ctl_u(hf.K_DISC)), now_ms)
+            self._hang_up(now_ms)
         if self.state == _CONNECT and isinstance(exc, NoAnswer):
             exc = NoAnswer(
                 "no answer to SNRM (HDLC connect) from server %s at %d baud: check the "
@@ -240,6 +246,13 @@ class DlmsClient(ProfileReader, Machine):
                 "client 1, 17 or a lower address from the serial number) and that the meter "
                 "speaks HDLC on this port" % (self._server_text(), self.baud))
         self._fail(exc)
+
+    def _hang_up(self, now_ms):
+        """A DISC (IEC 62056-46 6.4.4.3.3), whatever the link machine's state: the meter
+        leaves HDLC (or answers DM if it never entered it)."""
+        from meterproto.hdlc import frame as hf
+        self._send(hf.encode_frame(self.link.server, hf.client_address(self.client_sap),
+                                   hf.ctl_u(hf.K_DISC)), now_ms)
 
     def _stop(self, exc, now_ms):
         """A protocol error after connecting: say why, and still close the link politely."""
@@ -284,9 +297,9 @@ class DlmsClient(ProfileReader, Machine):
 
     def _request(self, apdu, now_ms):
         """Every xDLMS request goes out ciphered in a ciphered association (glo-/ded-)."""
-        c = self.cipher
-        if c is not None:
-            apdu = c.wrap(apdu, c.form)  # = c.request(apdu), a frame less
+        if self.cipher is not None:
+            self._plain = apdu  # _pump ciphers it (c.request), a few C stack frames higher
+            return
         self.link.send_apdu(apdu, now_ms)
 
     def _reply_to_challenge(self, now_ms):

@@ -114,6 +114,7 @@ class IecClient(Machine):
                 self.commands.append((c[0], c[1] or ""))
         self.load_profile = load_profile
         self.program = bool(program or password is not None or self.commands or load_profile)
+        self._programming = False  # option 1 sent and no B0 yet: programming mode
         self.mode_e = mode_e
         self.reaction_ms = reaction_ms
         self.retries = retries
@@ -243,7 +244,19 @@ class IecClient(Machine):
 
     def _tx(self, data, now):
         self._last_tx = data
+        if data == msg.BREAK:
+            self._programming = False
         return self._send(data, now)
+
+    def _hang_up(self, now_ms):
+        """In programming mode, the break (B0, IEC 62056-21 6.3.3): the meter leaves it at
+        once instead of after its inactivity time-out."""
+        if self._programming:
+            self._tx(msg.BREAK, now_ms)
+
+    def _fail(self, exc):
+        self._hang_up(self._tx_end)  # e.g. a refused password: leave programming mode
+        Machine._fail(self, exc)
 
     def _line_text(self):
         return "%d baud %s" % (self.baud, fmt_name(self.fmt))
@@ -352,6 +365,7 @@ class IecClient(Machine):
         if self.mode_e:
             self._note("the meter does not offer mode E (no \\2): reading it in mode C")
         end = self._tx(msg.option_select("0", z, "1" if self.program else "0"), now)
+        self._programming = self.program  # until the B0: every end sends one (_hang_up)
         if baud != 300:
             self._set_line(baud, FMT_7E1)
             self._switched = baud
@@ -475,6 +489,7 @@ class IecClient(Machine):
         if cd == "B0":
             after = (" after %s" % self._cur[0]) if self._cur else ""
             hint = ": wrong password?" if self._cur and self._cur[0][0] == "P" else ""
+            self._programming = False  # it has left programming mode itself
             self._fail(Refused("the meter ended the session (break)%s%s" % (after, hint)))
             return
         if self.state != _S_P0 or cd != "P0":

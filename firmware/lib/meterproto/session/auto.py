@@ -220,6 +220,12 @@ class AutoSession(Machine):
             r.manufacturer, r.ident = self.ident
         self._end(r)
 
+    def _hang_up(self, now_ms):
+        sub = self.sub
+        if sub is not None and not sub.done:
+            sub._hang_up(now_ms)
+            self._relay(sub)
+
     def _end(self, reading):
         self.bytes_tx += self.sub.bytes_tx
         reading.notes = self.notes + reading.notes
