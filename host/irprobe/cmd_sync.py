@@ -39,9 +39,11 @@ BASE_SECONDS = 60.0
 # runs at a third of that speed.
 SECONDS_PER_RECORD = 0.25
 # Answers are stored together, in one transaction (one wait for the disk), up to this many
-# records or bytes; then acknowledged. A cut before that re-sends them: none is lost.
+# records, bytes or seconds since the first of them (a real probe answers slowly: its flash
+# is freed as it goes); then acknowledged. A cut before that re-sends them: none is lost.
 STORE_RECORDS = 1024
 STORE_BYTES = 256 * 1024
+STORE_SECONDS = 2.0
 
 
 def session_limits(count):
@@ -105,7 +107,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     committed to the store; records after a gap are stored but left on the probe. The whole
     session is bounded by records, bytes and time (session_limits). Answers are stored (and
     acked) together once store_every records or STORE_BYTES have come. progress(done, total)
-    is called after each store. Returns a dict of figures.
+    is called after each answer. Returns a dict of figures.
     Raises LinkError / StoreError with a plain-words message.
     """
     from meterproto.link import channel as H
@@ -169,6 +171,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
     batch = []  # pulled, not yet stored: RecordRows or (seq, time, reading, digest)
     spans = []  # (first, last, is a gap notice) in order: readings and gap notices
     held = 0  # bytes of the records in batch
+    since = None  # clock() when the first answer in batch came
 
     def flush(n_batch, n_spans):
         """Store the first n_batch records of batch (n_spans spans) and ACK."""
@@ -176,8 +179,6 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
         if n_spans:
             key, run_end, gap = _store(link, store, info, key, batch[:n_batch],
                                        spans[:n_spans], run_end, gap, stats)
-            if progress:
-                progress(stats["pulled"], max(count, stats["pulled"]))
 
     while True:
         if clock() - started > max_seconds:
@@ -226,10 +227,16 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
                 )
             stats["batches"] += 1
             cursor = spans[-1][1] + 1
-            if len(spans) < store_every and held < STORE_BYTES:
+            if progress:  # per answer: a probe's answer can take seconds (cmd_sync above)
+                done = stats["pulled"] + len(batch)
+                progress(done, max(count, done))
+            if since is None:
+                since = clock()
+            if len(spans) < store_every and held < STORE_BYTES and \
+                    clock() - since < STORE_SECONDS:
                 continue  # one commit (and its wait for the disk) for several answers
         flush(len(batch), len(spans))
-        batch, spans, held = [], [], 0
+        batch, spans, held, since = [], [], 0, None
         if not more:
             break
     stats["gap"] = gap

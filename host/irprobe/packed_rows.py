@@ -82,8 +82,7 @@ class RowReader:
 
 class _Schema:
     """One schema's tables: per cell (table, layout, base, cap, longer numbers seen) in body
-    order; the constant
-    columns and the JSON templates (notes absent, notes empty)."""
+    order; the constant columns and the JSON templates (notes absent, notes empty)."""
 
     def __init__(self, ident, cells, consts, pick_value, pick_time, templates):
         self.ident = ident
@@ -155,7 +154,7 @@ def _cells(body, pos, cells, texts, encs):
                     if len(x) <= cap:
                         e = (x, '"%s"' % x)
                         if len(seen) >= _SEEN:
-                            seen.clear()
+                            seen.clear()  # a register that moves at every reading
                         seen[t] = e
                 if e is not None:
                     pos = p

@@ -309,3 +309,32 @@ def test_a_record_damaged_on_the_probe_is_named_a_gap_and_acked_knowingly(sim, t
     assert store.known_seqs(sim.server.device_id) == [1, 2, 4, 5]
     assert st["lost"] == 1 and st["acked"] == 5 and st["gap"] is None
     assert sim.store.status()["count"] == 0 and sim.store.status()["acked"] == 5
+
+
+def test_progress_after_each_answer_while_answers_are_stored_together(sim, tmp_path):
+    sim.prefill(6)
+    seen = []
+    with ProbeLink.open(sim.port, timeout=1.0) as link:
+        st = sync(link, Store(str(tmp_path / "r.sqlite")), lambda d, t: seen.append((d, t)),
+                  max_bytes=SMALL)
+    assert st["pulled"] == 6 and st["batches"] >= 4  # several answers, one store
+    done = [d for d, _ in seen]
+    assert done[0] == 0 and done == sorted(done) and done[-1] == 6 and len(done) >= 5
+    assert all(t == 6 for _, t in seen)
+
+
+def test_answers_of_a_slow_probe_are_stored_and_acked_every_few_seconds(sim, tmp_path):
+    sim.prefill(6)
+    t = [0.0]
+
+    def clock():  # each look at the clock: one second later (a probe 20 ms per byte)
+        t[0] += 1.0
+        return t[0]
+
+    with ProbeLink.open(sim.port, timeout=1.0) as link:
+        acks = []
+        real_ack = link.ack
+        link.ack = lambda n: acks.append(n) or real_ack(n)
+        st = sync(link, Store(str(tmp_path / "r.sqlite")), max_bytes=SMALL, clock=clock)
+    assert st["pulled"] == 6 and st["batches"] >= 4
+    assert len(acks) >= 2 and acks == sorted(acks) and acks[-1] == 6  # not one ack at the end
