@@ -192,6 +192,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
             try:
                 rec = reader.feed(raw)
             except DecodeError as e:
+                flush(n_batch, n_spans)  # the answers before this one are good: kept
                 raise LinkError(
                     "the probe sent a record that cannot be read (%s); nothing of it "
                     "was stored or acknowledged" % clean(e)
@@ -201,6 +202,7 @@ def sync(link, store, progress=None, max_bytes=None, set_clock=True, now=None, c
             if rec is None:
                 continue  # a schema: the readings after it need it
             if rec.seq < cursor or (spans and rec.seq <= spans[-1][1]):
+                flush(n_batch, n_spans)
                 raise LinkError(
                     "the probe sent record %d out of order (expected %d or later)"
                     % (rec.seq, cursor)

@@ -71,6 +71,8 @@ class RowReader:
             return None
         got = self._tables.get(sid)
         if got is None or got[0] is not s:
+            for old in [k for k in self._tables if k not in self.unpacker.schemas]:
+                del self._tables[old]  # the Unpacker let that schema go: so do the tables
             got = (s, _prepare(s))
             self._tables[sid] = got
         if got[1] is None:

@@ -70,3 +70,79 @@ def test_without_release_the_modules_stay_and_the_reading_is_the_same():
         [(v.obis, v.value, v.unit) for v in b.values]
     assert (a.manufacturer, a.ident) == (b.manufacturer, b.ident)
     assert a.notes[:2] == b.notes[:2]
+
+
+def _hdlc_read(profile, **kw):
+    """Direct HDLC read with release_modules=True; -> (reading, modules seen at the object
+    list request)."""
+    import meterproto.dlms.acse  # noqa: F401
+    import meterproto.dlms.hls  # noqa: F401
+    from meterproto.dlms.client import ASSOCIATION_MODULES
+
+    saved = {n: sys.modules[n] for n in ASSOCIATION_MODULES}
+    seen = []
+    rol = DlmsClient._read_object_list
+
+    def read_object_list(self, now_ms):
+        rol(self, now_ms)
+        seen.append([n for n in ASSOCIATION_MODULES if n in sys.modules])
+
+    DlmsClient._read_object_list = read_object_list
+    try:
+        r = run(AutoSession(mode="hdlc", release_modules=True, **kw),
+                VirtualLine(profiles.make_meter(profile)))
+    finally:
+        DlmsClient._read_object_list = rol
+        for n, m in saved.items():
+            sys.modules[n] = m
+        for n, m in saved.items():
+            setattr(sys.modules["meterproto.dlms"], n.rsplit(".", 1)[1], m)
+    return r, seen
+
+
+def test_the_association_code_goes_once_associated():
+    r, seen = _hdlc_read("dlms-lp96")
+    assert seen == [[]]  # AARQ/AARE modules not resident while the meter is read
+    assert sum(len(p["rows"]) for p in r.profiles) == 96 and len(r.values) > 3
+
+
+def test_the_hls_code_goes_once_associated_and_the_ciphering_stays():
+    from meterproto.compat import unhexlify
+    from irprobe.sim.dlms_profiles import PROFILES
+
+    p = PROFILES["dlms-hls"]
+    r, seen = _hdlc_read("dlms-hls", client_sap=p["client_sap"], auth="hls-gmac",
+                         system_title=b"IRPROBE1", ek=unhexlify(p["ek"]),
+                         ak=unhexlify(p["ak"]))
+    assert seen == [[]]  # neither ACSE nor the HLS pass 3/4 while the meter is read
+    assert len(r.values) > 3 and r.profiles  # ... and the ciphered reads went on
+
+
+def test_the_ciphering_code_goes_with_the_disc():
+    from meterproto.compat import unhexlify
+    from meterproto.dlms.client import CIPHER_MODULES
+    from irprobe.sim.dlms_profiles import PROFILES
+
+    import meterproto.dlms.cipher  # noqa: F401
+    saved = {n: sys.modules[n] for n in CIPHER_MODULES}
+    p = PROFILES["dlms-hls"]
+    seen = []
+    disc = DlmsClient._disconnect
+
+    def disconnect(self, now_ms):
+        disc(self, now_ms)
+        seen.append(([n for n in CIPHER_MODULES if n in sys.modules], self.cipher))
+
+    DlmsClient._disconnect = disconnect
+    try:
+        c = DlmsClient(client_sap=p["client_sap"], auth="hls-gmac", system_title=b"IRPROBE1",
+                       ek=unhexlify(p["ek"]), ak=unhexlify(p["ak"]), release_modules=True)
+        r = run(c, VirtualLine(profiles.make_meter("dlms-hls")))
+    finally:
+        DlmsClient._disconnect = disc
+        for n, m in saved.items():
+            sys.modules[n] = m
+            setattr(sys.modules["meterproto.dlms"], n.rsplit(".", 1)[1], m)
+    assert seen == [([], None)]  # neither the ciphering's modules nor its object after DISC
+    assert len(r.values) > 3 and r.profiles  # the reading is whole
+    assert c.counters[0] > 5 and c.counters[1] > 5  # the counters outlive the cipher

@@ -68,6 +68,16 @@ def test_pdu_follows_the_free_heap(fake_gc):
     assert heapmark.max_pdu() == 512  # (70000 - 64 KB) / 8 = 558, down to a multiple of 64
 
 
+def test_pdu_counts_the_code_the_read_will_load(fake_gc):
+    # 150 KB free before the read: the plain DLMS code leaves room for the largest PDU,
+    # the ciphering's on top of it for the smallest (measured on the emulated Pico: a
+    # ciphered 1 KB APDU is held several times over)
+    free = 150 * 1024
+    assert heapmark.max_pdu(free, heapmark.CODE_DLMS) == heapmark.PDU_MAX
+    assert heapmark.max_pdu(free, heapmark.CODE_DLMS + heapmark.CODE_CIPHER) < 512
+    assert heapmark.max_pdu(free, 0) >= heapmark.max_pdu(free, heapmark.CODE_DLMS)
+
+
 def test_status_and_take_answers_carry_the_marks(fake_gc, monkeypatch):
     monkeypatch.setattr(usb, "_kbd_intr", lambda c: None)
 

@@ -180,9 +180,65 @@ def _captures():
     return [text] + F._iec_block() + F._hdlc()
 
 
+_PACKED = []
+
+
+def _packed_stream():
+    """Packed records (recpack) of a few readings: a schema, then readings with one-byte,
+    longer and text cells, a meter id cell and notes."""
+    if not _PACKED:
+        from meterproto.link.recpack import Packer
+
+        p = Packer()
+        r = _readings()[0]
+        r = {"meter": r["meter"], "protocol": r["protocol"], "mode": "C", "baud": 9600,
+             "values": r["values"] + [{"obis": "1-0:0.9.1*255", "value": "101010",
+                                       "unit": None}], "notes": ["echo seen"]}
+        for i in range(4):
+            x = json.loads(json.dumps(r))
+            x["values"][0]["value"] = "%010.3f" % (12345.678 + 700.5 * i)
+            x["values"][2]["value"] = "%06d" % (1010 + 1500 * i)
+            x["meter"]["id"] = "4123456%d" % i
+            _PACKED.extend(p.pack(1 + i, 1764090000 + 900 * i, x, b"\x02" * 8))
+    return _PACKED
+
+
+def _packed_bodies():
+    from meterproto.link.records import HEAD
+
+    return [raw[HEAD:-2] for raw in _packed_stream() if raw[3] == 0x52]
+
+
+def t_host_packed(data):
+    """A packed reading's body (length and CRC made good): irprobe.packed_rows gives what
+    recpack.Unpacker and the one check give, a refusal where they refuse."""
+    from irprobe.packed_rows import RowReader
+    from irprobe.record_rows import RecordRows, rows_of
+    from meterproto.link.records import K_READING, frame_record
+    from meterproto.link.recpack import Unpacker
+
+    raws = [r for r in _packed_stream() if r[3] != 0x52] + [
+        frame_record(K_READING, bytes(data[:32768]))]
+    out = []
+    for reader in (RowReader(), Unpacker()):
+        try:
+            for raw in raws:
+                rec = reader.feed(raw)
+            if rec.__class__ is not RecordRows:
+                rec = rows_of(rec.seq, rec.time_s, rec.reading, rec.digest)
+            out.append((rec.text, rec.meter, tuple(map(tuple, rec.columns))))
+        except (ProtocolError, Untrusted) as e:
+            out.append(str(e))
+    if out[0] != out[1]:
+        raise AssertionError("by tables %r, the general way %r" % tuple(out))
+    if isinstance(out[0], str):
+        raise DecodeError("refused")
+
+
 HOST_TARGETS = (("host_record", t_host_record, _payloads),
                 ("host_message", t_host_message, _messages),
-                ("decode_output", t_decode_output, _captures))
+                ("decode_output", t_decode_output, _captures),
+                ("host_packed", t_host_packed, _packed_bodies))
 
 
 def run(name, n, seed=1):

@@ -46,12 +46,14 @@ def make_session(s):
         for k in ("ek", "ak", "system_title"):
             if keys.get(k):
                 kw[k] = _hex(keys[k])
-        from probe.heapmark import max_pdu
+        from probe.heapmark import CODE_CIPHER, CODE_DLMS, max_pdu
 
-        # The APDU size the probe asks for follows its free heap (probe.heapmark).
+        # The APDU size the probe asks for follows its free heap once the DLMS code (and the
+        # ciphering's) is loaded (probe.heapmark).
+        code = CODE_DLMS + (CODE_CIPHER if keys.get("ek") or keys.get("ak") else 0)
         return AutoSession(mode=_AUTO_MODES[mode], address=s["address"] or "",
                            max_baud=s["max_baud"], password=s["password"],
-                           wakeup=s["wakeup"], max_pdu=max_pdu(), **kw)
+                           wakeup=s["wakeup"], max_pdu=max_pdu(code=code), **kw)
     raise LocalProtocolError("unknown meter mode %r (use auto, iec, e or hdlc)" % (mode,))
 
 

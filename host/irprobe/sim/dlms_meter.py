@@ -192,7 +192,7 @@ class DlmsMeter(Machine):
 
     # -- application layer ---------------------------------------------------------------
     def _answer(self, apdu):
-        from meterproto.dlms.hls import is_ciphered
+        from meterproto.dlms.cipher import is_ciphered
         if is_ciphered(apdu):
             return self._ciphered(apdu)
         if self.ciphered and apdu[:1] not in (b"\x60", b"\x62"):

@@ -3,7 +3,8 @@
 # the probe); the client's side is meterproto.dlms.hls.
 from meterproto.dlms import axdr, security
 from meterproto.dlms.acse import CONTEXT_LN
-from meterproto.dlms.hls import _SC, ACTION_REQUEST, ACTION_RESPONSE, _METHOD, _challenge, _Cipher
+from meterproto.dlms.cipher import _Cipher
+from meterproto.dlms.hls import _SC, ACTION_REQUEST, ACTION_RESPONSE, _METHOD, _challenge
 from meterproto.dlms.initiate import parse_initiate
 from meterproto.errors import DecodeError
 from irprobe.sim.acse_server import build_aare

@@ -1,6 +1,6 @@
 # meterproto.dlms.aes_gcm: AES-GCM (NIST SP 800-38D) in pure Python on top of any AES block
-# function, plus a small AES-128 encryptor (FIPS 197) for runtimes without one (core).
-# MicroPython uses cryptolib's AES-ECB for the block cipher and this GHASH/CTR on top.
+# function (core). MicroPython uses cryptolib's AES-ECB for the block cipher and this
+# GHASH/CTR on top; runtimes without one use meterproto.dlms.aes128.
 from meterproto.errors import ChecksumError, LocalProtocolError
 
 _R = 0xE1 << 120  # GHASH reduction polynomial x^128 + x^7 + x^2 + x + 1, bit-reflected
@@ -44,23 +44,22 @@ class Ghash:
         self.table = t
         self.y = 0
 
-    def _mul_h(self, x):
+    def update(self, data):
+        """Absorb data zero-padded to whole 16-byte blocks (_mul_h written out: this runs at
+        the deepest point of a ciphered session, where a call costs the rp2 C stack)."""
+        n = len(data)
         t = self.table
         red = _RED4
-        z = 0
-        for _ in range(32):  # nibbles from the low end of x (highest power of x) upwards
-            z = (z >> 4) ^ red[z & 15] ^ t[x & 15]
-            x >>= 4
-        return z
-
-    def update(self, data):
-        """Absorb data zero-padded to whole 16-byte blocks."""
-        n = len(data)
         for i in range(0, n, 16):
             block = data[i:i + 16]
             if len(block) < 16:
                 block = bytes(block) + bytes(16 - len(block))
-            self.y = self._mul_h(self.y ^ int.from_bytes(block, "big"))
+            x = self.y ^ int.from_bytes(block, "big")
+            z = 0
+            for _ in range(32):
+                z = (z >> 4) ^ red[z & 15] ^ t[x & 15]
+                x >>= 4
+            self.y = z
 
     def digest(self):
         return self.y.to_bytes(16, "big")
@@ -111,82 +110,3 @@ def gcm_decrypt(encrypt_block, iv12, aad, data, taglen=12):
     if diff:
         raise ChecksumError("authentication tag mismatch: wrong key?")
     return _ctr(encrypt_block, iv12, 2, ct)
-
-
-# ---- AES-128 forward cipher (FIPS 197), only what GCM needs ----
-
-def _make_sbox():
-    sbox = bytearray(256)
-    p = q = 1
-    while True:
-        # p runs over all non-zero elements as powers of 3; q = p^-1 (times 3^-1 each step)
-        p = p ^ ((p << 1) & 0xFF) ^ (0x1B if p & 0x80 else 0)
-        q ^= q << 1
-        q ^= q << 2
-        q ^= q << 4
-        q &= 0xFF
-        if q & 0x80:
-            q ^= 0x09
-        x = q
-        for s in (1, 2, 3, 4):
-            x ^= ((q << s) | (q >> (8 - s))) & 0xFF
-        sbox[p] = x ^ 0x63
-        if p == 1:
-            break
-    sbox[0] = 0x63
-    return bytes(sbox)
-
-
-_SBOX = None
-
-
-def _xtime(b):
-    return ((b << 1) ^ 0x1B) & 0xFF if b & 0x80 else b << 1
-
-
-class Aes128:
-    """Pure-Python AES-128 encryption of single blocks (slow; fallback and tests only)."""
-
-    def __init__(self, key16):
-        global _SBOX
-        if _SBOX is None:
-            _SBOX = _make_sbox()
-        if len(key16) != 16:
-            raise LocalProtocolError("AES-128 needs a 16-byte key")
-        s = _SBOX
-        w = bytearray(key16)
-        rcon = 1
-        for i in range(16, 176, 4):
-            t = w[i - 4:i]
-            if i % 16 == 0:
-                t = bytearray((s[t[1]] ^ rcon, s[t[2]], s[t[3]], s[t[0]]))
-                rcon = _xtime(rcon)
-            for k in range(4):
-                w.append(w[i - 16 + k] ^ t[k])
-        self.rk = bytes(w)
-
-    def encrypt(self, block):
-        s = _SBOX
-        rk = self.rk
-        st = bytearray(16)
-        for i in range(16):
-            st[i] = block[i] ^ rk[i]
-        for rnd in range(1, 11):
-            # SubBytes + ShiftRows: byte (row r, column c) comes from column c + r
-            t = bytearray(16)
-            for c in range(4):
-                for r in range(4):
-                    t[4 * c + r] = s[st[4 * ((c + r) & 3) + r]]
-            if rnd < 10:  # MixColumns
-                for c in range(0, 16, 4):
-                    a0, a1, a2, a3 = t[c], t[c + 1], t[c + 2], t[c + 3]
-                    x = a0 ^ a1 ^ a2 ^ a3
-                    t[c] = a0 ^ x ^ _xtime(a0 ^ a1)
-                    t[c + 1] = a1 ^ x ^ _xtime(a1 ^ a2)
-                    t[c + 2] = a2 ^ x ^ _xtime(a2 ^ a3)
-                    t[c + 3] = a3 ^ x ^ _xtime(a3 ^ a0)
-            k = 16 * rnd
-            for i in range(16):
-                t[i] ^= rk[k + i]
-            st = t
-        return bytes(st)

@@ -5,11 +5,11 @@
 # conformance allows (GET-with-list), then each load profile by range, then DISC.
 # RAM (the RP2040 heap): array values are decoded as their blocks arrive (axdr_stream), rows
 # and object_list entries kept as A-XDR bytes until they are done, small receive PDUs.
-from meterproto.compat import const
+from meterproto.compat import MICROPYTHON, const, forget
 from meterproto.errors import NoAnswer, Refused, ProtocolError, DecodeError, LocalProtocolError
 from meterproto.line import FMT_8N1
 from meterproto.machine import Machine
-from meterproto.dlms import acse, axdr, cosem, get
+from meterproto.dlms import axdr, cosem, get
 from meterproto.hdlc import link as hdlc_link
 from meterproto.dlms.axdr_stream import ArrayStream
 from meterproto.dlms.client_profile import CLOCK, ProfileReader  # noqa: F401 (CLOCK: API)
@@ -37,6 +37,12 @@ _READ = {1: (2,), 3: (2, 3), 4: (2, 3, 5), 8: (2,), 7: (3,)}
 # needs. 512 bytes keeps that small on the RP2040 and costs one GET-next per 500 bytes.
 _MAX_PDU = const(512)
 _MECHANISMS = {"lowest": 0, "none": 0, "low": 1, "lls": 1, "hls-gmac": 5, "hls": 5}
+# Needed to associate only (AARQ/AARE, IEC 62056-5-3 9.3.2; HLS pass 3/4): let go once associated, when
+# release_modules says so (MicroPython: their bytecode is heap the rest of the read needs).
+ASSOCIATION_MODULES = ("meterproto.dlms.acse", "meterproto.dlms.initiate", "meterproto.dlms.hls")
+# The ciphered context: let go with the DISC (an HDLC frame, never ciphered), before the
+# reading's last texts are made.
+CIPHER_MODULES = ("meterproto.dlms.cipher", "meterproto.dlms.security", "meterproto.dlms.aes_gcm")
 
 
 class DlmsClient(ProfileReader, Machine):
@@ -50,7 +56,8 @@ class DlmsClient(ProfileReader, Machine):
     (context 3, glo-initiate-request, then glo-/ded- requests); security=0x30 (default),
     0x10 or 0x20, or 0 for HLS-GMAC in the plain context; invocation_counter is our first
     counter (the meter refuses one it has seen); dedicated_key selects ded- ciphering;
-    system_title defaults to "IRPROBE1". self.cipher holds the counters after the session.
+    system_title defaults to "IRPROBE1". self.counters: (our next invocation counter, the
+    meter's last) once the session is over (self.cipher holds them while it runs).
 
     max_pdu: the largest APDU we take (client-max-receive-pdu-size); longer answers come in
     blocks of at most this size. Small blocks keep the heap the session needs small.
@@ -62,7 +69,7 @@ class DlmsClient(ProfileReader, Machine):
                  checkpoint=None, release="disc", max_list=24, max_info=2030, window=7,
                  link=None, security=None, invocation_counter=1, dedicated_key=None,
                  max_pdu=_MAX_PDU, referencing="auto", server_addr_size=None,
-                 profile_entries=None, capture_times="auto"):
+                 profile_entries=None, capture_times="auto", release_modules=MICROPYTHON):
         Machine.__init__(self, baud, fmt)
         if auth not in _MECHANISMS:
             raise LocalProtocolError("unknown authentication %r (use lowest, low or hls-gmac)" % (auth,))
@@ -91,7 +98,7 @@ class DlmsClient(ProfileReader, Machine):
             security = 0x30 if ek and ak else 0
         self.cipher = None
         if security:
-            from meterproto.dlms.hls import ClientCipher
+            from meterproto.dlms.cipher import ClientCipher
             self.cipher = ClientCipher(system_title, ek, ak, security, invocation_counter,
                                        dedicated_key)
             system_title = self.cipher.system_title
@@ -110,6 +117,8 @@ class DlmsClient(ProfileReader, Machine):
         self.release = release
         self.max_list = max_list
         self.max_pdu = max_pdu
+        self.release_modules = release_modules
+        self.counters = None
         self.link = link or hdlc_link.HdlcClientLink(
             client_sap=client_sap, server_upper=server_upper, server_lower=server_lower,
             addr_size=server_addr_size, max_info_tx=max_info, max_info_rx=max_info, window_tx=window, window_rx=window)
@@ -136,7 +145,8 @@ class DlmsClient(ProfileReader, Machine):
         self._iid = 1
         self._iid_now = 1
         self._relabelled = 0  # data blocks the meter labelled with-list (C4 03)
-        self._go_on = False  # an answer is handled: plan the next request (_pump)
+        self._go_on = None  # what to send next once an answer is handled (see _pump)
+        self._aare_in = None  # the AARE whose HLS challenge is answered next
 
     # -- Machine inputs ------------------------------------------------------------------
     def start(self, now_ms):
@@ -161,13 +171,24 @@ class DlmsClient(ProfileReader, Machine):
             if ev is None:
                 break
             try:
-                self._event(ev, now_ms)
-                if self._go_on:
-                    # The next request is planned from here, not from inside the answer's
-                    # handling: five frames less on the rp2 port's 8 KB C stack, where the
-                    # probe's app already holds a dozen ('maximum recursion depth' in mode E).
-                    self._go_on = False
-                    self._next(now_ms)
+                if ev[0] == hdlc_link.EV_APDU:  # the common event, handled one frame higher
+                    self.apdus += 1
+                    apdu = ev[1]
+                    ev = None
+                    if self.cipher is not None and self.state not in (_ASSOCIATE, _RELEASE):
+                        apdu = self.cipher.response(apdu)  # deciphered here: a frame higher
+                    self._apdu(apdu, now_ms)
+                    apdu = None
+                else:
+                    self._event(ev, now_ms)
+                go_on = self._go_on
+                if go_on is not None:
+                    # The next request is made from here, not from inside the answer's
+                    # handling: frames less on the rp2 port's 8 KB C stack, where the
+                    # probe's app already holds a dozen ('maximum recursion depth' in mode E
+                    # and in the ciphering of HLS-GMAC requests).
+                    self._go_on = None
+                    go_on(now_ms)
             except ProtocolError as e:
                 self._stop(e, now_ms)
             except (IndexError, KeyError, TypeError, ValueError) as e:
@@ -193,10 +214,7 @@ class DlmsClient(ProfileReader, Machine):
         kind = ev[0]
         if kind == hdlc_link.EV_CONNECTED:
             self.reading.notes.append("HDLC connected: %s" % _params_text(ev[1]))
-            self._associate(now_ms)
-        elif kind == hdlc_link.EV_APDU:
-            self.apdus += 1
-            self._apdu(ev[1], now_ms)
+            self._go_on = self._associate
         elif kind == hdlc_link.EV_CLOSED:
             if self.state == _DISC:
                 self._end()
@@ -243,6 +261,8 @@ class DlmsClient(ProfileReader, Machine):
 
     # -- association -----------------------------------------------------------------------
     def _associate(self, now_ms):
+        from meterproto.dlms import acse
+
         self.state = _ASSOCIATE
         c = self.cipher
         pdu = self.max_pdu
@@ -264,9 +284,17 @@ class DlmsClient(ProfileReader, Machine):
 
     def _request(self, apdu, now_ms):
         """Every xDLMS request goes out ciphered in a ciphered association (glo-/ded-)."""
-        if self.cipher is not None:
-            apdu = self.cipher.request(apdu)
+        c = self.cipher
+        if c is not None:
+            apdu = c.wrap(apdu, c.form)  # = c.request(apdu), a frame less
         self.link.send_apdu(apdu, now_ms)
+
+    def _reply_to_challenge(self, now_ms):
+        """HLS pass 3 (IEC 62056-5-3 9.2.7.4): f(StoC) to the meter."""
+        aare = self._aare_in
+        self._aare_in = None
+        ic = self.cipher.ic if self.cipher is not None else None
+        self._request(self._hls.reply_to_challenge(aare, ic), now_ms)
 
     def _aare(self, aare):
         if self.cipher is None:
@@ -293,10 +321,12 @@ class DlmsClient(ProfileReader, Machine):
         return True
 
     def _apdu(self, apdu, now_ms):
-        st = self.state
-        if self.cipher is not None and st not in (_ASSOCIATE, _RELEASE):
-            apdu = self.cipher.response(apdu)
+        st = self.state  # ciphered answers come deciphered (_pump)
+        if st == _DISC:
+            return  # a late answer after our DISC: the reading is complete
         if st == _ASSOCIATE:
+            from meterproto.dlms import acse
+
             aare = acse.parse_aare(apdu)
             if aare.context == acse.CONTEXT_SN and self.sn is None and \
                     self._short_names_instead(aare, now_ms):
@@ -306,13 +336,13 @@ class DlmsClient(ProfileReader, Machine):
             self.server_pdu = aare.max_pdu or 0xFFFF
             if self.mechanism == 5:
                 self.state = _HLS
-                ic = self.cipher.ic if self.cipher is not None else None
-                self._request(self._hls.reply_to_challenge(aare, ic), now_ms)
+                self._aare_in = aare
+                self._go_on = self._reply_to_challenge
                 return
-            self._read_object_list(now_ms)
+            self._go_on = self._read_object_list
         elif st == _HLS:
             self._hls.check_server(apdu)
-            self._read_object_list(now_ms)
+            self._go_on = self._read_object_list
         elif st == _RELEASE:
             self._disconnect(now_ms)
         elif apdu[:1] == b"\xd8":
@@ -373,7 +403,7 @@ class DlmsClient(ProfileReader, Machine):
                 self._queue = list(self._batch) + self._queue
                 self.max_list = 1
                 self._raw = None
-                self._go_on = True
+                self._go_on = self._next
                 return
             raise
         if r.relabelled:
@@ -434,7 +464,7 @@ class DlmsClient(ProfileReader, Machine):
         else:
             for it, res in zip(self._batch, results):
                 self._vals[(it[1], it[2])] = res  # encoded Data, or an int DAR
-        self._go_on = True  # _pump asks for the next item: see there
+        self._go_on = self._next
 
     def _elements(self, buf, pos, last):
         """The bytes buf[pos:] of the array value in flight (object list or profile buffer):
@@ -502,6 +532,9 @@ class DlmsClient(ProfileReader, Machine):
 
     # -- the reading plan -------------------------------------------------------------------------
     def _read_object_list(self, now_ms):
+        if self.release_modules:  # associated: the AARQ/AARE code is not needed any more
+            self._hls = None
+            forget(ASSOCIATION_MODULES)
         self.state = _OBJECTS
         self._get([(15, ASSOCIATION_LN, 2)], now_ms)
 
@@ -542,6 +575,8 @@ class DlmsClient(ProfileReader, Machine):
 
     def _close(self, now_ms):
         if self.release == "rlrq":
+            from meterproto.dlms import acse
+
             self.state = _RELEASE
             self.link.send_apdu(acse.build_rlrq(0), now_ms)
             return
@@ -549,6 +584,12 @@ class DlmsClient(ProfileReader, Machine):
 
     def _disconnect(self, now_ms):
         self.state = _DISC
+        c = self.cipher
+        if c is not None:
+            self.counters = (c.ic, c.peer_ic)
+            if self.release_modules:  # nothing more is ciphered: its code can go
+                self.cipher = c = None
+                forget(CIPHER_MODULES)
         self.link.disconnect(now_ms)
 
     def _fail(self, exc):

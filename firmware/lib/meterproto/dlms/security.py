@@ -46,7 +46,9 @@ def _block_fn(key16, backend):
     if backend == "cryptography":
         enc = _Cipher(_alg.AES(bytes(key16)), _modes.ECB()).encryptor()
         return enc.update
-    return _pure.Aes128(key16).encrypt
+    from meterproto.dlms.aes128 import Aes128  # no AES library here: the slow one
+
+    return Aes128(key16).encrypt
 
 
 def _check_key(key16):
@@ -85,6 +87,17 @@ def gcm_decrypt(key16, iv12, aad, data, backend=None, taglen=TAG_LEN):
     return _pure.gcm_decrypt(_block_fn(key16, backend), iv12, aad, data, taglen)
 
 
+def _gcm(encrypt, key16, iv12, aad, data, backend):
+    """gcm_encrypt/gcm_decrypt, one call level less with the pure GHASH: ciphering runs at
+    the deepest point of a session, and the rp2 port's C stack is 8 KB."""
+    backend = backend or BACKEND
+    if backend == "cryptography":
+        return (gcm_encrypt if encrypt else gcm_decrypt)(key16, iv12, aad, data, backend)
+    _check_key(key16)
+    f = _pure.gcm_encrypt if encrypt else _pure.gcm_decrypt
+    return f(_block_fn(key16, backend), iv12, aad, data, TAG_LEN)
+
+
 def _iv(system_title, ic):
     if len(system_title) != 8:
         raise LocalProtocolError("a system title has 8 bytes, got %d" % len(system_title))
@@ -100,7 +113,7 @@ def _protect(sc, iv, ek, ak, plain, backend):
                                  % (sc & 0x0F))
     mode = sc & 0x30
     if mode == SC_AUTH_ENC:
-        return gcm_encrypt(ek, iv, bytes((sc,)) + bytes(ak), plain, backend)
+        return _gcm(True, ek, iv, bytes((sc,)) + bytes(ak), plain, backend)
     if mode == SC_AUTH:  # plain text stays readable; the tag covers it as additional data
         aad = bytes((sc,)) + bytes(ak) + bytes(plain)
         return bytes(plain) + gcm_encrypt(ek, iv, aad, b"", backend)
@@ -115,7 +128,7 @@ def _unprotect(sc, iv, ek, ak, body, backend):
                           % (sc & 0x0F))
     mode = sc & 0x30
     if mode == SC_AUTH_ENC:
-        return gcm_decrypt(ek, iv, bytes((sc,)) + bytes(ak), body, backend)
+        return _gcm(False, ek, iv, bytes((sc,)) + bytes(ak), body, backend)
     if mode == SC_AUTH:
         if len(body) < TAG_LEN:
             raise ChecksumError("authenticated data shorter than its tag")

@@ -22,7 +22,8 @@ DLMS_MODULES = ("meterproto.obis", "meterproto.reading", "meterproto.hdlc.frame"
                 "meterproto.dlms.initiate", "meterproto.dlms.acse", "meterproto.dlms.get",
                 "meterproto.dlms.cosem", "meterproto.dlms.axdr_stream",
                 "meterproto.dlms.client_profile", "meterproto.dlms.client")
-CIPHER_MODULES = ("meterproto.dlms.aes_gcm", "meterproto.dlms.security", "meterproto.dlms.hls")
+CIPHER_MODULES = ("meterproto.dlms.aes_gcm", "meterproto.dlms.security", "meterproto.dlms.cipher",
+                  "meterproto.dlms.hls")
 IEC_MODULES = ("meterproto.iec.client", "meterproto.iec.msg", "meterproto.iec.data",
                "meterproto.iec.wakeup", "meterproto.iec")
 
@@ -53,7 +54,8 @@ class AutoSession(Machine):
         self._dlms_opts = dict(dlms_options)
         self._dlms_opts.update({"client_sap": client_sap, "server_upper": server_upper,
                           "server_lower": server_lower, "auth": auth, "password": password,
-                          "system_title": system_title, "ek": ek, "ak": ak})
+                          "system_title": system_title, "ek": ek, "ak": ak,
+                          "release_modules": release_modules})
         self.find = server_upper == "auto"
         if self.find:
             self._dlms_opts["server_upper"] = 1
