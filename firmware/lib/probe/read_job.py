@@ -6,6 +6,7 @@
 # Functions on the App (probe.app), loaded with the first read: not on the heap before.
 import gc
 
+from meterproto.compat import forget
 from probe.heapmark import sample as heap_sample
 from probe.led import ERROR, STORAGE_FULL, SUCCESS
 from probe.settings import settings
@@ -40,6 +41,9 @@ def begin(app, profile=None):
             return False
     machine = echo = None
     app.last = None  # the previous reading's objects are not needed any more
+    # What only the USB answers and the sync use is loaded again after the read: its code
+    # is not on the heap while the protocol modules are (they set the heap's low point).
+    forget(("meterproto.link.jsonpieces", "probe.store_sync", "probe.store_schema"))
     app._free_memory()  # room for the protocol modules and, for a .py, their compiler
     for attempt in (1, 2):
         try:

@@ -8,7 +8,6 @@ from meterproto.link.channel import (CMD_BRIDGE, CMD_BYE, CMD_HELLO, CMD_PULL, C
                                  MAX_REQUEST, RESPONSE, T_BRIDGE_END, CommandError, Frame,
                                  FrameDecoder, FrameTooLong, decode_json, encode_frame,
                                  encode_json, error_frame, write_frame)
-from meterproto.link.jsonpieces import size as json_size
 
 
 class DeviceSide:
@@ -98,6 +97,9 @@ class DeviceSide:
             if item.type == CMD_PULL:
                 resp = (item.type | RESPONSE, item.seq, result, None, len(result))
             else:  # counted here: a value JSON cannot carry fails before anything is sent
+                # (imported here, not at the top: the probe lets it go during a meter read)
+                from meterproto.link.jsonpieces import size as json_size
+
                 if result is None:
                     result = {}
                 resp = (item.type | RESPONSE, item.seq, b"", result, json_size(result))
