@@ -2,6 +2,7 @@
 # the whole, with no piece larger than a leaf (both runtimes: the probe streams its commit
 # and its TAKE answer with it).
 from meterproto.link import channel as H
+from meterproto.link import frameout as F
 from meterproto.link import records as R
 from meterproto.link.jsonpieces import pieces, size
 from meterproto.errors import DecodeError
@@ -47,13 +48,13 @@ def test_no_piece_is_larger_than_a_leaf():
 def test_frame_written_in_pieces_is_the_whole_frame():
     obj = _reading(96)
     text = R.dumps(obj).encode()
-    whole = H.encode_frame(0x85, 513, text)
+    whole = H.encode_frame(0x85, 513, text)  # built whole, the plain way
     got = []
-    H.write_frame(got.append, 0x85, 513, b"", obj)
+    F.write_frame(got.append, 0x85, 513, b"", obj)
     assert b"".join(bytes(p) for p in got) == bytes(whole)
-    assert len(got) > 10 and max(len(p) for p in got) < H.CHUNK + 200
+    assert len(got) > 10 and max(len(p) for p in got) < F.CHUNK + 200
     got = []  # a PULL answer (bytes) in pieces too
-    H.write_frame(got.append, 0x87, 9, text)
+    F.write_frame(got.append, 0x87, 9, text)
     assert b"".join(bytes(p) for p in got) == bytes(H.encode_frame(0x87, 9, text))
     dec = H.FrameDecoder()
     frames = dec.feed(b"".join(bytes(p) for p in got))
@@ -103,9 +104,11 @@ def test_frames_and_whitening_match_the_plain_way_on_this_runtime():
     for n in (0, 1, 255, 256, 257, 700, 1500):
         assert bytes(H.encode_frame(0x87, 300 + n, data[:n])) == \
             _reference_frame(0x87, 300 + n, data[:n])
+        assert bytes(F.frame_bytes(0x87, 300 + n, data[:n])) == \
+            _reference_frame(0x87, 300 + n, data[:n])
         w = H.whiten(bytearray(data[:n]))
         assert bytes(w) == bytes(b ^ 0x60 for b in data[:n])
         assert bytes(H.whiten(w)) == data[:n]
     obj = _reading(5)
-    assert bytes(H.encode_frame(0x85, 2, b"", obj)) == \
+    assert bytes(F.frame_bytes(0x85, 2, b"", obj)) == \
         _reference_frame(0x85, 2, R.dumps(obj).encode())

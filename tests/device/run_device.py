@@ -367,19 +367,23 @@ def main():
             p.terminate()
             p.wait(10)
         emu.stop()
-    print("\nheap low-water marks on the emulated RP2040 (bytes free after a collect, "
-          "lowest the probe saw):")
-    for what, v in heap:
-        print("  %-12s %s" % (what, "not reported" if v is None else "%7d (%d KB)" % (v, v // 1024)))
+        report_heap(heap)  # what was measured, also when a step failed (make bench reads it)
     low = [v for _, v in heap if v is not None]
-    with open(os.path.join(WORK, "heap.json"), "w") as f:
-        json.dump({k: v for k, v in heap}, f)
     if len(low) < len(heap):
         fail("the probe did not report every heap low-water mark")
     if min(low) < MIN_FREE:
         fail("heap goal (>= %d KB free in every session) missed: lowest %d bytes (%d KB)"
              % (MIN_FREE // 1024, min(low), min(low) // 1024))
     say("test-device passed (heap goal met: lowest %d KB free)" % (min(low) // 1024))
+
+
+def report_heap(heap):
+    print("\nheap low-water marks on the emulated RP2040 (bytes free after a collect, "
+          "lowest the probe saw):")
+    for what, v in heap:
+        print("  %-12s %s" % (what, "not reported" if v is None else "%7d (%d KB)" % (v, v // 1024)))
+    with open(os.path.join(WORK, "heap.json"), "w") as f:
+        json.dump({k: v for k, v in heap}, f)
 
 
 def _figure(text, what):

@@ -200,6 +200,24 @@ def test_take_reading_hook_reads_and_stores():
     assert not a.busy
 
 
+def test_a_read_runs_without_the_answer_and_sync_code_loaded():
+    # The USB answers' JSON pieces and the sync code are let go when a read starts: the
+    # protocol modules set the heap's low point (issue 12), and they come back after it.
+    import sys
+
+    import meterproto.link.jsonpieces  # noqa: F401  (as after a USB answer)
+    import probe.store_sync  # noqa: F401  (as after a sync)
+
+    a, hw = _app(make_meter("iskra-mt174"), presses=())
+    assert a.begin_read()
+    assert "meterproto.link.jsonpieces" not in sys.modules
+    assert "probe.store_sync" not in sys.modules
+    while not a._step():
+        pass
+    a._finish()
+    assert a.last["outcome"] == "success"
+
+
 def test_bridge_hook_passes_bytes_both_ways():
     a, hw = _app(make_meter("iskra-mt174"), presses=())
     got = a.bridge(b"/?!\r\n", baud=300, fmt=0, listen_ms=800)

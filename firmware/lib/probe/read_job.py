@@ -6,6 +6,7 @@
 # Functions on the App (probe.app), loaded with the first read: not on the heap before.
 import gc
 
+from meterproto.compat import forget
 from probe.heapmark import sample as heap_sample
 from probe.led import ERROR, STORAGE_FULL, SUCCESS
 from probe.settings import settings
@@ -40,6 +41,10 @@ def begin(app, profile=None):
             return False
     machine = echo = None
     app.last = None  # the previous reading's objects are not needed any more
+    # What only the USB answers and the sync use is loaded again after the read: its code
+    # is not on the heap while the protocol modules are (they set the heap's low point).
+    forget(("meterproto.link.jsonpieces", "meterproto.link.frameout", "probe.store_sync",
+            "probe.store_schema"))
     app._free_memory()  # room for the protocol modules and, for a .py, their compiler
     for attempt in (1, 2):
         try:
@@ -90,7 +95,7 @@ def finish(app):
     st = m = app.echo = None  # the session's objects go before the commit
     # ... and so does the protocol code (tens of KB of bytecode in RAM on MicroPython 1.24):
     # the next read imports it again. The commit and the USB answer are written in small
-    # pieces (records.write_record, channel.write_frame): the heap, fragmented by the
+    # pieces (records.write_record, link.frameout): the heap, fragmented by the
     # reading's many small objects, needs no large free piece for them.
     app._free_memory(True)
     heap_sample()  # the reading, before the commit

@@ -52,7 +52,7 @@ class UsbWatch:
         if usb is not None and usb.current is srv:
             usb.current = None
         drop_modules(("probe.usb", "meterproto.link.device", "meterproto.link.channel",
-                      "meterproto.link.jsonpieces"))
+                      "meterproto.link.jsonpieces", "meterproto.link.frameout"))
 
 
 def server_builder(app, store, config):

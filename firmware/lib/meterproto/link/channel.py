@@ -71,7 +71,6 @@
 import json
 
 from meterproto.compat import const
-from meterproto.crc16 import ccitt_false_table
 from meterproto.crc16 import crc16_ccitt_false as crc16
 from meterproto.errors import ChecksumError, DecodeError, LocalProtocolError, RemoteProtocolError
 from meterproto.link.records import dumps
@@ -197,81 +196,20 @@ def _stuff(out, data):
     out += data[start:]
 
 
-def encode_frame(ftype, seq, payload=b"", obj=None, n=None):
-    """One wire frame: SOF, stuffed body with CRC, EOF (a bytearray); the same bytes as
-    write_frame() writes in pieces."""
-    out = bytearray()
-    write_frame(out.extend, ftype, seq, payload, obj, n)
-    return out
-
-
-CHUNK = 512  # bytes stuffed before each write: the largest piece a streamed frame needs
-
-
-class _Sink:
-    """Stuffs body bytes into a small buffer, keeps the CRC, hands full buffers to write."""
-
-    def __init__(self, write):
-        self.write = write
-        self.buf = bytearray((SOF,))
-        self.crc = 0xFFFF
-
-    def body(self, data):
-        t = ccitt_false_table()
-        if t is None:  # CPython: its C CRC, then the stuffing
-            self.crc = crc16(data, self.crc)
-            _stuff(self.buf, data)
-        else:  # MicroPython: one pass per byte for both (the sync's hot loop on the probe)
-            out = self.buf
-            crc = self.crc
-            start = 0
-            for i in range(len(data)):
-                b = data[i]
-                crc = ((crc << 8) & 0xFF00) ^ t[(crc >> 8) ^ b]
-                if b < 0x20 or ESC <= b <= EOF:
-                    out += data[start:i]
-                    out.append(ESC)
-                    out.append(b ^ 0x20)
-                    start = i + 1
-            out += data[start:]
-            self.crc = crc
-        if len(self.buf) >= CHUNK:
-            self.flush()
-
-    def flush(self):
-        if self.buf:
-            self.write(self.buf)
-            self.buf = bytearray()
-
-
-def write_frame(write, ftype, seq, payload=b"", obj=None, n=None):
-    """Write one frame through write(bytes) in pieces of about CHUNK bytes. The payload is
-    bytes (a PULL answer: never copied), or with obj the compact JSON text of obj, made
-    piece by piece (meterproto.link.jsonpieces) and never whole: a TAKE answer with a day of
-    load profile needs no buffer of its size (counted in a first pass, then written; n:
-    that count when the caller has it)."""
-    if obj is not None:
-        from meterproto.link.jsonpieces import pieces, size
-
-        if n is None:
-            n = size(obj)
-    else:
-        n = len(payload)
+def encode_frame(ftype, seq, payload=b""):
+    """One wire frame: SOF, stuffed body with CRC, EOF (a bytearray). The probe writes its
+    answers in pieces instead (meterproto.link.frameout: the same bytes)."""
+    n = len(payload)
     if n > MAX_PAYLOAD:
         raise LocalProtocolError("frame payload too long (%d bytes)" % n)
-    out = _Sink(write)
-    out.body(bytes((ftype, (seq >> 8) & 0xFF, seq & 0xFF, n >> 8, n & 0xFF)))
-    if obj is not None:
-        for p in pieces(obj):
-            out.body(p.encode())
-    else:
-        mv = memoryview(payload)
-        for i in range(0, n, CHUNK):
-            out.body(mv[i:i + CHUNK])
-    c = out.crc
-    _stuff(out.buf, bytes((c >> 8, c & 0xFF)))
-    out.buf.append(EOF)
-    out.flush()
+    head = bytes((ftype, (seq >> 8) & 0xFF, seq & 0xFF, n >> 8, n & 0xFF))
+    c = crc16(payload, crc16(head))
+    out = bytearray((SOF,))
+    _stuff(out, head)
+    _stuff(out, payload)
+    _stuff(out, bytes((c >> 8, c & 0xFF)))
+    out.append(EOF)
+    return out
 
 
 def whiten(records):

@@ -7,14 +7,13 @@ from meterproto.link.channel import (CMD_BRIDGE, CMD_BYE, CMD_HELLO, CMD_PULL, C
                                  E_TOO_LONG, E_UNKNOWN, E_UNSUPPORTED, ESCAPE, MAGIC, MAX_PAYLOAD,
                                  MAX_REQUEST, RESPONSE, T_BRIDGE_END, CommandError, Frame,
                                  FrameDecoder, FrameTooLong, decode_json, encode_frame,
-                                 encode_json, error_frame, write_frame)
-from meterproto.link.jsonpieces import size as json_size
+                                 encode_json, error_frame)
 
 
 class DeviceSide:
     """Decodes requests, calls the handler, answers; dedupes retries. An answer is kept as
     (type, seq, payload bytes, JSON object or None, payload length) and framed as it is written
-    (channel.write_frame): a large answer never sits in RAM as a whole frame."""
+    (meterproto.link.frameout): a large answer never sits in RAM as a whole frame."""
 
     def __init__(self, handler, max_payload=MAX_REQUEST):
         self.handler = handler
@@ -41,8 +40,11 @@ class DeviceSide:
                 if resp is None:
                     continue
                 if isinstance(resp, tuple):
+                    # imported here: the probe lets it go during a meter read
+                    from meterproto.link.frameout import frame_bytes, write_frame
+
                     if write is None:
-                        resp = encode_frame(resp[0], resp[1], resp[2], resp[3], resp[4])
+                        resp = frame_bytes(resp[0], resp[1], resp[2], resp[3], resp[4])
                     else:
                         write_frame(write, resp[0], resp[1], resp[2], resp[3], resp[4])
                         continue
@@ -98,6 +100,9 @@ class DeviceSide:
             if item.type == CMD_PULL:
                 resp = (item.type | RESPONSE, item.seq, result, None, len(result))
             else:  # counted here: a value JSON cannot carry fails before anything is sent
+                # (imported here, not at the top: the probe lets it go during a meter read)
+                from meterproto.link.jsonpieces import size as json_size
+
                 if result is None:
                     result = {}
                 resp = (item.type | RESPONSE, item.seq, b"", result, json_size(result))
