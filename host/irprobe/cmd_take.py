@@ -32,7 +32,7 @@ def checked_reading(d):
 def heap_figures(res):
     """The probe's heap low-water marks from a TAKE answer (probe.heapmark), checked:
     {"free_min": bytes free at the lowest point of this read, "free_min_boot": since boot,
-    "free": now, "total": heap size}; None when the probe does not report them."""
+    "free": now, "total": heap size, "free_min_at": the phase that set free_min}; None when the probe does not report them."""
     heap = res.get("heap") if isinstance(res, dict) else None
     if not isinstance(heap, dict):
         return None
@@ -42,6 +42,9 @@ def heap_figures(res):
         v = heap.get(key)
         if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 1 << 32:
             out[name] = v
+    at = heap.get("low_at")  # the phase of the read that set free_min (probe.heapmark)
+    if out and isinstance(at, str) and 0 < len(at) <= 40 and at.isprintable():
+        out["free_min_at"] = at
     return out or None
 
 

@@ -293,9 +293,10 @@ def main():
             h = d.get("probe", {}).get("heap", {})
             heap.append((sim, h.get("free_min")))
             stored[prof] = d
-            say("take %-11s ok in %3.0f s: %d values right, %d profile rows; heap low %s"
+            say("take %-11s ok in %3.0f s: %d values right, %d profile rows; heap low %s (%s)"
                 % (sim, time.monotonic() - t, n,
-                   sum(len(p["rows"]) for p in d.get("profiles") or ()), h.get("free_min")))
+                   sum(len(p["rows"]) for p in d.get("profiles") or ()), h.get("free_min"),
+                   h.get("free_min_at")))
         # The doctor on the probe, at the IEC meter.
         irprobe("config", "--port", cdc, "--active", "iec")
         plug("lgz-zmd", listen=True)

@@ -9,6 +9,14 @@ _alloc = getattr(gc, "mem_alloc", None)
 
 # [lowest since boot, lowest since mark_reset()]; None until the first sample.
 _low = [None, None]
+# [what runs now: a name or a function giving one, where the session's low was set]: the
+# host sees which phase of a read sets the low point (issue 12).
+_at = [None, None]
+
+
+def at(where):
+    """Name the phase that runs now (a str, or a function called when a new low is set)."""
+    _at[0] = where
 
 
 def sample():
@@ -30,12 +38,15 @@ def sample():
         _low[0] = f
     if s is None or f < s:
         _low[1] = f
+        w = _at[0]
+        _at[1] = w() if callable(w) else w
     return f
 
 
 def mark_reset():
     """Start a new session mark (a take, a sync): the next samples set it."""
     _low[1] = None
+    _at[1] = None
     return sample()
 
 
@@ -45,12 +56,13 @@ def low():
 
 
 def report():
-    """{"free", "total", "low_boot", "low"} in bytes for the host (the probe status, TAKE)."""
+    """{"free", "total", "low_boot", "low"} in bytes for the host (the probe status, TAKE),
+    and "low_at": the phase that set "low"."""
     if _free is None:
         return None
     f = sample()
     return {"free": f, "total": f + _alloc() if _alloc is not None else None,
-            "low_boot": _low[0], "low": _low[1]}
+            "low_boot": _low[0], "low": _low[1], "low_at": _at[1]}
 
 
 # The DLMS client proposes a max PDU (client-max-receive-pdu-size, IEC 62056-5-3 9.3.3)

@@ -7,6 +7,7 @@
 import gc
 
 from meterproto.compat import forget
+from probe.heapmark import at as heap_at
 from probe.heapmark import sample as heap_sample
 from probe.led import ERROR, STORAGE_FULL, SUCCESS
 from probe.settings import settings
@@ -40,6 +41,7 @@ def begin(app, profile=None):
                 app._report(ERROR, None, None, "storage does not work: %s" % e)
             return False
     machine = echo = None
+    heap_at("start")
     app.last = None  # the previous reading's objects are not needed any more
     # What only the USB answers and the sync use is loaded again after the read: its code
     # is not on the heap while the protocol modules are (they set the heap's low point).
@@ -69,10 +71,12 @@ def begin(app, profile=None):
     app.led.play("busy", now)
     app._show(["READING..."])
     try:
-        from probe.session import Stepper
+        from probe.session import Stepper, phase
 
+        heap_at(lambda: phase(machine))
         app.stepper = Stepper(machine, app.hw.port, echo)  # sends the first request
     except MemoryError:
+        heap_at(None)
         app.stepper = app.echo = machine = None
         app._free_memory(True)
         app._report(ERROR, None, None, "the read stopped: not enough memory")
@@ -93,6 +97,7 @@ def finish(app):
     message = str(m.error) if m.error is not None else "ok"
     digest = st.digest()
     st = m = app.echo = None  # the session's objects go before the commit
+    heap_at("commit")
     # ... and so does the protocol code (tens of KB of bytecode in RAM on MicroPython 1.24):
     # the next read imports it again. The commit and the USB answer are written in small
     # pieces (records.write_record, link.frameout): the heap, fragmented by the
@@ -111,6 +116,7 @@ def finish(app):
     elif app._next_interval is None:
         app._next_interval = app.hw.clock.ticks_ms() + app.s["interval_s"] * 1000
     app._free_memory()  # after the commit: room for the next read's modules
+    heap_at("answer")
 
 
 def _commit(app, reading, digest):

@@ -79,6 +79,13 @@ class Stepper(Driver):
         return self._hash.digest()[:DIGEST_LEN]
 
 
+def phase(machine):
+    """A short name of what the session is doing (probe.heapmark.at): the running
+    sub-machine and its state, e.g. "DlmsClient 5" (meterproto.dlms.client, _PROFILE)."""
+    sub = getattr(machine, "sub", None) or machine
+    return "%s %s" % (type(sub).__name__, getattr(sub, "state", ""))
+
+
 def classify(stepper, echo):
     """Outcome name for a finished session (store errors are handled by the caller)."""
     m = stepper.machine
