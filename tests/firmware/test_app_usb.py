@@ -176,8 +176,9 @@ def test_settings_from_config_profile_and_options(tmp_path):
     m = make_session(s)
     assert type(m).__name__ == "IecClient" and m.password == "12345678" and m.max_baud == 2400
     m = make_session(settings(config, "b"))
-    assert type(m).__name__ == "AutoSession" and m.mode == "hdlc"
-    assert m._dlms_opts["client_sap"] == 48 and m._dlms_opts["ek"] == bytes(range(16))
+    # direct HDLC: the DLMS client itself, no meterproto.session.auto around it (heap)
+    assert type(m).__name__ == "DlmsClient" and m.set_line_first and m.baud == 9600
+    assert m.client_sap == 48 and m.ek == bytes(range(16))
     with pytest.raises(Exception) as e:
         settings(config, "nope")
     assert "no meter profile named 'nope'" in str(e.value)
@@ -196,7 +197,7 @@ def test_profile_auth_reads_a_meter_that_wants_the_keys_alone(tmp_path):
                               "auth": "lowest", "keys": {"ek": p["ek"], "ak": p["ak"]}}],
                   "set": {"active": "c"}})
     m = make_session(settings(config))
-    assert m._dlms_opts["auth"] == "lowest"
+    assert m.mechanism == 0  # "lowest", as the profile says
     reading = run(m, VirtualLine(make_meter(p)))
     got = {v.obis: v.value for v in reading.values}
     for e in p["expected"]["values"]:

@@ -28,8 +28,6 @@ def make_session(s):
         return IecClient(address=s["address"] or "", max_baud=s["max_baud"],
                          wakeup=s["wakeup"], password=s["password"])
     if mode in _AUTO_MODES:
-        from meterproto.session.auto import AutoSession
-
         kw = {}
         if s["client"] is not None:
             kw["client_sap"] = s["client"]
@@ -51,10 +49,33 @@ def make_session(s):
         # The APDU size the probe asks for follows its free heap once the DLMS code (and the
         # ciphering's) is loaded (probe.heapmark).
         code = CODE_DLMS + (CODE_CIPHER if keys.get("ek") or keys.get("ak") else 0)
+        if _AUTO_MODES[mode] == "hdlc":
+            return _direct_hdlc(s, kw, max_pdu(code=code))
+        from meterproto.session.auto import AutoSession
+
         return AutoSession(mode=_AUTO_MODES[mode], address=s["address"] or "",
                            max_baud=s["max_baud"], password=s["password"],
                            wakeup=s["wakeup"], max_pdu=max_pdu(code=code), **kw)
     raise LocalProtocolError("unknown meter mode %r (use auto, iec, e or hdlc)" % (mode,))
+
+
+def _direct_hdlc(s, kw, pdu):
+    """Direct HDLC (IEC 62056-46, no IEC sign-on): the DLMS client itself, without
+    meterproto.session.auto around it: its code would be heap the read needs (issue 12).
+    The client's modules are imported one by one first (meterproto.dlms: the C stack)."""
+    from meterproto.dlms import CIPHER_MODULES, DLMS_MODULES
+
+    for name in DLMS_MODULES + (CIPHER_MODULES if kw.get("ek") or kw.get("ak") else ()):
+        __import__(name)
+    from meterproto.dlms.client import DlmsClient
+    from meterproto.line import FMT_8N1
+
+    if "auth" not in kw:  # as meterproto.session.auto picks it
+        kw["auth"] = "hls-gmac" if kw.get("ak") else ("low" if s["password"] else "lowest")
+    c = DlmsClient(baud=9600, fmt=FMT_8N1, set_line=True, mode="HDLC", password=s["password"],
+                   max_pdu=pdu, **kw)
+    c.reading.notes.append("direct HDLC at 9600 baud 8N1 (no IEC sign-on)")
+    return c
 
 
 class Stepper(Driver):

@@ -44,6 +44,9 @@ ASSOCIATION_MODULES = ("meterproto.dlms.acse", "meterproto.dlms.initiate", "mete
 # The ciphered context: let go with the DISC (an HDLC frame, never ciphered), before the
 # reading's last texts are made.
 CIPHER_MODULES = ("meterproto.dlms.cipher", "meterproto.dlms.security", "meterproto.dlms.aes_gcm")
+# GET requests and block streams: nothing is read after the DISC, and the reading's texts
+# (rows, association view) set the heap's low point then (issue 12).
+READING_MODULES = ("meterproto.dlms.get", "meterproto.dlms.axdr_stream")
 
 
 class DlmsClient(ProfileReader, Machine):
@@ -622,6 +625,9 @@ class DlmsClient(ProfileReader, Machine):
             if self.release_modules:  # nothing more is ciphered: its code can go
                 self.cipher = c = None
                 forget(CIPHER_MODULES)
+        if self.release_modules:
+            self._stream = None
+            forget(READING_MODULES)
         self.link.disconnect(now_ms)
 
     def _fail(self, exc):

@@ -12,16 +12,8 @@ MODES = ("auto", "iec", "e", "hdlc")
 _IEC = const(0)
 _DLMS = const(1)
 _FIND = const(2)  # server_upper "auto": meterproto.hdlc.discover finds the address first
-# What the DLMS client imports, leaves first: loaded one by one from here, so no import nests
-# inside another. An import runs the module's body on the C stack of the caller, and mode E
-# starts DLMS deep in the app's call chain: nested imports there took the rp2 port past the
-# end of its small C stack (a crash, or 'maximum recursion depth exceeded').
-DLMS_MODULES = ("meterproto.obis", "meterproto.reading", "meterproto.hdlc.frame",
-                "meterproto.hdlc.link", "meterproto.dlms.axdr", "meterproto.dlms.initiate",
-                "meterproto.dlms.acse", "meterproto.dlms.client_profile",
-                "meterproto.dlms.client")
-CIPHER_MODULES = ("meterproto.dlms.aes_gcm", "meterproto.dlms.security", "meterproto.dlms.cipher",
-                  "meterproto.dlms.hls")
+# What the DLMS client imports, one by one (meterproto.dlms: the C stack).
+from meterproto.dlms import CIPHER_MODULES, DLMS_MODULES  # noqa: E402
 # What the IEC stage loads; let go before DLMS is imported (the two clients do not fit the
 # RP2040's heap together: MicroPython 1.24 holds a module's bytecode in RAM).
 IEC_MODULES = ("meterproto.iec.client", "meterproto.iec.msg", "meterproto.iec.data",
