@@ -148,6 +148,34 @@ def test_the_ciphering_code_goes_with_the_disc():
     assert c.counters[0] > 5 and c.counters[1] > 5  # the counters outlive the cipher
 
 
+def test_the_get_and_stream_code_goes_with_the_disc():
+    # Nothing is read after the DISC: the GET and block-stream code is let go before the
+    # reading's texts are made (they set the heap's low point of a direct-HDLC read, issue 12).
+    from meterproto.dlms.client import READING_MODULES
+
+    import meterproto.dlms.axdr_stream  # noqa: F401
+    import meterproto.dlms.get  # noqa: F401
+    saved = {n: sys.modules[n] for n in READING_MODULES}
+    seen = []
+    disc = DlmsClient._disconnect
+
+    def disconnect(self, now_ms):
+        disc(self, now_ms)
+        seen.append(([n for n in READING_MODULES if n in sys.modules], self._stream))
+
+    DlmsClient._disconnect = disconnect
+    try:
+        c = DlmsClient(client_sap=16, release_modules=True)
+        r = run(c, VirtualLine(profiles.make_meter("dlms-lp96")))
+    finally:
+        DlmsClient._disconnect = disc
+        for n, m in saved.items():
+            sys.modules[n] = m
+            setattr(sys.modules["meterproto.dlms"], n.rsplit(".", 1)[1], m)
+    assert seen == [([], None)]
+    assert sum(len(p["rows"]) for p in r.profiles) == 96 and len(r.values) > 3
+
+
 def test_the_reading_code_is_not_loaded_beside_the_association_code():
     from meterproto.compat import forget
 
