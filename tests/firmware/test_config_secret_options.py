@@ -36,3 +36,34 @@ def test_secret_option_too_long_refused():
     with pytest.raises(ConfigError, match="wifi_password must be text of at most 64"):
         c.apply({"set": {"options": {"wifi_password": "x" * 65}}})
     assert c.data["options"] == {}
+
+
+def test_the_config_rules_are_let_go_after_a_change_on_the_probe():
+    # On MicroPython the rules' code is heap the next read needs (issue 12): a change loads
+    # them, and they go again, also when the change is refused. CPython keeps them (the host
+    # shares their ConfigError class).
+    import sys
+
+    from meterproto import compat
+
+    saved = sys.modules.get("probe.config_rules")
+    was = compat.MICROPYTHON
+    compat.MICROPYTHON = True
+    try:
+        c = Config(SimFlash()).load()
+        c.apply({"set": {"options": {"interval_s": 600}}})
+        assert "probe.config_rules" not in sys.modules
+        assert c.data["options"]["interval_s"] == 600
+        try:
+            c.apply({"set": {"options": {"interval_s": -1}}})
+        except ValueError:
+            pass
+        assert "probe.config_rules" not in sys.modules
+        assert c.data["options"]["interval_s"] == 600
+    finally:
+        compat.MICROPYTHON = was
+        if saved is not None:
+            sys.modules["probe.config_rules"] = saved
+            import probe
+
+            probe.config_rules = saved

@@ -151,10 +151,17 @@ class Config:
 
     def apply(self, changes):
         """Validate everything first, then change and save (all or nothing); the rules and
-        the merge live in probe.config_rules, loaded only now."""
+        the merge live in probe.config_rules, loaded only now and let go after: its code
+        would be heap the next read needs (issue 12)."""
         from probe.config_rules import apply_changes
 
-        return apply_changes(self, changes)
+        try:
+            return apply_changes(self, changes)
+        finally:
+            from meterproto import compat
+
+            if compat.MICROPYTHON:  # CPython: the host shares the module's ConfigError
+                compat.forget(("probe.config_rules",))
 
 
 def load(fs=None, path="/config.json"):
