@@ -179,6 +179,9 @@ def test_settings_from_config_profile_and_options(tmp_path):
     # direct HDLC: the DLMS client itself, no meterproto.session.auto around it (heap)
     assert type(m).__name__ == "DlmsClient" and m.set_line_first and m.baud == 9600
     assert m.client_sap == 48 and m.ek == bytes(range(16))
+    from probe.session import phase
+
+    assert phase(m) == "DlmsClient 0"  # what probe.heapmark names as the read's phase
     with pytest.raises(Exception) as e:
         settings(config, "nope")
     assert "no meter profile named 'nope'" in str(e.value)

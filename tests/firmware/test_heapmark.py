@@ -38,6 +38,7 @@ def fake_gc(monkeypatch):
     monkeypatch.setattr(heapmark, "_free", g.mem_free)
     monkeypatch.setattr(heapmark, "_alloc", g.mem_alloc)
     monkeypatch.setattr(heapmark, "_low", [None, None])
+    monkeypatch.setattr(heapmark, "_at", [None, None])
     return g
 
 
@@ -57,6 +58,28 @@ def test_the_mark_is_live_heap_and_collects_only_when_it_could_drop(fake_gc):
     heapmark.mark_reset()  # a new session starts its own mark; the boot mark stays
     r = heapmark.report()
     assert r["low"] == 110000 and r["low_boot"] == 50000 and r["total"] == 200000
+
+
+def test_the_mark_names_the_phase_that_set_it(fake_gc):
+    # The host sees where a read's heap bottoms out (issue 12): the phase named when the
+    # low was set, a name or a function asked only then.
+    g = fake_gc
+    asked = []
+    heapmark.at("start")
+    heapmark.mark_reset()
+    assert heapmark.report()["low_at"] == "start"
+    heapmark.at(lambda: asked.append(1) or "DlmsClient 5")
+    g.live = 150000
+    heapmark.sample()
+    g.live = 120000
+    heapmark.sample()  # above the mark: the phase is not asked again
+    heapmark.at("commit")
+    g.live = 130000
+    heapmark.sample()
+    assert heapmark.low() == 50000 and heapmark.report()["low_at"] == "DlmsClient 5"
+    assert asked == [1]
+    heapmark.mark_reset()  # a new session: its own phase
+    assert heapmark.report()["low_at"] == "commit"
 
 
 def test_pdu_follows_the_free_heap(fake_gc):
@@ -110,5 +133,9 @@ def test_host_prints_only_sane_figures():
     assert heap_figures({"heap": {"low": 70000, "low_boot": 65000, "free": 90000,
                                   "total": 190000}}) == {
         "free_min": 70000, "free_min_boot": 65000, "free": 90000, "total": 190000}
+    assert heap_figures({"heap": {"low": 70000, "low_at": "DlmsClient 5"}}) == {
+        "free_min": 70000, "free_min_at": "DlmsClient 5"}
+    assert heap_figures({"heap": {"low": 70000, "low_at": "x\x1b[2J" + "y" * 50}}) == {
+        "free_min": 70000}  # no control characters or long texts reach the terminal
     assert heap_figures({"heap": {"low": "lots", "free": -1}}) is None
     assert heap_figures({}) is None and heap_figures(None) is None

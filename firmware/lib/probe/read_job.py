@@ -152,6 +152,7 @@ def take(app):
     except KeyboardInterrupt:  # the host's Ctrl-C: the meter is left idle all the same
         st = app.stepper
         app.stepper = None
+        heap_at(None)  # its closure holds the session
         if st is not None:
             from meterproto.errors import LocalProtocolError
 
