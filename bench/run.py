@@ -199,22 +199,30 @@ def sync_goals(sy):
     ]
 
 
-def sync_only():
-    """`bench/run.py sync`: the sync figures again, into results.json beside the others."""
+def _measure_again(title, key, measure, goal_lines, what):
+    """Measure one part again and put its figures and goal lines into results.json beside the
+    others (`bench/run.py sync`, `bench/run.py device`)."""
     path = os.path.join(HERE, "results.json")
     with open(path) as fh:
         results = json.load(fh)
-    section("Host sync throughput (10,000 records over a pty)")
-    results["sync"] = host_sync()
-    goals = [g for g in results.get("goals", []) if not g["goal"].startswith("sync ")]
-    for label, ok, fig in sync_goals(results["sync"]):
+    section(title)
+    results[key] = measure()
+    lines = goal_lines(results[key])
+    labels = set(label for label, _, _ in lines)
+    goals = [g for g in results.get("goals", []) if g["goal"] not in labels]
+    for label, ok, fig in lines:
         print("%-38s %-6s %s" % (label, "met" if ok else "MISSED", fig))
         goals.append({"goal": label, "met": ok, "figure": fig})
     results["goals"] = goals
     with open(path, "w") as fh:
         json.dump(results, fh, indent=1, sort_keys=False, default=str)
-    print("\nwrote the sync figures into bench/results.json")
-    return 0
+    print("\nwrote the %s figures into bench/results.json" % what)
+    return 0 if all(ok for _, ok, _ in lines) else 1
+
+
+def sync_only():
+    return _measure_again("Host sync throughput (10,000 records over a pty)", "sync", host_sync,
+                          sync_goals, "sync")
 
 
 def rp2040_goal(marks):
@@ -228,22 +236,10 @@ def rp2040_goal(marks):
 
 
 def device_only():
-    """`bench/run.py device`: the emulated RP2040's heap marks again, into results.json."""
-    path = os.path.join(HERE, "results.json")
-    with open(path) as fh:
-        results = json.load(fh)
-    section("Firmware on an emulated RP2040 (stock MicroPython 1.24.1, rp2040js): lowest free "
-            "heap per session, measured by the firmware")
-    results["rp2040_heap_free_min_bytes"] = rp2040_heap()
-    label, ok, fig = rp2040_goal(results["rp2040_heap_free_min_bytes"])
-    goals = [g for g in results.get("goals", []) if g["goal"] != label]
-    print("%-38s %-6s %s" % (label, "met" if ok else "MISSED", fig))
-    goals.append({"goal": label, "met": ok, "figure": fig})
-    results["goals"] = goals
-    with open(path, "w") as fh:
-        json.dump(results, fh, indent=1, sort_keys=False, default=str)
-    print("\nwrote the RP2040 heap figures into bench/results.json")
-    return 0 if ok else 1
+    return _measure_again("Firmware on an emulated RP2040 (stock MicroPython 1.24.1, rp2040js): "
+                          "lowest free heap per session, measured by the firmware",
+                          "rp2040_heap_free_min_bytes", rp2040_heap,
+                          lambda marks: [rp2040_goal(marks)], "RP2040 heap")
 
 
 def faults():
