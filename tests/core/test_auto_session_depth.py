@@ -3,6 +3,7 @@
 # end (timeout/receive -> _after -> _iec_done -> _start_dlms -> import of the DLMS modules).
 # The handover now waits for the next timeout(), due at once, started from there directly.
 from meterproto.session.auto import AutoSession
+from core_checks import nesting_seen
 from meterproto.driver import run
 from meterproto.dlms.client import DlmsClient
 from irprobe.sim import profiles
@@ -10,27 +11,9 @@ from irprobe.sim.vline import VirtualLine
 
 
 def _watch(meter, mode):
-    inside = [0]
-    seen = []
-    after, st = AutoSession._after, DlmsClient.start
-
-    def session_after(self, now_ms):
-        inside[0] += 1
-        try:
-            after(self, now_ms)
-        finally:
-            inside[0] -= 1
-
-    def dlms_start(self, now_ms):
-        seen.append(inside[0])
-        st(self, now_ms)
-
-    AutoSession._after, DlmsClient.start = session_after, dlms_start
-    try:
-        r = run(AutoSession(mode=mode), VirtualLine(profiles.make_meter(meter)))
-    finally:
-        AutoSession._after, DlmsClient.start = after, st
-    return r, seen
+    return nesting_seen(AutoSession, "_after", DlmsClient, "start",
+                        lambda: run(AutoSession(mode=mode),
+                                    VirtualLine(profiles.make_meter(meter))))
 
 
 def test_mode_e_starts_dlms_outside_the_iec_stages_end():

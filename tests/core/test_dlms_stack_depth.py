@@ -4,6 +4,7 @@
 # (_pump -> _event -> _apdu -> _get_response -> _next -> _start_profile -> ... -> axdr).
 # The next request is now planned from _pump, after the answer's handling has returned.
 from meterproto.dlms.client import DlmsClient
+from core_checks import nesting_seen
 from meterproto.driver import run
 from meterproto.session.auto import AutoSession
 from irprobe.sim import profiles
@@ -11,27 +12,9 @@ from irprobe.sim.vline import VirtualLine
 
 
 def _watch(meter, mode):
-    inside = [0]
-    seen = []
-    handle, nxt = DlmsClient._get_response, DlmsClient._next
-
-    def get_response(self, apdu, now_ms):
-        inside[0] += 1
-        try:
-            handle(self, apdu, now_ms)
-        finally:
-            inside[0] -= 1
-
-    def next_(self, now_ms):
-        seen.append(inside[0])
-        nxt(self, now_ms)
-
-    DlmsClient._get_response, DlmsClient._next = get_response, next_
-    try:
-        r = run(AutoSession(mode=mode), VirtualLine(profiles.make_meter(meter)))
-    finally:
-        DlmsClient._get_response, DlmsClient._next = handle, nxt
-    return r, seen
+    return nesting_seen(DlmsClient, "_get_response", DlmsClient, "_next",
+                        lambda: run(AutoSession(mode=mode),
+                                    VirtualLine(profiles.make_meter(meter))))
 
 
 def test_the_next_request_is_planned_outside_the_answers_handling():

@@ -79,14 +79,20 @@ class Record:
         return "Record(seq=%d, time_s=%d, %d bytes)" % (self.seq, self.time_s, len(self.raw))
 
 
-def encode_record(seq, time_s, reading, digest=b""):
-    """Bytes of one record. reading: a meterproto.reading.Reading or its dict."""
+def checked_reading(seq, time_s, reading):
+    """The reading as a dict, seq and time checked to fit a record (both formats)."""
     if hasattr(reading, "to_dict"):
         reading = reading.to_dict()
     if not isinstance(reading, dict):
         raise DecodeError("a record holds a reading dict, not %s" % type(reading).__name__)
     if not (0 <= seq <= 0xFFFFFFFF) or not (0 <= time_s <= 0xFFFFFFFF):
         raise DecodeError("record seq and time must fit in 32 bits")
+    return reading
+
+
+def encode_record(seq, time_s, reading, digest=b""):
+    """Bytes of one record. reading: a meterproto.reading.Reading or its dict."""
+    reading = checked_reading(seq, time_s, reading)
     payload = dumps(reading).encode()
     if len(payload) > MAX_PAYLOAD:
         raise DecodeError("reading too large to store (%d bytes, at most %d)"

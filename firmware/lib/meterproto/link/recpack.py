@@ -20,7 +20,8 @@
 # API
 #   Packer() .pack(seq, time_s, reading, digest) -> list of records (a schema first when the
 #       reading's frame is new); .plan(...) the same unbuilt: [(kind, head, obj, body
-#       length)] for records.write_record (the store writes them in pieces); .reset() forgets the schema (a new segment starts);
+#       length)] for records.write_record (the store writes them in pieces); .reset()
+#       forgets the schema (a new segment starts);
 #       .adopt(schema record) takes a schema read back from flash as the current one
 #       (.adopt_parts(id, parsed body) from probe.store_schema, which skips the frame);
 #       .seen: key of the last reading's frame (keep it to carry on after a reload)
@@ -39,8 +40,8 @@ from meterproto.link.cells import put_varint as _put
 from meterproto.link.jsonpieces import pieces as _pieces
 from meterproto.link.jsonpieces import size as _jsize
 from meterproto.link.records import (HEAD, K_GAP, K_JSON, K_READING, K_SCHEMA, MAX_BODY,
-                                     Record, check, decode_record, json_reading, record_info,
-                                     write_record)
+                                     Record, check, checked_reading, decode_record,
+                                     json_reading, record_info, write_record)
 
 
 # -- schema -----------------------------------------------------------------------------------
@@ -175,12 +176,7 @@ class Packer:
         """The records of one reading, not yet built: [(kind, head, obj, body length)], the
         body being head and the compact JSON of obj (None: head alone), for
         records.write_record, which writes each in small pieces."""
-        if hasattr(reading, "to_dict"):
-            reading = reading.to_dict()
-        if not isinstance(reading, dict):
-            raise DecodeError("a record holds a reading dict, not %s" % type(reading).__name__)
-        if not (0 <= seq <= 0xFFFFFFFF) or not (0 <= time_s <= 0xFFFFFFFF):
-            raise DecodeError("record seq and time must fit in 32 bits")
+        reading = checked_reading(seq, time_s, reading)
         d = bytes(digest)[:8]
         head = seq.to_bytes(4, "big") + time_s.to_bytes(4, "big") + d + bytes(8 - len(d))
         parts = _split(reading)
